@@ -1,0 +1,322 @@
+"""Decoding of SageMaker data-capture JSON Lines (docs/formats.md, "Data capture").
+
+Every way a line can be unusable raises MalformedRecord with a stable `reason`, so the engine can count
+it and move on to the next line.
+"""
+
+from __future__ import annotations
+
+import binascii
+import csv
+import io
+import json
+from base64 import b64decode
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+BAD_JSON = "bad_json"
+MISSING_FIELD = "missing_field"
+BAD_INFERENCE_TIME = "bad_inference_time"
+UNKNOWN_ENCODING = "unknown_encoding"
+BAD_BASE64 = "bad_base64"
+UNSUPPORTED_CONTENT_TYPE = "unsupported_content_type"
+BAD_CSV = "bad_csv"
+BAD_INSTANCES = "bad_instances"
+EMPTY_PAYLOAD = "empty_payload"
+WRONG_FEATURE_COUNT = "wrong_feature_count"
+UNKNOWN_FEATURE = "unknown_feature"
+MISSING_FEATURE = "missing_feature"
+BAD_VALUE = "bad_value"
+BAD_OUTPUT = "bad_output"
+ROW_COUNT_MISMATCH = "row_count_mismatch"
+
+MALFORMED_REASONS = (
+    BAD_JSON,
+    MISSING_FIELD,
+    BAD_INFERENCE_TIME,
+    UNKNOWN_ENCODING,
+    BAD_BASE64,
+    UNSUPPORTED_CONTENT_TYPE,
+    BAD_CSV,
+    BAD_INSTANCES,
+    EMPTY_PAYLOAD,
+    WRONG_FEATURE_COUNT,
+    UNKNOWN_FEATURE,
+    MISSING_FEATURE,
+    BAD_VALUE,
+    BAD_OUTPUT,
+    ROW_COUNT_MISMATCH,
+)
+
+CSV_KIND = "csv"
+JSON_KIND = "json"
+
+# The C scanner behind json.loads, called directly: json.loads' own wrapper costs as much as a small parse.
+_scan_json = json.JSONDecoder().scan_once
+
+
+class MalformedRecord(ValueError):
+    """A capture line that cannot be measured; `reason` is one of MALFORMED_REASONS."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+
+
+def parse_json_object(text: str, what: str, reason: str) -> dict[str, Any]:
+    """Parse `text` as one JSON object, raising MalformedRecord(reason) otherwise."""
+    try:
+        if text[:1] == "{":
+            document, end = _scan_json(text, 0)
+            if end != len(text) and not text[end:].isspace():
+                raise ValueError(f"extra data at character {end}")
+        else:
+            document = json.loads(text)
+    except (ValueError, StopIteration, RecursionError) as error:
+        raise MalformedRecord(reason, f"{what} is not valid JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise MalformedRecord(reason, f"{what}: expected a JSON object, got {type(document).__name__}")
+    return document
+
+
+def time_key(moment: datetime) -> str:
+    """The sortable UTC key ("YYYY-MM-DDTHH:MM:SS") that capture times are compared with."""
+    if moment.tzinfo is None:
+        raise ValueError(f"expected a timezone-aware datetime, got {moment!r}")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def inference_time_key(value: object) -> str:
+    """The sortable UTC key of an eventMetadata.inferenceTime value."""
+    if not isinstance(value, str):
+        raise MalformedRecord(
+            BAD_INFERENCE_TIME, f"eventMetadata.inferenceTime: expected a string, got {value!r}"
+        )
+    # SageMaker writes "2026-11-28T03:15:42Z" (sometimes with fractional seconds): already a sortable UTC key.
+    if (
+        len(value) >= 20
+        and value[-1] == "Z"
+        and value[4] == "-"
+        and value[7] == "-"
+        and value[10] == "T"
+        and value[13] == ":"
+        and value[16] == ":"
+        and (len(value) == 20 or value[19] == ".")
+    ):
+        return value[:19]
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise MalformedRecord(
+            BAD_INFERENCE_TIME,
+            f"eventMetadata.inferenceTime: "
+            f"expected an ISO 8601 UTC time like 2026-11-28T03:15:42Z, got {value!r}",
+        )
+    return time_key(moment)
+
+
+def _content_kind(content_type: object) -> str | None:
+    if not isinstance(content_type, str):
+        return None
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "text/csv":
+        return CSV_KIND
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return JSON_KIND
+    return None
+
+
+class CaptureDecoder:
+    """Decodes capture lines for a model whose payload columns are `feature_names` (schema order)."""
+
+    def __init__(self, feature_names: Sequence[str], positive_class: int = 1):
+        if not feature_names:
+            raise ValueError("feature_names: expected at least one feature")
+        self.feature_names = tuple(feature_names)
+        self.positive_class = positive_class
+        self._feature_count = len(self.feature_names)
+        self._feature_set = frozenset(self.feature_names)
+        self._kinds: dict[object, str | None] = {}
+        self._positive_index: dict[tuple[object, ...], int] = {}
+
+    def envelope(self, line: bytes | str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """(inference time key, captureData.endpointInput, captureData.endpointOutput) of one line."""
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise MalformedRecord(BAD_JSON, f"line is not UTF-8 ({error})") from None
+        record = parse_json_object(line, "line", BAD_JSON)
+        try:
+            capture = record["captureData"]
+            captured_input = capture["endpointInput"]
+            captured_output = capture["endpointOutput"]
+            inference_time = record["eventMetadata"]["inferenceTime"]
+        except (KeyError, TypeError):
+            raise MalformedRecord(
+                MISSING_FIELD,
+                "expected captureData.endpointInput/endpointOutput and eventMetadata.inferenceTime",
+            ) from None
+        if not isinstance(captured_input, dict) or not isinstance(captured_output, dict):
+            raise MalformedRecord(MISSING_FIELD, "captureData.endpointInput/endpointOutput: expected objects")
+        return inference_time_key(inference_time), captured_input, captured_output
+
+    def _payload(self, captured: dict[str, Any], where: str) -> tuple[str, str]:
+        data = captured.get("data")
+        if not isinstance(data, str):
+            raise MalformedRecord(MISSING_FIELD, f"{where}.data: expected a string, got {data!r}")
+        encoding = captured.get("encoding")
+        if encoding == "CSV" or encoding == "JSON":
+            text = data
+        elif encoding == "BASE64":
+            try:
+                text = b64decode(data, validate=True).decode("utf-8")
+            except (binascii.Error, ValueError) as error:
+                raise MalformedRecord(
+                    BAD_BASE64, f"{where}.data: invalid base64 UTF-8 payload ({error})"
+                ) from None
+        else:
+            raise MalformedRecord(
+                UNKNOWN_ENCODING, f"{where}.encoding: expected CSV, JSON or BASE64, got {encoding!r}"
+            )
+        content_type = captured.get("observedContentType")
+        try:
+            kind = self._kinds[content_type]
+        except (KeyError, TypeError):
+            kind = _content_kind(content_type)
+            if isinstance(content_type, str):
+                self._kinds[content_type] = kind
+        if kind is None:
+            # Without a recognised content type, a textual encoding still says what the bytes are.
+            if encoding == "CSV":
+                kind = CSV_KIND
+            elif encoding == "JSON":
+                kind = JSON_KIND
+            else:
+                raise MalformedRecord(
+                    UNSUPPORTED_CONTENT_TYPE,
+                    f"{where}.observedContentType: expected text/csv or JSON, got {content_type!r}",
+                )
+        return kind, text
+
+    def input_rows(self, captured_input: dict[str, Any]) -> list[list[Any]]:
+        """Feature rows of endpointInput, each in schema order."""
+        kind, text = self._payload(captured_input, "endpointInput")
+        rows = self._csv_rows(text) if kind == CSV_KIND else self._json_rows(text)
+        if not rows:
+            raise MalformedRecord(EMPTY_PAYLOAD, "endpointInput: no rows")
+        return rows
+
+    def _csv_rows(self, text: str) -> list[list[Any]]:
+        if '"' in text:
+            try:
+                rows = [row for row in csv.reader(io.StringIO(text), strict=True) if row]
+            except csv.Error as error:
+                raise MalformedRecord(BAD_CSV, f"endpointInput: invalid CSV ({error})") from None
+        else:
+            rows = [line.split(",") for line in text.splitlines() if line and not line.isspace()]
+        count = self._feature_count
+        for number, row in enumerate(rows):
+            if len(row) != count:
+                raise MalformedRecord(
+                    WRONG_FEATURE_COUNT,
+                    f"endpointInput row {number}: expected {count} values, got {len(row)}",
+                )
+        return rows
+
+    def _json_rows(self, text: str) -> list[list[Any]]:
+        document = parse_json_object(text, "endpointInput", BAD_INSTANCES)
+        instances = document.get("instances")
+        if not isinstance(instances, list):
+            raise MalformedRecord(BAD_INSTANCES, 'endpointInput: expected {"instances": [...]}')
+        count = self._feature_count
+        rows = []
+        for number, instance in enumerate(instances):
+            if isinstance(instance, list):
+                if len(instance) != count:
+                    raise MalformedRecord(
+                        WRONG_FEATURE_COUNT,
+                        f"endpointInput instance {number}: expected {count} values, got {len(instance)}",
+                    )
+                rows.append(instance)
+            elif isinstance(instance, dict):
+                rows.append(self._row_from_object(instance, number))
+            else:
+                raise MalformedRecord(
+                    BAD_INSTANCES,
+                    f"endpointInput instance {number}: expected a list or an object, got {instance!r}",
+                )
+        return rows
+
+    def _row_from_object(self, instance: dict[str, Any], number: int) -> list[Any]:
+        try:
+            row = [instance[name] for name in self.feature_names]
+        except KeyError as error:
+            raise MalformedRecord(
+                MISSING_FEATURE, f"endpointInput instance {number}: missing feature {error.args[0]!r}"
+            ) from None
+        if len(instance) != self._feature_count:
+            unknown = sorted(set(instance) - self._feature_set)
+            raise MalformedRecord(
+                UNKNOWN_FEATURE,
+                f"endpointInput instance {number}: unknown features {unknown}; "
+                f"expected {list(self.feature_names)}",
+            )
+        return row
+
+    def rows_and_probabilities(
+        self, captured_input: dict[str, Any], captured_output: dict[str, Any]
+    ) -> tuple[list[list[Any]], list[Any]]:
+        """Feature rows and their P(positive class), checked to pair one to one."""
+        rows = self.input_rows(captured_input)
+        probabilities = self.positive_probabilities(captured_output)
+        if len(rows) != len(probabilities):
+            raise MalformedRecord(
+                ROW_COUNT_MISMATCH,
+                f"endpointInput has {len(rows)} rows but endpointOutput {len(probabilities)}",
+            )
+        return rows, probabilities
+
+    def positive_probabilities(self, captured_output: dict[str, Any]) -> list[Any]:
+        """P(positive class) per row of endpointOutput ({"classes": [...], "probabilities": [[...], ...]})."""
+        kind, text = self._payload(captured_output, "endpointOutput")
+        if kind != JSON_KIND:
+            raise MalformedRecord(BAD_OUTPUT, f"endpointOutput: expected a JSON response, got {kind}")
+        document = parse_json_object(text, "endpointOutput", BAD_OUTPUT)
+        classes = document.get("classes")
+        probabilities = document.get("probabilities")
+        if not isinstance(classes, list) or not isinstance(probabilities, list):
+            raise MalformedRecord(
+                BAD_OUTPUT, 'endpointOutput: expected {"classes": [...], "probabilities": [...]}'
+            )
+        try:
+            class_key = tuple(classes)
+            position = self._positive_index.get(class_key)
+        except TypeError:
+            raise MalformedRecord(
+                BAD_OUTPUT, f"endpointOutput.classes: expected labels, got {classes!r}"
+            ) from None
+        if position is None:
+            position = self._find_positive(classes)
+            self._positive_index[class_key] = position
+        width = len(classes)
+        positives = []
+        for row in probabilities:
+            if not isinstance(row, list) or len(row) != width:
+                raise MalformedRecord(
+                    BAD_OUTPUT, f"endpointOutput.probabilities: expected rows of {width} numbers, got {row!r}"
+                )
+            positives.append(row[position])
+        return positives
+
+    def _find_positive(self, classes: list[Any]) -> int:
+        for position, label in enumerate(classes):
+            if label == self.positive_class or label == str(self.positive_class):
+                return position
+        raise MalformedRecord(
+            BAD_OUTPUT,
+            f"endpointOutput.classes: expected to contain {self.positive_class!r}, got {classes!r}",
+        )

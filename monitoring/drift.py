@@ -1,0 +1,329 @@
+"""Drift statistics: the training baseline, streaming bin counts over live rows, and PSI.
+
+Memory is bounded by the number of bins, never by the number of rows: only counts are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+BASELINE_FORMAT_VERSION = 1
+PSI_FLOOR = 1e-4
+# Baseline writers round their shares; a sum this close to 1 is accepted.
+FREQUENCY_SUM_TOLERANCE = 1e-3
+
+
+class BaselineError(ValueError):
+    """baseline.json (or schema.json) does not match docs/formats.md; the message names the field."""
+
+
+class InvalidValue(ValueError):
+    """A live feature value or probability that cannot be placed in a bin."""
+
+    def __init__(self, field: str, value: object, expected: str):
+        super().__init__(f"{field}: expected {expected}, got {value!r}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class NumericBaseline:
+    name: str
+    edges: tuple[float, ...]
+    frequencies: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class CategoricalBaseline:
+    name: str
+    categories: tuple[str | int, ...]
+    frequencies: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PredictionBaseline:
+    edges: tuple[float, ...]
+    frequencies: tuple[float, ...]
+
+
+FeatureBaseline = NumericBaseline | CategoricalBaseline
+
+
+@dataclass(frozen=True)
+class Baseline:
+    record_count: int
+    features: tuple[FeatureBaseline, ...]
+    prediction: PredictionBaseline
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(feature.name for feature in self.features)
+
+
+def psi(live_counts: Sequence[int], base_frequencies: Sequence[float]) -> float | None:
+    """PSI = sum((live - base) * ln(live / base)) over bins, shares floored at PSI_FLOOR; None if empty."""
+    if len(live_counts) != len(base_frequencies):
+        raise ValueError(f"live has {len(live_counts)} bins but the baseline has {len(base_frequencies)}")
+    total = sum(live_counts)
+    if total == 0:
+        return None
+    value = 0.0
+    for count, base in zip(live_counts, base_frequencies, strict=True):
+        live_share = max(count / total, PSI_FLOOR)
+        base_share = max(base, PSI_FLOOR)
+        value += (live_share - base_share) * math.log(live_share / base_share)
+    return value
+
+
+def _require(document: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in document:
+        raise BaselineError(f"{where}.{key}: required field is missing")
+    return document[key]
+
+
+def _finite_number(value: object, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BaselineError(f"{field}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _edges(value: object, field: str) -> tuple[float, ...]:
+    if not isinstance(value, list):
+        raise BaselineError(f"{field}: expected a list of numbers, got {value!r}")
+    edges = tuple(_finite_number(edge, f"{field}[{i}]") for i, edge in enumerate(value))
+    for i in range(1, len(edges)):
+        if edges[i] <= edges[i - 1]:
+            raise BaselineError(
+                f"{field}: expected strictly increasing values, got {edges[i - 1]} then {edges[i]}"
+            )
+    return edges
+
+
+def _frequencies(value: object, field: str, expected_length: int) -> tuple[float, ...]:
+    if not isinstance(value, list) or len(value) != expected_length:
+        raise BaselineError(f"{field}: expected a list of {expected_length} shares, got {value!r}")
+    shares = tuple(_finite_number(share, f"{field}[{i}]") for i, share in enumerate(value))
+    if any(share < 0 for share in shares):
+        raise BaselineError(f"{field}: expected non-negative shares, got {list(shares)}")
+    if abs(sum(shares) - 1.0) > FREQUENCY_SUM_TOLERANCE:
+        raise BaselineError(f"{field}: expected shares summing to 1, got a sum of {sum(shares)}")
+    return shares
+
+
+def _feature(document: object, where: str) -> FeatureBaseline:
+    if not isinstance(document, dict):
+        raise BaselineError(f"{where}: expected an object, got {document!r}")
+    name = _require(document, "name", where)
+    if not isinstance(name, str) or not name:
+        raise BaselineError(f"{where}.name: expected a non-empty string, got {name!r}")
+    kind = _require(document, "type", where)
+    if kind == "numeric":
+        edges = _edges(_require(document, "edges", where), f"{where}.edges")
+        frequencies = _frequencies(
+            _require(document, "frequencies", where), f"{where}.frequencies", len(edges) + 1
+        )
+        return NumericBaseline(name, edges, frequencies)
+    if kind == "categorical":
+        categories = _require(document, "categories", where)
+        if (
+            not isinstance(categories, list)
+            or not categories
+            or any(isinstance(c, bool) or not isinstance(c, str | int) for c in categories)
+            or len({str(c) for c in categories}) != len(categories)
+        ):
+            raise BaselineError(
+                f"{where}.categories: expected a non-empty list of distinct strings, got {categories!r}"
+            )
+        frequencies = _frequencies(
+            _require(document, "frequencies", where), f"{where}.frequencies", len(categories)
+        )
+        return CategoricalBaseline(name, tuple(categories), frequencies)
+    raise BaselineError(f"{where}.type: expected 'numeric' or 'categorical', got {kind!r}")
+
+
+def parse_baseline(document: object) -> Baseline:
+    """Validate a decoded baseline.json (docs/formats.md) into a Baseline."""
+    if not isinstance(document, dict):
+        raise BaselineError(f"baseline: expected a JSON object, got {type(document).__name__}")
+    version = _require(document, "format_version", "baseline")
+    if version != BASELINE_FORMAT_VERSION:
+        raise BaselineError(f"baseline.format_version: expected {BASELINE_FORMAT_VERSION}, got {version!r}")
+    record_count = _require(document, "record_count", "baseline")
+    if isinstance(record_count, bool) or not isinstance(record_count, int) or record_count <= 0:
+        raise BaselineError(f"baseline.record_count: expected a positive integer, got {record_count!r}")
+    raw_features = _require(document, "features", "baseline")
+    if not isinstance(raw_features, list) or not raw_features:
+        raise BaselineError(f"baseline.features: expected a non-empty list, got {raw_features!r}")
+    features = tuple(_feature(raw, f"baseline.features[{i}]") for i, raw in enumerate(raw_features))
+    names = [feature.name for feature in features]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise BaselineError(f"baseline.features: expected distinct names, got duplicates {duplicates}")
+    raw_prediction = _require(document, "prediction", "baseline")
+    if not isinstance(raw_prediction, dict):
+        raise BaselineError(f"baseline.prediction: expected an object, got {raw_prediction!r}")
+    prediction_edges = _edges(
+        _require(raw_prediction, "edges", "baseline.prediction"), "baseline.prediction.edges"
+    )
+    if prediction_edges and not (prediction_edges[0] > 0.0 and prediction_edges[-1] < 1.0):
+        raise BaselineError(
+            f"baseline.prediction.edges: expected cut points inside (0, 1), got {list(prediction_edges)}"
+        )
+    prediction_frequencies = _frequencies(
+        _require(raw_prediction, "frequencies", "baseline.prediction"),
+        "baseline.prediction.frequencies",
+        len(prediction_edges) + 1,
+    )
+    return Baseline(record_count, features, PredictionBaseline(prediction_edges, prediction_frequencies))
+
+
+def load_baseline(text: str | bytes) -> Baseline:
+    """Parse and validate the text of a baseline.json."""
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise BaselineError(f"baseline: not valid JSON ({error})") from error
+    return parse_baseline(document)
+
+
+def parse_schema_feature_names(document: object) -> tuple[str, ...]:
+    """Feature names of a decoded schema.json, in column order (the order of CSV and list payloads)."""
+    if not isinstance(document, dict):
+        raise BaselineError(f"schema: expected a JSON object, got {type(document).__name__}")
+    features = _require(document, "features", "schema")
+    if not isinstance(features, list) or not features:
+        raise BaselineError(f"schema.features: expected a non-empty list, got {features!r}")
+    names = []
+    for i, feature in enumerate(features):
+        name = feature.get("name") if isinstance(feature, dict) else None
+        if not isinstance(name, str) or not name:
+            raise BaselineError(f"schema.features[{i}].name: expected a non-empty string, got {feature!r}")
+        names.append(name)
+    return tuple(names)
+
+
+def _numeric_bin(name: str, edges: tuple[float, ...]) -> Callable[[object], int]:
+    def bin_of(value: Any) -> int:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InvalidValue(name, value, "a number") from None
+        if number - number != 0.0:
+            raise InvalidValue(name, value, "a finite number")
+        return bisect_right(edges, number)
+
+    return bin_of
+
+
+def _categorical_bin(name: str, categories: tuple[str | int, ...]) -> Callable[[object], int]:
+    index: dict[object, int] = {}
+    for position, category in enumerate(categories):
+        index[category] = position
+        index[str(category)] = position
+    other = len(categories)
+    lookup = index.get
+
+    def bin_of(value: Any) -> int:
+        if value is None or isinstance(value, list | dict):
+            raise InvalidValue(name, value, "a category value")
+        position = lookup(value)
+        if position is not None:
+            return position
+        if isinstance(value, str):
+            position = lookup(value.strip())
+        return other if position is None else position
+
+    return bin_of
+
+
+class DriftAccumulator:
+    """Bin counts per feature (columns in payload order) and for the positive-class probability."""
+
+    def __init__(self, baseline: Baseline, columns: Sequence[str]):
+        by_name = {feature.name: feature for feature in baseline.features}
+        if sorted(columns) != sorted(by_name) or len(set(columns)) != len(columns):
+            raise BaselineError(
+                f"baseline.features: expected the schema's features {sorted(columns)}, got {sorted(by_name)}"
+            )
+        self.baseline = baseline
+        self.columns = tuple(columns)
+        self._features = tuple(by_name[name] for name in self.columns)
+        self._binners = tuple(
+            _numeric_bin(f.name, f.edges)
+            if isinstance(f, NumericBaseline)
+            else _categorical_bin(f.name, f.categories)
+            for f in self._features
+        )
+        # Categorical features carry one extra "other" bin whose baseline share is 0.
+        self._counts = [
+            [0] * (len(f.frequencies) + (1 if isinstance(f, CategoricalBaseline) else 0))
+            for f in self._features
+        ]
+        self._prediction_edges = baseline.prediction.edges
+        self._prediction_counts = [0] * len(baseline.prediction.frequencies)
+        self.rows = 0
+
+    def add(self, rows: Sequence[Sequence[object]], positive_probabilities: Sequence[float]) -> None:
+        """Count one record's rows; raises InvalidValue before counting anything if any value is unusable."""
+        binners = self._binners
+        row_bins = [[bin_of(value) for bin_of, value in zip(binners, row, strict=True)] for row in rows]
+        edges = self._prediction_edges
+        prediction_bins = []
+        for probability in positive_probabilities:
+            try:
+                in_range = 0.0 <= probability <= 1.0
+            except TypeError:
+                in_range = False
+            if not in_range or isinstance(probability, bool):
+                raise InvalidValue("probability", probability, "a probability in [0, 1]")
+            prediction_bins.append(bisect_right(edges, probability))
+        counts = self._counts
+        for bins in row_bins:
+            for feature_counts, position in zip(counts, bins, strict=True):
+                feature_counts[position] += 1
+        prediction_counts = self._prediction_counts
+        for position in prediction_bins:
+            prediction_counts[position] += 1
+        self.rows += len(row_bins)
+
+    def add_many(self, records: Iterable[tuple[Sequence[Sequence[object]], Sequence[float]]]) -> None:
+        for rows, probabilities in records:
+            self.add(rows, probabilities)
+
+    def merge(self, other: DriftAccumulator) -> None:
+        if other.columns != self.columns or other.baseline != self.baseline:
+            raise ValueError("cannot merge accumulators built on different baselines")
+        for mine, theirs in zip(self._counts, other._counts, strict=True):
+            for i, count in enumerate(theirs):
+                mine[i] += count
+        for i, count in enumerate(other._prediction_counts):
+            self._prediction_counts[i] += count
+        self.rows += other.rows
+
+    def feature_counts(self) -> dict[str, list[int]]:
+        return {name: list(counts) for name, counts in zip(self.columns, self._counts, strict=True)}
+
+    def prediction_counts(self) -> list[int]:
+        return list(self._prediction_counts)
+
+    def feature_psi(self) -> dict[str, float]:
+        """PSI per feature in baseline order; empty when no rows were counted."""
+        if self.rows == 0:
+            return {}
+        by_name = dict(zip(self.columns, self._counts, strict=True))
+        result = {}
+        for feature in self.baseline.features:
+            base = feature.frequencies
+            if isinstance(feature, CategoricalBaseline):
+                base = (*base, 0.0)
+            value = psi(by_name[feature.name], base)
+            if value is not None:
+                result[feature.name] = value
+        return result
+
+    def prediction_psi(self) -> float | None:
+        return psi(self._prediction_counts, self.baseline.prediction.frequencies)

@@ -1,0 +1,102 @@
+"""Lambda entry point of the scheduled drift run (EventBridge schedule -> handler)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from monitoring import metrics
+from monitoring.artifact import load_model_baseline, parse_s3_url
+from monitoring.config import ConfigError, required, whole_number
+from monitoring.engine import Window, measure_window, metric_data, publish
+
+logger = logging.getLogger(__name__)
+logger.setLevel(logging.INFO)
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    capture_uri: str
+    endpoint_name: str
+    variant_name: str
+    model_data_url: str
+    window_minutes: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> DriftConfig:
+        capture_uri = required(environ, "CAPTURE_S3_URI")
+        model_data_url = required(environ, "MODEL_DATA_URL")
+        for name, url in (("CAPTURE_S3_URI", capture_uri), ("MODEL_DATA_URL", model_data_url)):
+            try:
+                _, key = parse_s3_url(url, name)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+        if not key:
+            raise ConfigError(
+                f"MODEL_DATA_URL: expected s3://bucket/key of a model.tar.gz, got {model_data_url!r}"
+            )
+        window_minutes = whole_number(environ, "WINDOW_MINUTES", 1, metrics.MAX_WINDOW_MINUTES)
+        endpoint_name = required(environ, "ENDPOINT_NAME")
+        variant_name = required(environ, "VARIANT_NAME")
+        for name, value in (("ENDPOINT_NAME", endpoint_name), ("VARIANT_NAME", variant_name)):
+            if "/" in value:
+                raise ConfigError(f"{name}: expected a SageMaker name without '/', got {value!r}")
+        return cls(capture_uri, endpoint_name, variant_name, model_data_url, window_minutes)
+
+
+def scheduled_time(event: Mapping[str, Any]) -> datetime:
+    """The `time` of an EventBridge scheduled event; a manual invocation without one runs for now."""
+    raw = event.get("time") if isinstance(event, Mapping) else None
+    if raw is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValueError(f"event.time: expected an ISO 8601 UTC time like 2026-11-28T03:00:00Z, got {raw!r}")
+    return moment
+
+
+def run(config: DriftConfig, event: Mapping[str, Any], *, s3: Any, cloudwatch: Any) -> dict[str, Any]:
+    """Measure the window ending at the event's time and publish; returns a JSON-serialisable summary."""
+    window = Window.ending_at(scheduled_time(event), config.window_minutes)
+    model = load_model_baseline(s3, config.model_data_url)
+    result = measure_window(
+        s3,
+        capture_uri=config.capture_uri,
+        endpoint=config.endpoint_name,
+        variant=config.variant_name,
+        model=model,
+        window=window,
+    )
+    published = publish(cloudwatch, metric_data(result, config.endpoint_name, config.variant_name))
+    summary = {
+        "endpoint_name": config.endpoint_name,
+        "variant_name": config.variant_name,
+        **result.summary(),
+        "metrics_published": published,
+        "baseline": {"model_data_url": model.source, "etag": model.etag},
+    }
+    logger.info(
+        "drift run %s..%s: %d records, %d malformed, max feature drift %s (%s), prediction drift %s",
+        window.start.isoformat(),
+        window.end.isoformat(),
+        result.records,
+        result.malformed_total,
+        result.max_feature_drift,
+        result.max_feature,
+        result.prediction_drift,
+    )
+    return summary
+
+
+def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
+    config = DriftConfig.from_env(os.environ)
+    return run(config, event, s3=boto3.client("s3"), cloudwatch=boto3.client("cloudwatch"))

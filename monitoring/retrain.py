@@ -1,0 +1,150 @@
+"""Lambda entry point of the retraining gate (EventBridge: drift alarm enters ALARM -> handler).
+
+Starts the retraining pipeline at most once per alarm event, never while a run is active, and never
+twice within the cooldown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+
+from monitoring.config import ConfigError, required, whole_number
+
+logger = logging.getLogger(__name__)
+logger.setLevel(logging.INFO)
+
+ACTIVE_STATUSES = frozenset({"Executing", "Stopping"})
+ALARM_EVENT_SOURCE = "aws.cloudwatch"
+ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"
+MAX_COOLDOWN_MINUTES = 60 * 24 * 30
+# SageMaker caps PipelineExecutionDescription at 3072 characters.
+MAX_DESCRIPTION_LENGTH = 3072
+
+__all__ = ["ConfigError", "RetrainConfig", "gate", "handler"]
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    pipeline_name: str
+    cooldown_minutes: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RetrainConfig:
+        return cls(
+            pipeline_name=required(environ, "PIPELINE_NAME"),
+            cooldown_minutes=whole_number(environ, "COOLDOWN_MINUTES", 0, MAX_COOLDOWN_MINUTES),
+        )
+
+
+def client_request_token(event_id: str) -> str:
+    """StartPipelineExecution idempotency token: one per EventBridge event, 64 characters (32-128 allowed)."""
+    return hashlib.sha256(event_id.encode("utf-8")).hexdigest()
+
+
+def execution_display_name(event_id: str) -> str:
+    """Display name tying an execution to the alarm event that started it (lets retries find it)."""
+    return f"drift-{client_request_token(event_id)[:32]}"
+
+
+def _ignored(reason: str) -> dict[str, Any]:
+    return {"action": "ignored", "reason": reason}
+
+
+def _alarm_transition(event: object) -> tuple[dict[str, Any] | None, str]:
+    """(detail, "") for a CloudWatch alarm entering ALARM, else (None, why it is not one)."""
+    if not isinstance(event, Mapping):
+        return None, f"event: expected an EventBridge event object, got {type(event).__name__}"
+    if event.get("source") != ALARM_EVENT_SOURCE or event.get("detail-type") != ALARM_EVENT_DETAIL_TYPE:
+        return None, (
+            f"not a CloudWatch alarm state change (source={event.get('source')!r}, "
+            f"detail-type={event.get('detail-type')!r})"
+        )
+    detail = event.get("detail")
+    state = detail.get("state") if isinstance(detail, Mapping) else None
+    value = state.get("value") if isinstance(state, Mapping) else None
+    if value != "ALARM":
+        return None, f"alarm state is {value!r}, not 'ALARM'"
+    return dict(detail), ""
+
+
+def _executions(sagemaker: Any, pipeline_name: str) -> list[dict[str, Any]]:
+    paginator = sagemaker.get_paginator("list_pipeline_executions")
+    summaries: list[dict[str, Any]] = []
+    for page in paginator.paginate(PipelineName=pipeline_name, SortBy="CreationTime", SortOrder="Descending"):
+        summaries.extend(page.get("PipelineExecutionSummaries", ()))
+    return summaries
+
+
+def gate(config: RetrainConfig, event: Mapping[str, Any], *, sagemaker: Any, now: datetime) -> dict[str, Any]:
+    """Decide and act on one EventBridge event; returns what was done and why."""
+    detail, why_not = _alarm_transition(event)
+    if detail is None:
+        return _ignored(why_not)
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not event_id:
+        raise ValueError(
+            f"event.id: expected the EventBridge event id (a non-empty string), got {event_id!r}"
+        )
+    alarm_name = str(detail.get("alarmName", "unknown alarm"))
+    display_name = execution_display_name(event_id)
+    executions = _executions(sagemaker, config.pipeline_name)
+    decision: dict[str, Any] = {
+        "alarm_name": alarm_name,
+        "event_id": event_id,
+        "pipeline_name": config.pipeline_name,
+    }
+
+    for execution in executions:
+        if execution.get("PipelineExecutionDisplayName") == display_name:
+            return {
+                "action": "skipped",
+                "reason": "this alarm event already started an execution",
+                "pipeline_execution_arn": execution.get("PipelineExecutionArn"),
+                **decision,
+            }
+    active = [e for e in executions if e.get("PipelineExecutionStatus") in ACTIVE_STATUSES]
+    if active:
+        return {
+            "action": "skipped",
+            "reason": f"an execution is {active[0]['PipelineExecutionStatus']}",
+            "pipeline_execution_arn": active[0].get("PipelineExecutionArn"),
+            **decision,
+        }
+    start_times = [e["StartTime"] for e in executions if isinstance(e.get("StartTime"), datetime)]
+    if start_times:
+        newest = max(start_times)
+        cooldown_ends = newest + timedelta(minutes=config.cooldown_minutes)
+        if now < cooldown_ends:
+            return {
+                "action": "skipped",
+                "reason": f"cooldown: the newest execution started at {newest.isoformat()}, "
+                f"retraining is allowed again from {cooldown_ends.isoformat()}",
+                **decision,
+            }
+
+    state = detail.get("state", {})
+    description = (
+        f"Retraining started by CloudWatch alarm {alarm_name} entering ALARM "
+        f"at {state.get('timestamp', '?')}: {state.get('reason', '')}"
+    )[:MAX_DESCRIPTION_LENGTH]
+    response = sagemaker.start_pipeline_execution(
+        PipelineName=config.pipeline_name,
+        PipelineExecutionDisplayName=display_name,
+        PipelineExecutionDescription=description,
+        ClientRequestToken=client_request_token(event_id),
+    )
+    logger.info("started %s for alarm %s (event %s)", response["PipelineExecutionArn"], alarm_name, event_id)
+    return {"action": "started", "pipeline_execution_arn": response["PipelineExecutionArn"], **decision}
+
+
+def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
+    config = RetrainConfig.from_env(os.environ)
+    return gate(config, event, sagemaker=boto3.client("sagemaker"), now=datetime.now(UTC))
