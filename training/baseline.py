@@ -17,13 +17,14 @@ PREDICTION_EDGES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0
 def quantile_edges(values: np.ndarray, bins: int = NUMERIC_BIN_COUNT) -> list[float]:
     """Interior cut points at the 1/bins .. (bins-1)/bins quantiles, strictly increasing.
 
-    Duplicated cuts (heavy values such as 0 support calls) collapse into one, and a cut equal to
-    the minimum is dropped: with ``bisect_right`` the bin below it could never hold a value.
+    Cuts are observed values (no interpolation), so integer features get no bins that can only be
+    empty; duplicated cuts (heavy values such as 0 support calls) collapse into one, and a cut
+    equal to the minimum is dropped: with ``bisect_right`` the bin below it could never hold a value.
     """
     present = values[~np.isnan(values)]
     if present.size == 0:
         return []
-    cuts = np.unique(np.quantile(present, np.arange(1, bins) / bins))
+    cuts = np.unique(np.quantile(present, np.arange(1, bins) / bins, method="lower"))
     return [float(edge) for edge in cuts if edge > present.min()]
 
 

@@ -1,0 +1,91 @@
+"""Shared fixtures for the training tests: sample channels, a source archive, a toolkit run."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sample_data
+import toolkit_runner
+
+TRAINING_DIR = Path(__file__).resolve().parents[2] / "training"
+SAMPLE_ROWS = 3000
+SAMPLE_SEED = 11
+
+
+def build_source_archive(
+    source_dir: Path, archive: Path, extra_files: Mapping[str, bytes] | None = None
+) -> Path:
+    """A deterministic sourcedir.tar.gz of the flat training folder (files at the archive root).
+
+    Stands in for infra.packaging.build_training_archive until that exists; ``extra_files`` maps
+    archive paths to contents (e.g. a serving_code/ folder the packager adds).
+    """
+    members = {path.name: path.read_bytes() for path in sorted(source_dir.glob("*.py"))}
+    members.update(extra_files or {})
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(members):
+            info = tarfile.TarInfo(name)
+            info.size = len(members[name])
+            info.mode = 0o644
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(members[name]))
+    archive.write_bytes(gzip.compress(buffer.getvalue(), mtime=0))
+    return archive
+
+
+@pytest.fixture(scope="session")
+def sample_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, validation) sample rows, generated once per session."""
+    return sample_data.split(sample_data.generate_customers(SAMPLE_ROWS, SAMPLE_SEED), SAMPLE_SEED)
+
+
+@pytest.fixture(scope="session")
+def sample_channels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return sample_data.write_dataset(tmp_path_factory.mktemp("sample"), SAMPLE_ROWS, SAMPLE_SEED)
+
+
+@pytest.fixture
+def write_channels(tmp_path: Path) -> Callable[..., dict[str, Path]]:
+    """Write given frames as CSV channel folders under tmp_path and return {channel: folder}."""
+
+    def write(**frames: pd.DataFrame) -> dict[str, Path]:
+        channels = {}
+        for channel, frame in frames.items():
+            folder = tmp_path / "channels" / channel
+            folder.mkdir(parents=True, exist_ok=True)
+            frame.to_csv(folder / f"{channel}.csv", index=False)
+            channels[channel] = folder
+        return channels
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def training_source_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one place the training archive is built; switch to infra.packaging here when it lands."""
+    return build_source_archive(TRAINING_DIR, tmp_path_factory.mktemp("archive") / "sourcedir.tar.gz")
+
+
+@pytest.fixture
+def run_toolkit(tmp_path: Path) -> Callable[..., toolkit_runner.ToolkitRun]:
+    """Run an archive through the real toolkit in a fresh base dir under tmp_path (60 s timeout)."""
+    runs = 0
+
+    def run(
+        archive: Path, hyperparameters: Mapping[str, str], channels: Mapping[str, Path], **kwargs: object
+    ) -> toolkit_runner.ToolkitRun:
+        nonlocal runs
+        runs += 1
+        kwargs.setdefault("timeout", 60)
+        return toolkit_runner.run_training_locally(
+            archive, hyperparameters, channels, tmp_path / f"opt-ml-{runs}", **kwargs
+        )
+
+    return run
