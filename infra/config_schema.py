@@ -1,0 +1,99 @@
+"""The project's config schema (the `config:` block of Pulumi.yaml) and the stack files that override it.
+
+Pulumi.yaml is the single source of defaults: the Pulumi engine applies them on a real `pulumi up`,
+and this module applies them where no engine runs (the offline harness, the local rehearsal).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_NAME = "sagestack"
+
+
+class StackFileError(ValueError):
+    """A stack file that cannot be read as config for this project."""
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    name: str
+    type: str
+    default: Any
+    description: str
+
+
+@cache
+def project_config_schema(root: Path = PROJECT_ROOT) -> Mapping[str, ConfigKey]:
+    """The keys Pulumi.yaml declares, in declaration order."""
+    document = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    keys = {}
+    for name, spec in (document.get("config") or {}).items():
+        keys[name] = ConfigKey(
+            name=name, type=spec["type"], default=spec.get("default"), description=spec["description"]
+        )
+    return keys
+
+
+def to_config_string(value: Any) -> str:
+    """A config value in the string form `pulumi.Config.get` returns (structured values as JSON)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def stack_names(root: Path = PROJECT_ROOT) -> list[str]:
+    """Every stack with a Pulumi.<stack>.yaml in the project, sorted."""
+    return sorted(path.name[len("Pulumi.") : -len(".yaml")] for path in root.glob("Pulumi.*.yaml"))
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """A stack's effective config: project defaults overlaid with the stack file, as Pulumi would see it."""
+
+    stack: str
+    region: str
+    values: Mapping[str, str]  # project keys without the `sagestack:` namespace
+    provider_values: Mapping[str, str]  # other namespaces, e.g. {"aws:region": "eu-west-1"}
+
+    def pulumi_config(self) -> dict[str, str]:
+        """Fully qualified keys, for `pulumi.runtime.set_all_config`."""
+        qualified = {f"{PROJECT_NAME}:{key}": value for key, value in self.values.items()}
+        return {**qualified, **self.provider_values}
+
+
+def load_stack_config(stack: str, root: Path = PROJECT_ROOT) -> StackConfig:
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise StackFileError(f"no stack file {path.name}; stacks here: {', '.join(stack_names(root))}")
+    document = yaml.safe_load(path.read_text()) or {}
+    overrides = document.get("config") or {}
+    if not isinstance(overrides, dict):
+        raise StackFileError(f"{path.name}: `config` must be a mapping of keys to values")
+    schema = project_config_schema(root)
+    values = {name: to_config_string(key.default) for name, key in schema.items()}
+    provider_values: dict[str, str] = {}
+    for qualified, value in overrides.items():
+        namespace, _, key = str(qualified).partition(":")
+        if namespace != PROJECT_NAME:
+            provider_values[qualified] = to_config_string(value)
+            continue
+        if key not in schema:
+            raise StackFileError(
+                f"{path.name}: unknown config key {qualified!r}; Pulumi.yaml declares: {', '.join(schema)}"
+            )
+        values[key] = to_config_string(value)
+    region = provider_values.get("aws:region")
+    if not region:
+        raise StackFileError(f"{path.name}: `aws:region` is required (the region this stack deploys to)")
+    return StackConfig(stack=stack, region=region, values=values, provider_values=provider_values)

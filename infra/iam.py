@@ -1,0 +1,359 @@
+"""IAM as data: every policy document the stack attaches is built here, as a dict, and serialised once.
+
+Leaves may be `pulumi.Output`s (bucket and key ARNs); `document_json` resolves them into JSON.
+No `"Action": "*"`, no managed `*FullAccess` policy; `"Resource": "*"` only where AWS offers nothing to
+scope to, with the reason beside it and a condition where AWS offers one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+Statement = dict[str, Any]
+
+_VERSION = "2012-10-17"
+
+
+def document(*statements: Statement) -> dict[str, Any]:
+    return {"Version": _VERSION, "Statement": list(statements)}
+
+
+def document_json(policy: Mapping[str, Any]) -> pulumi.Output[str]:
+    return pulumi.Output.json_dumps(policy, sort_keys=True)
+
+
+def allow(
+    sid: str, actions: Sequence[str], resources: Sequence[Any], condition: Mapping[str, Any] | None = None
+) -> Statement:
+    statement: Statement = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(actions),
+        "Resource": list(resources),
+    }
+    if condition:
+        statement["Condition"] = dict(condition)
+    return statement
+
+
+def service_trust_policy(service: str, account_id: pulumi.Input[str]) -> dict[str, Any]:
+    """Trust `service`, but only on behalf of this account (confused-deputy protection)."""
+    return document(
+        {
+            "Sid": "TrustedService",
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }
+    )
+
+
+def lambda_trust_policy() -> dict[str, Any]:
+    # Lambda assumes its role without a source account in the request context, so no condition fits here.
+    return document(
+        {
+            "Sid": "TrustedService",
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    )
+
+
+def tls_only_bucket_policy(bucket_arn: pulumi.Input[str]) -> dict[str, Any]:
+    return document(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )
+
+
+def key_policy(*, account_id: pulumi.Input[str], partition: pulumi.Input[str], region: str) -> dict[str, Any]:
+    root = pulumi.Output.format("arn:{0}:iam::{1}:root", partition, account_id)
+    return document(
+        {
+            # Without this statement the key is unmanageable: IAM policies in the account grant access to it.
+            "Sid": "AccountAdministersKeyThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:*",
+            "Resource": "*",  # in a key policy "*" means this key
+        },
+        {
+            # CloudWatch alarms publish to the encrypted alarm topic as the CloudWatch service.
+            "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        },
+        {
+            "Sid": "CloudWatchLogsEncryptStackLogGroups",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": [
+                "kms:Decrypt",
+                "kms:Encrypt",
+                "kms:GenerateDataKey*",
+                "kms:ReEncrypt*",
+                "kms:DescribeKey",
+            ],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": pulumi.Output.format(
+                        "arn:{0}:logs:{1}:{2}:log-group:*", partition, region, account_id
+                    )
+                }
+            },
+        },
+    )
+
+
+@dataclass(frozen=True)
+class ExecutionRoleScope:
+    """What the SageMaker execution role may touch: exactly the stack's own prefixes and key."""
+
+    partition: pulumi.Input[str]
+    region: str
+    account_id: pulumi.Input[str]
+    base_name: str
+    key_arn: pulumi.Input[str]
+    data_bucket_arn: pulumi.Input[str]
+    data_prefix: str
+    artifacts_bucket_arn: pulumi.Input[str]
+    capture_bucket_arn: pulumi.Input[str]
+    capture_prefix: str
+    image_repository_arn: pulumi.Input[str]
+    model_monitor: bool
+
+
+CODE_PREFIX = "code"
+MODELS_PREFIX = "models"
+MONITORING_PREFIX = "monitoring"
+
+
+def _objects(bucket_arn: pulumi.Input[str], prefix: str) -> pulumi.Output[str]:
+    return pulumi.Output.concat(bucket_arn, "/", prefix, "/*")
+
+
+def _list_prefix(sid: str, bucket_arn: pulumi.Input[str], prefixes: Sequence[str]) -> Statement:
+    return allow(
+        sid,
+        ["s3:ListBucket"],
+        [bucket_arn],
+        {"StringLike": {"s3:prefix": [p for prefix in prefixes for p in (prefix, f"{prefix}/*")]}},
+    )
+
+
+def _kms_use(key_arn: pulumi.Input[str]) -> list[Statement]:
+    return [
+        allow(
+            "UseStackKey", ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"], [key_arn]
+        ),
+        # SageMaker attaches the key to training and endpoint volumes through grants for its own resources.
+        allow(
+            "GrantStackKeyToSageMakerVolumes",
+            ["kms:CreateGrant"],
+            [key_arn],
+            {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        ),
+    ]
+
+
+def _logs(
+    partition: pulumi.Input[str], region: str, account_id: pulumi.Input[str], group_pattern: str
+) -> Statement:
+    group = pulumi.Output.format(
+        "arn:{0}:logs:{1}:{2}:log-group:{3}", partition, region, account_id, group_pattern
+    )
+    return allow(
+        "WriteOwnLogs",
+        ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+        [group, pulumi.Output.concat(group, ":log-stream:*")],
+    )
+
+
+def sagemaker_execution_policy(scope: ExecutionRoleScope) -> dict[str, Any]:
+    statements = [
+        _list_prefix("ListTrainingData", scope.data_bucket_arn, [scope.data_prefix]),
+        allow("ReadTrainingData", ["s3:GetObject"], [_objects(scope.data_bucket_arn, scope.data_prefix)]),
+        _list_prefix("ListArtifacts", scope.artifacts_bucket_arn, [CODE_PREFIX, MODELS_PREFIX]),
+        allow(
+            "ReadCodeAndModels",
+            ["s3:GetObject"],
+            [
+                _objects(scope.artifacts_bucket_arn, CODE_PREFIX),
+                _objects(scope.artifacts_bucket_arn, MODELS_PREFIX),
+            ],
+        ),
+        allow(
+            "WriteModels",
+            ["s3:AbortMultipartUpload", "s3:PutObject"],
+            [_objects(scope.artifacts_bucket_arn, MODELS_PREFIX)],
+        ),
+        allow(
+            "WriteCapturedTraffic",
+            ["s3:AbortMultipartUpload", "s3:PutObject"],
+            [_objects(scope.capture_bucket_arn, scope.capture_prefix)],
+        ),
+        *_kms_use(scope.key_arn),
+        _logs(scope.partition, scope.region, scope.account_id, "/aws/sagemaker/*"),
+        # PutMetricData has no resource to scope to; the namespace condition is the scope.
+        allow(
+            "PublishSageMakerMetrics",
+            ["cloudwatch:PutMetricData"],
+            ["*"],
+            {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
+        ),
+        # ECR authorisation tokens are account-wide: GetAuthorizationToken has no resource to scope to.
+        allow("AuthenticateToEcr", ["ecr:GetAuthorizationToken"], ["*"]),
+        allow(
+            "PullPrebuiltImage",
+            ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            [scope.image_repository_arn],
+        ),
+    ]
+    if scope.model_monitor:
+        statements += [
+            _list_prefix("ListCapturedTraffic", scope.capture_bucket_arn, [scope.capture_prefix]),
+            allow(
+                "ReadCapturedTraffic",
+                ["s3:GetObject"],
+                [_objects(scope.capture_bucket_arn, scope.capture_prefix)],
+            ),
+            allow(
+                "WriteMonitoringReports",
+                ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+                [_objects(scope.artifacts_bucket_arn, MONITORING_PREFIX)],
+            ),
+        ]
+    return document(*statements)
+
+
+def pipeline_policy(
+    *,
+    partition: pulumi.Input[str],
+    region: str,
+    account_id: pulumi.Input[str],
+    base_name: str,
+    model_package_group_name: str,
+    execution_role_arn: pulumi.Input[str],
+) -> dict[str, Any]:
+    def arn(resource: str) -> pulumi.Output[str]:
+        return pulumi.Output.format("arn:{0}:sagemaker:{1}:{2}:{3}", partition, region, account_id, resource)
+
+    return document(
+        allow(
+            "RunRetrainingJobs",
+            [
+                "sagemaker:AddTags",
+                "sagemaker:CreateTrainingJob",
+                "sagemaker:DescribeTrainingJob",
+                "sagemaker:StopTrainingJob",
+            ],
+            [arn("training-job/pipelines-*"), arn(f"training-job/{base_name}-*")],
+        ),
+        allow(
+            "RegisterCandidateModels",
+            ["sagemaker:AddTags", "sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage"],
+            [
+                arn(f"model-package/{model_package_group_name}/*"),
+                arn(f"model-package-group/{model_package_group_name}"),
+            ],
+        ),
+        allow(
+            "PassExecutionRoleToSageMaker",
+            ["iam:PassRole"],
+            [execution_role_arn],
+            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        ),
+    )
+
+
+def drift_engine_policy(
+    *,
+    partition: pulumi.Input[str],
+    region: str,
+    account_id: pulumi.Input[str],
+    function_name: str,
+    capture_bucket_arn: pulumi.Input[str],
+    capture_prefix: str,
+    artifacts_bucket_arn: pulumi.Input[str],
+    key_arn: pulumi.Input[str],
+    metric_namespace: str,
+) -> dict[str, Any]:
+    return document(
+        _list_prefix("ListCapturedTraffic", capture_bucket_arn, [capture_prefix]),
+        allow("ReadCapturedTraffic", ["s3:GetObject"], [_objects(capture_bucket_arn, capture_prefix)]),
+        allow("ReadModelBaseline", ["s3:GetObject"], [_objects(artifacts_bucket_arn, MODELS_PREFIX)]),
+        allow("DecryptStackObjects", ["kms:Decrypt"], [key_arn]),
+        _logs(partition, region, account_id, f"/aws/lambda/{function_name}"),
+        # PutMetricData has no resource to scope to; the namespace condition is the scope.
+        allow(
+            "PublishDriftMetrics",
+            ["cloudwatch:PutMetricData"],
+            ["*"],
+            {"StringEquals": {"cloudwatch:namespace": metric_namespace}},
+        ),
+    )
+
+
+def retrain_gate_policy(
+    *,
+    partition: pulumi.Input[str],
+    region: str,
+    account_id: pulumi.Input[str],
+    function_name: str,
+    pipeline_arn: pulumi.Input[str],
+) -> dict[str, Any]:
+    return document(
+        allow(
+            "StartRetrainingPipeline",
+            ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
+            [pipeline_arn],
+        ),
+        _logs(partition, region, account_id, f"/aws/lambda/{function_name}"),
+    )
+
+
+def role(
+    name: str,
+    *,
+    role_name: str,
+    trust_policy: Mapping[str, Any],
+    inline_policy: Mapping[str, Any],
+    description: str,
+    permissions_boundary: str | None,
+    parent: pulumi.Resource,
+) -> aws.iam.Role:
+    """A role with exactly one inline policy and the stack's permissions boundary, if any.
+
+    The policy is part of the role resource, so anything using the role's ARN waits for its permissions.
+    """
+    return aws.iam.Role(
+        name,
+        aws.iam.RoleArgs(
+            name=role_name,
+            description=description,
+            assume_role_policy=document_json(trust_policy),
+            inline_policies=[
+                aws.iam.RoleInlinePolicyArgs(name="least-privilege", policy=document_json(inline_policy))
+            ],
+            permissions_boundary=permissions_boundary,
+            max_session_duration=3600,
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

@@ -1,0 +1,680 @@
+"""Monitoring: the drift engine on a schedule, the alarms it and the endpoint feed, the topic, the dashboard,
+and the gate that starts the retraining pipeline when drift alarms.
+
+Metric names and dimensions come from `monitoring.metrics`, the module the engine publishes with,
+so an alarm cannot watch a metric the engine does not write.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import iam
+from infra.packaging import Archive
+from infra.settings import MonitoringSettings
+from monitoring import metrics
+from training import contract
+
+LAMBDA_RUNTIME = "python3.12"
+SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+# Model Monitor's data-quality jobs publish here, one metric per feature.
+MODEL_MONITOR_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+
+
+def drift_alarm_prefix(base_name: str) -> str:
+    """Every drift alarm's name starts with this; the retraining rule matches on it."""
+    return f"{base_name}-drift-"
+
+
+def model_monitor_metric(feature: str) -> str:
+    return f"feature_baseline_drift_{feature}"
+
+
+def alarm_period_seconds(schedule_minutes: int) -> int:
+    """A drift alarm evaluates exactly one engine run per period."""
+    return schedule_minutes * 60
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    base_name: str
+    region: str
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    settings: MonitoringSettings
+    log_retention_days: int
+    permissions_boundary_arn: str | None
+    endpoint_name: str
+    variant_name: str
+    key_arn: pulumi.Input[str]
+    capture_bucket: pulumi.Input[str]
+    capture_bucket_arn: pulumi.Input[str]
+    capture_prefix: str
+    artifacts_bucket: pulumi.Input[str]
+    artifacts_bucket_arn: pulumi.Input[str]
+    model_data_url: pulumi.Input[str]
+    pipeline_name: pulumi.Input[str]
+    pipeline_arn: pulumi.Input[str]
+    engine_code: Archive
+    model_monitor_schedule_name: str
+
+
+class Monitoring(pulumi.ComponentResource):
+    topic_arn: pulumi.Output[str]
+    rollback_alarm_names: pulumi.Output[list[str]]
+    dashboard_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sagestack:monitoring:Monitoring", name, None, opts)
+        self._name = name
+        self._args = args
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+
+        topic = aws.sns.Topic(
+            f"{name}-alarms",
+            aws.sns.TopicArgs(name=f"{args.base_name}-alarms", kms_master_key_id=args.key_arn),
+            opts=child,
+        )
+        aws.sns.TopicPolicy(
+            f"{name}-alarms-policy",
+            aws.sns.TopicPolicyArgs(
+                arn=topic.arn,
+                policy=iam.document_json(
+                    iam.document(
+                        {
+                            "Sid": "CloudWatchAlarmsPublish",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                            "Action": "sns:Publish",
+                            "Resource": topic.arn,
+                            "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}},
+                        }
+                    )
+                ),
+            ),
+            opts=child,
+        )
+        for index, email in enumerate(s.alarm_emails):
+            aws.sns.TopicSubscription(
+                f"{name}-alarm-email-{index}",
+                aws.sns.TopicSubscriptionArgs(topic=topic.arn, protocol="email", endpoint=email),
+                opts=child,
+            )
+        self.topic_arn = topic.arn
+
+        endpoint_alarms = self._endpoint_alarms()
+        self.rollback_alarm_names = pulumi.Output.all(
+            endpoint_alarms["errors-5xx"].name, endpoint_alarms["latency-p99"].name
+        )
+        drift_alarms: list[aws.cloudwatch.MetricAlarm] = []
+        if s.engine == "lambda":
+            drift_alarms = self._lambda_engine()
+        elif s.engine == "model-monitor":
+            drift_alarms = self._model_monitor_alarms()
+        if drift_alarms:
+            self._retraining_gate()
+
+        dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard",
+            aws.cloudwatch.DashboardArgs(
+                dashboard_name=args.base_name,
+                dashboard_body=pulumi.Output.json_dumps(
+                    self._dashboard_body([a.arn for a in [*endpoint_alarms.values(), *drift_alarms]]),
+                    sort_keys=True,
+                ),
+            ),
+            opts=child,
+        )
+        self.dashboard_name = dashboard.dashboard_name
+        self.register_outputs(
+            {
+                "topic_arn": self.topic_arn,
+                "rollback_alarm_names": self.rollback_alarm_names,
+                "dashboard_name": self.dashboard_name,
+            }
+        )
+
+    def _alarm(
+        self,
+        suffix: str,
+        *,
+        description: str,
+        metric_name: str,
+        namespace: str,
+        dimensions: dict[str, str],
+        comparison: str,
+        threshold: float,
+        period: int,
+        evaluation_periods: int = 1,
+        datapoints_to_alarm: int | None = None,
+        statistic: str | None = None,
+        extended_statistic: str | None = None,
+        treat_missing_data: str,
+    ) -> aws.cloudwatch.MetricAlarm:
+        return aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{suffix}",
+            aws.cloudwatch.MetricAlarmArgs(
+                name=f"{self._args.base_name}-{suffix}",
+                alarm_description=description,
+                namespace=namespace,
+                metric_name=metric_name,
+                dimensions=dimensions,
+                statistic=statistic,
+                extended_statistic=extended_statistic,
+                comparison_operator=comparison,
+                threshold=threshold,
+                period=period,
+                evaluation_periods=evaluation_periods,
+                datapoints_to_alarm=datapoints_to_alarm or evaluation_periods,
+                treat_missing_data=treat_missing_data,
+                alarm_actions=[self.topic_arn],
+                ok_actions=[self.topic_arn],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _endpoint_alarms(self) -> dict[str, aws.cloudwatch.MetricAlarm]:
+        a, t = self._args, self._args.settings.thresholds
+        variant = {"EndpointName": a.endpoint_name, "VariantName": a.variant_name}
+        alarms = {
+            # No traffic means no errors: missing data is healthy for error and latency alarms.
+            "errors-5xx": self._alarm(
+                "errors-5xx",
+                description="Endpoint answers 5XX: deployments roll back on this alarm",
+                namespace=SAGEMAKER_NAMESPACE,
+                metric_name="Invocation5XXErrors",
+                dimensions=variant,
+                statistic="Sum",
+                comparison="GreaterThanOrEqualToThreshold",
+                threshold=t.errors_5xx_per_minute,
+                period=60,
+                treat_missing_data="notBreaching",
+            ),
+            "latency-p99": self._alarm(
+                "latency-p99",
+                description="Model latency p99 too high: deployments roll back on this alarm",
+                namespace=SAGEMAKER_NAMESPACE,
+                metric_name="ModelLatency",
+                dimensions=variant,
+                extended_statistic="p99",
+                comparison="GreaterThanThreshold",
+                threshold=t.latency_p99_ms * 1000,  # ModelLatency is reported in microseconds
+                period=60,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                treat_missing_data="notBreaching",
+            ),
+            "errors-4xx": self._alarm(
+                "errors-4xx",
+                description="Many rejected requests: a client sends payloads the model cannot read",
+                namespace=SAGEMAKER_NAMESPACE,
+                metric_name="Invocation4XXErrors",
+                dimensions=variant,
+                statistic="Sum",
+                comparison="GreaterThanOrEqualToThreshold",
+                threshold=t.errors_4xx_per_5_minutes,
+                period=300,
+                treat_missing_data="notBreaching",
+            ),
+        }
+        if t.no_invocations_minutes:
+            # SageMaker publishes no Invocations datapoint at all without traffic: missing data is the signal.
+            alarms["no-invocations"] = self._alarm(
+                "no-invocations",
+                description="The endpoint received no request",
+                namespace=SAGEMAKER_NAMESPACE,
+                metric_name="Invocations",
+                dimensions=variant,
+                statistic="Sum",
+                comparison="LessThanThreshold",
+                threshold=1,
+                period=t.no_invocations_minutes * 60,
+                treat_missing_data="breaching",
+            )
+        return alarms
+
+    def _lambda_engine(self) -> list[aws.cloudwatch.MetricAlarm]:
+        a, s = self._args, self._args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        function_name = f"{a.base_name}-drift-engine"
+        role = iam.role(
+            f"{self._name}-engine-role",
+            role_name=f"{a.base_name}-drift-engine",
+            description="Drift engine: reads captured traffic and the model baseline, publishes drift metrics",
+            trust_policy=iam.lambda_trust_policy(),
+            inline_policy=iam.drift_engine_policy(
+                partition=a.partition,
+                region=a.region,
+                account_id=a.account_id,
+                function_name=function_name,
+                capture_bucket_arn=a.capture_bucket_arn,
+                capture_prefix=a.capture_prefix,
+                artifacts_bucket_arn=a.artifacts_bucket_arn,
+                key_arn=a.key_arn,
+                metric_namespace=metrics.NAMESPACE,
+            ),
+            permissions_boundary=a.permissions_boundary_arn,
+            parent=self,
+        )
+        code = aws.s3.BucketObjectv2(
+            f"{self._name}-engine-code",
+            aws.s3.BucketObjectv2Args(
+                bucket=a.artifacts_bucket,
+                key=a.engine_code.key(f"{iam.CODE_PREFIX}/monitoring"),
+                source=pulumi.FileAsset(str(a.engine_code.path)),
+                content_type="application/zip",
+            ),
+            opts=child,
+        )
+        logs = aws.cloudwatch.LogGroup(
+            f"{self._name}-engine-logs",
+            aws.cloudwatch.LogGroupArgs(
+                name=f"/aws/lambda/{function_name}",
+                retention_in_days=a.log_retention_days,
+                kms_key_id=a.key_arn,
+            ),
+            opts=child,
+        )
+        engine = aws.lambda_.Function(
+            f"{self._name}-engine",
+            aws.lambda_.FunctionArgs(
+                name=function_name,
+                description="Measures drift of captured endpoint traffic against the training baseline",
+                runtime=LAMBDA_RUNTIME,
+                handler="monitoring.handler.handler",
+                role=role.arn,
+                s3_bucket=code.bucket,
+                s3_key=code.key,
+                source_code_hash=base64.b64encode(bytes.fromhex(a.engine_code.sha256)).decode(),
+                timeout=900,
+                memory_size=512,
+                environment=aws.lambda_.FunctionEnvironmentArgs(
+                    variables={
+                        "CAPTURE_S3_URI": pulumi.Output.format(
+                            "s3://{0}/{1}", a.capture_bucket, a.capture_prefix
+                        ),
+                        "ENDPOINT_NAME": a.endpoint_name,
+                        "VARIANT_NAME": a.variant_name,
+                        "MODEL_DATA_URL": a.model_data_url,
+                        "WINDOW_MINUTES": str(s.schedule_minutes),
+                    }
+                ),
+                logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=logs.name),
+            ),
+            opts=child,
+        )
+        schedule = aws.cloudwatch.EventRule(
+            f"{self._name}-engine-schedule",
+            aws.cloudwatch.EventRuleArgs(
+                name=f"{a.base_name}-drift-schedule",
+                description="Runs the drift engine over the last window of captured traffic",
+                schedule_expression=schedule_expression(s.schedule_minutes),
+            ),
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{self._name}-engine-invoke",
+            aws.lambda_.PermissionArgs(
+                action="lambda:InvokeFunction",
+                function=engine.name,
+                principal="events.amazonaws.com",
+                source_arn=schedule.arn,
+            ),
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{self._name}-engine-target",
+            aws.cloudwatch.EventTargetArgs(
+                rule=schedule.name,
+                arn=engine.arn,
+                retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                    maximum_retry_attempts=2, maximum_event_age_in_seconds=3600
+                ),
+            ),
+            opts=child,
+        )
+
+        t, period = s.thresholds, alarm_period_seconds(s.schedule_minutes)
+        prefix = drift_alarm_prefix(a.base_name).removeprefix(f"{a.base_name}-")
+        alarms = []
+        for feature in contract.FEATURE_NAMES:
+            ref = metrics.feature_drift(a.endpoint_name, a.variant_name, feature)
+            alarms.append(
+                self._alarm(
+                    f"{prefix}{feature.replace('_', '-')}",
+                    description=f"Input feature {feature} drifted (PSI)",
+                    namespace=ref.namespace,
+                    metric_name=ref.name,
+                    dimensions=ref.dimensions_dict(),
+                    statistic=ref.statistic,
+                    comparison="GreaterThanThreshold",
+                    threshold=t.drift_psi,
+                    period=period,
+                    treat_missing_data="notBreaching",
+                )
+            )  # silence is the silence alarm's job
+        ref = metrics.prediction_drift(a.endpoint_name, a.variant_name)
+        alarms.append(
+            self._alarm(
+                f"{prefix}predictions",
+                description="Prediction distribution drifted (PSI)",
+                namespace=ref.namespace,
+                metric_name=ref.name,
+                dimensions=ref.dimensions_dict(),
+                statistic=ref.statistic,
+                comparison="GreaterThanThreshold",
+                threshold=t.prediction_drift_psi,
+                period=period,
+                treat_missing_data="notBreaching",
+            )
+        )
+        ref = metrics.records_analyzed(a.endpoint_name, a.variant_name)
+        # The engine publishes a record count every run, zero included: no datapoint at all means it is broken.
+        self._alarm(
+            "drift-engine-silent",
+            description="The drift engine reported nothing for two scheduled runs",
+            namespace=ref.namespace,
+            metric_name=ref.name,
+            dimensions=ref.dimensions_dict(),
+            statistic="SampleCount",
+            comparison="LessThanThreshold",
+            threshold=1,
+            period=period,
+            evaluation_periods=2,
+            treat_missing_data="breaching",
+        )
+        return alarms
+
+    def _model_monitor_alarms(self) -> list[aws.cloudwatch.MetricAlarm]:
+        a, s = self._args, self._args.settings
+        prefix = drift_alarm_prefix(a.base_name).removeprefix(f"{a.base_name}-")
+        dimensions = {"Endpoint": a.endpoint_name, "MonitoringSchedule": a.model_monitor_schedule_name}
+        return [
+            self._alarm(
+                f"{prefix}{feature.replace('_', '-')}",
+                description=f"Model Monitor: input feature {feature} drifted from its baseline",
+                namespace=MODEL_MONITOR_NAMESPACE,
+                metric_name=model_monitor_metric(feature),
+                dimensions=dimensions,
+                statistic="Maximum",
+                comparison="GreaterThanThreshold",
+                threshold=s.thresholds.drift_psi,
+                period=alarm_period_seconds(s.schedule_minutes),
+                treat_missing_data="notBreaching",
+            )
+            for feature in contract.FEATURE_NAMES
+        ]
+
+    def _retraining_gate(self) -> None:
+        """Drift alarm -> EventBridge -> gate Lambda -> pipeline; the gate enforces the cooldown."""
+        a, s = self._args, self._args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        function_name = f"{a.base_name}-retrain-gate"
+        role = iam.role(
+            f"{self._name}-gate-role",
+            role_name=function_name,
+            description="Retraining gate: starts the retraining pipeline unless a run is recent or in progress",
+            trust_policy=iam.lambda_trust_policy(),
+            inline_policy=iam.retrain_gate_policy(
+                partition=a.partition,
+                region=a.region,
+                account_id=a.account_id,
+                function_name=function_name,
+                pipeline_arn=a.pipeline_arn,
+            ),
+            permissions_boundary=a.permissions_boundary_arn,
+            parent=self,
+        )
+        code = aws.s3.BucketObjectv2(
+            f"{self._name}-gate-code",
+            aws.s3.BucketObjectv2Args(
+                bucket=a.artifacts_bucket,
+                key=a.engine_code.key(f"{iam.CODE_PREFIX}/retrain-gate"),
+                source=pulumi.FileAsset(str(a.engine_code.path)),
+                content_type="application/zip",
+            ),
+            opts=child,
+        )
+        logs = aws.cloudwatch.LogGroup(
+            f"{self._name}-gate-logs",
+            aws.cloudwatch.LogGroupArgs(
+                name=f"/aws/lambda/{function_name}",
+                retention_in_days=a.log_retention_days,
+                kms_key_id=a.key_arn,
+            ),
+            opts=child,
+        )
+        gate = aws.lambda_.Function(
+            f"{self._name}-gate",
+            aws.lambda_.FunctionArgs(
+                name=function_name,
+                description="Starts the retraining pipeline on drift, at most once per cooldown",
+                runtime=LAMBDA_RUNTIME,
+                handler="monitoring.retrain.handler",
+                role=role.arn,
+                s3_bucket=code.bucket,
+                s3_key=code.key,
+                source_code_hash=base64.b64encode(bytes.fromhex(a.engine_code.sha256)).decode(),
+                timeout=60,
+                memory_size=128,
+                environment=aws.lambda_.FunctionEnvironmentArgs(
+                    variables={
+                        "PIPELINE_NAME": a.pipeline_name,
+                        "COOLDOWN_MINUTES": str(s.retrain_cooldown_minutes),
+                    }
+                ),
+                logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=logs.name),
+            ),
+            opts=child,
+        )
+        rule = aws.cloudwatch.EventRule(
+            f"{self._name}-drift-rule",
+            aws.cloudwatch.EventRuleArgs(
+                name=f"{a.base_name}-drift-to-retraining",
+                description="A drift alarm entering ALARM asks the gate to start retraining",
+                event_pattern=pulumi.Output.json_dumps(drift_event_pattern(a.base_name), sort_keys=True),
+            ),
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{self._name}-gate-invoke",
+            aws.lambda_.PermissionArgs(
+                action="lambda:InvokeFunction",
+                function=gate.name,
+                principal="events.amazonaws.com",
+                source_arn=rule.arn,
+            ),
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{self._name}-gate-target",
+            aws.cloudwatch.EventTargetArgs(rule=rule.name, arn=gate.arn),
+            opts=child,
+        )
+
+    def _dashboard_body(self, alarm_arns: list[pulumi.Output[str]]) -> dict[str, object]:
+        a = self._args
+        region = a.region
+        variant = ["EndpointName", a.endpoint_name, "VariantName", a.variant_name]
+
+        def widget(
+            title: str, metrics_: list[list[object]], y: int, x: int, stat: str = "Sum"
+        ) -> dict[str, object]:
+            return {
+                "type": "metric",
+                "x": x,
+                "y": y,
+                "width": 12,
+                "height": 6,
+                "properties": {
+                    "title": title,
+                    "region": region,
+                    "stat": stat,
+                    "period": 60,
+                    "view": "timeSeries",
+                    "metrics": metrics_,
+                },
+            }
+
+        widgets: list[dict[str, object]] = [
+            widget("Invocations", [["AWS/SageMaker", "Invocations", *variant]], 0, 0),
+            widget(
+                "Model latency (microseconds)",
+                [
+                    ["AWS/SageMaker", "ModelLatency", *variant, {"stat": "p50"}],
+                    ["AWS/SageMaker", "ModelLatency", *variant, {"stat": "p99"}],
+                ],
+                0,
+                12,
+                stat="p99",
+            ),
+            widget(
+                "Errors",
+                [
+                    ["AWS/SageMaker", "Invocation4XXErrors", *variant],
+                    ["AWS/SageMaker", "Invocation5XXErrors", *variant],
+                ],
+                6,
+                0,
+            ),
+        ]
+        if a.settings.engine == "lambda":
+            drift = [
+                [metrics.NAMESPACE, metrics.FEATURE_DRIFT, *variant, metrics.FEATURE_DIMENSION, f]
+                for f in contract.FEATURE_NAMES
+            ]
+            drift.append([metrics.NAMESPACE, metrics.PREDICTION_DRIFT, *variant])
+            drift_widget = widget("Drift (PSI) per feature", drift, 6, 12, stat="Maximum")
+            drift_widget["properties"]["period"] = alarm_period_seconds(a.settings.schedule_minutes)  # type: ignore[index]
+            drift_widget["properties"]["annotations"] = {  # type: ignore[index]
+                "horizontal": [{"label": "drift threshold", "value": a.settings.thresholds.drift_psi}]
+            }
+            widgets.append(drift_widget)
+        widgets.append(
+            {
+                "type": "alarm",
+                "x": 0,
+                "y": 12,
+                "width": 24,
+                "height": 4,
+                "properties": {"title": "Alarm states", "alarms": alarm_arns},
+            }
+        )
+        return {"widgets": widgets}
+
+
+def schedule_expression(minutes: int) -> str:
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"rate({hours} hour{'s' if hours > 1 else ''})"
+    return f"rate({minutes} minute{'s' if minutes > 1 else ''})"
+
+
+def drift_event_pattern(base_name: str) -> dict[str, object]:
+    return {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "detail": {
+            "alarmName": [{"prefix": drift_alarm_prefix(base_name)}],
+            "state": {"value": ["ALARM"]},
+        },
+    }
+
+
+@dataclass(frozen=True)
+class ModelMonitorArgs:
+    base_name: str
+    region: str
+    schedule_name: str
+    endpoint_name: pulumi.Input[str]
+    execution_role_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    artifacts_bucket: pulumi.Input[str]
+    image_uri: pulumi.Input[str]
+    schedule_minutes: int
+
+
+class ModelMonitorEngine(pulumi.ComponentResource):
+    """SageMaker Model Monitor as the drift engine: a data-quality job on an hourly-or-slower schedule.
+
+    Its baseline (statistics.json, constraints.json) is produced by a Model Monitor baselining job
+    and placed under s3://<artifacts>/monitoring/baseline/.
+    """
+
+    def __init__(self, name: str, args: ModelMonitorArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sagestack:monitoring:ModelMonitorEngine", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        reports = pulumi.Output.format("s3://{0}/{1}", args.artifacts_bucket, iam.MONITORING_PREFIX)
+        definition = aws.sagemaker.DataQualityJobDefinition(
+            f"{name}-definition",
+            aws.sagemaker.DataQualityJobDefinitionArgs(
+                name=f"{args.base_name}-data-quality",
+                role_arn=args.execution_role_arn,
+                data_quality_app_specification=aws.sagemaker.DataQualityJobDefinitionDataQualityAppSpecificationArgs(
+                    image_uri=args.image_uri,
+                    environment={"publish_cloudwatch_metrics": "Enabled"},
+                ),
+                data_quality_baseline_config=aws.sagemaker.DataQualityJobDefinitionDataQualityBaselineConfigArgs(
+                    constraints_resource=(
+                        aws.sagemaker.DataQualityJobDefinitionDataQualityBaselineConfigConstraintsResourceArgs(
+                            s3_uri=pulumi.Output.concat(reports, "/baseline/constraints.json")
+                        )
+                    ),
+                    statistics_resource=(
+                        aws.sagemaker.DataQualityJobDefinitionDataQualityBaselineConfigStatisticsResourceArgs(
+                            s3_uri=pulumi.Output.concat(reports, "/baseline/statistics.json")
+                        )
+                    ),
+                ),
+                data_quality_job_input=aws.sagemaker.DataQualityJobDefinitionDataQualityJobInputArgs(
+                    endpoint_input=aws.sagemaker.DataQualityJobDefinitionDataQualityJobInputEndpointInputArgs(
+                        endpoint_name=args.endpoint_name, local_path="/opt/ml/processing/input"
+                    )
+                ),
+                data_quality_job_output_config=aws.sagemaker.DataQualityJobDefinitionDataQualityJobOutputConfigArgs(
+                    kms_key_id=args.key_arn,
+                    monitoring_outputs=aws.sagemaker.DataQualityJobDefinitionDataQualityJobOutputConfigMonitoringOutputsArgs(
+                        s3_output=aws.sagemaker.DataQualityJobDefinitionDataQualityJobOutputConfigMonitoringOutputsS3OutputArgs(
+                            s3_uri=pulumi.Output.concat(reports, "/reports"),
+                            local_path="/opt/ml/processing/output",
+                            s3_upload_mode="EndOfJob",
+                        )
+                    ),
+                ),
+                job_resources=aws.sagemaker.DataQualityJobDefinitionJobResourcesArgs(
+                    cluster_config=aws.sagemaker.DataQualityJobDefinitionJobResourcesClusterConfigArgs(
+                        instance_count=1,
+                        instance_type="ml.m5.large",
+                        volume_size_in_gb=20,
+                        volume_kms_key_id=args.key_arn,
+                    )
+                ),
+                stopping_condition=aws.sagemaker.DataQualityJobDefinitionStoppingConditionArgs(
+                    max_runtime_in_seconds=3600
+                ),
+            ),
+            opts=child,
+        )
+        hours = max(1, args.schedule_minutes // 60)
+        aws.sagemaker.MonitoringSchedule(
+            f"{name}-schedule",
+            aws.sagemaker.MonitoringScheduleArgs(
+                name=args.schedule_name,
+                monitoring_schedule_config=aws.sagemaker.MonitoringScheduleMonitoringScheduleConfigArgs(
+                    monitoring_job_definition_name=definition.name,
+                    monitoring_type="DataQuality",
+                    schedule_config=aws.sagemaker.MonitoringScheduleMonitoringScheduleConfigScheduleConfigArgs(
+                        schedule_expression="cron(0 * ? * * *)"
+                        if hours == 1
+                        else f"cron(0 */{hours} ? * * *)"
+                    ),
+                ),
+            ),
+            opts=child,
+        )
+        self.register_outputs({})

@@ -1,0 +1,265 @@
+"""Serving: Model, EndpointConfiguration and an Endpoint that deploys blue/green and rolls itself back."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import iam
+from infra.packaging import Archive
+from infra.settings import ServingSettings
+
+VARIANT_NAME = "primary"  # fixed: blue/green and rolling updates require the same variant name
+PROGRAM = "inference.py"
+CAPTURE_PREFIX = "datacapture"
+# With network isolation the code travels inside model.tar.gz, which SageMaker unpacks into /opt/ml/model.
+IN_ARTIFACT_SUBMIT_DIRECTORY = "/opt/ml/model/code"
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+# Nitro instances with local NVMe storage encrypt it in hardware and SageMaker rejects a KmsKeyId for them.
+_LOCAL_STORAGE_FAMILY = re.compile(r"^ml\.([a-z]+\d+[a-z]*d[a-z]*|g5|g6|g6e|p5|p5e|p5en|trn1|trn1n|inf2)\.")
+
+
+def has_instance_storage(instance_type: str) -> bool:
+    return bool(_LOCAL_STORAGE_FAMILY.match(instance_type))
+
+
+def endpoint_name(base_name: str) -> str:
+    """Fixed per stack: alarms, dashboards and callers address the endpoint by this name."""
+    return base_name
+
+
+def capture_uri(capture_bucket: str) -> str:
+    return f"s3://{capture_bucket}/{CAPTURE_PREFIX}"
+
+
+def serving_environment(*, settings: ServingSettings, code_uri: str, region: str) -> dict[str, str]:
+    """The sklearn serving container's environment: which module to import and where it lives."""
+    return {
+        "SAGEMAKER_PROGRAM": PROGRAM,
+        "SAGEMAKER_SUBMIT_DIRECTORY": IN_ARTIFACT_SUBMIT_DIRECTORY
+        if settings.network_isolation
+        else code_uri,
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        "SAGEMAKER_REGION": region,
+    }
+
+
+@dataclass(frozen=True)
+class ServingArgs:
+    base_name: str
+    region: str
+    settings: ServingSettings
+    code: Archive
+    image_uri: pulumi.Input[str]
+    model_data_url: pulumi.Input[str]
+    model_version: pulumi.Input[str]
+    execution_role_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    artifacts_bucket: pulumi.Input[str]
+    capture_bucket: pulumi.Input[str]
+    rollback_alarm_names: pulumi.Input[list[str]]
+
+
+class Serving(pulumi.ComponentResource):
+    endpoint_name: pulumi.Output[str]
+    endpoint_config_name: pulumi.Output[str]
+    model_name: pulumi.Output[str]
+    code_uri: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sagestack:serving:Serving", name, None, opts)
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+
+        code_object = aws.s3.BucketObjectv2(
+            f"{name}-code",
+            aws.s3.BucketObjectv2Args(
+                bucket=args.artifacts_bucket,
+                key=args.code.key(f"{iam.CODE_PREFIX}/serving"),
+                source=pulumi.FileAsset(str(args.code.path)),
+                content_type="application/gzip",
+            ),
+            opts=child,
+        )
+        self.code_uri = pulumi.Output.format("s3://{0}/{1}", code_object.bucket, code_object.key)
+        environment = self.code_uri.apply(
+            lambda uri: serving_environment(settings=s, code_uri=uri, region=args.region)
+        )
+        environment = pulumi.Output.all(environment, args.model_version).apply(
+            lambda v: {**v[0], "SAGESTACK_MODEL_VERSION": v[1]}
+        )
+
+        if s.approved_model_package_arn:
+            container = aws.sagemaker.ModelPrimaryContainerArgs(
+                model_package_name=s.approved_model_package_arn, environment=environment
+            )
+        else:
+            container = aws.sagemaker.ModelPrimaryContainerArgs(
+                image=args.image_uri, model_data_url=args.model_data_url, environment=environment
+            )
+        model = aws.sagemaker.Model(
+            f"{name}-model",
+            aws.sagemaker.ModelArgs(
+                execution_role_arn=args.execution_role_arn,
+                primary_container=container,
+                enable_network_isolation=s.network_isolation,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[code_object]),
+        )
+        self.model_name = model.name
+
+        if s.serverless is not None:
+            variant = aws.sagemaker.EndpointConfigurationProductionVariantArgs(
+                variant_name=VARIANT_NAME,
+                model_name=model.name,
+                serverless_config=aws.sagemaker.EndpointConfigurationProductionVariantServerlessConfigArgs(
+                    memory_size_in_mb=s.serverless.memory_mb, max_concurrency=s.serverless.max_concurrency
+                ),
+            )
+        else:
+            variant = aws.sagemaker.EndpointConfigurationProductionVariantArgs(
+                variant_name=VARIANT_NAME,
+                model_name=model.name,
+                instance_type=s.instance_type,
+                initial_instance_count=s.instance_count,
+                initial_variant_weight=1.0,
+            )
+        encrypt_volumes = s.serverless is None and not has_instance_storage(s.instance_type)
+        capture = None
+        if s.captures:
+            capture = aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(
+                enable_capture=True,
+                initial_sampling_percentage=s.capture_sampling_percent,
+                destination_s3_uri=pulumi.Output.from_input(args.capture_bucket).apply(capture_uri),
+                kms_key_id=args.key_arn,
+                capture_options=[
+                    aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(
+                        capture_mode="Input"
+                    ),
+                    aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(
+                        capture_mode="Output"
+                    ),
+                ],
+                # Declared types are captured as text (CSV/JSON encodings); anything else arrives base64-encoded.
+                capture_content_type_header=aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureContentTypeHeaderArgs(
+                    csv_content_types=["text/csv"], json_content_types=["application/json"]
+                ),
+            )
+        config = aws.sagemaker.EndpointConfiguration(
+            f"{name}-config",
+            aws.sagemaker.EndpointConfigurationArgs(
+                name_prefix=f"{args.base_name}-",
+                production_variants=[variant],
+                kms_key_arn=args.key_arn if encrypt_volumes else None,
+                data_capture_config=capture,
+            ),
+            # A new config is created before the old one goes, so the endpoint moves blue/green between them.
+            opts=child,
+        )
+        self.endpoint_config_name = config.name
+
+        endpoint = aws.sagemaker.Endpoint(
+            f"{name}-endpoint",
+            aws.sagemaker.EndpointArgs(
+                name=endpoint_name(args.base_name),
+                endpoint_config_name=config.name,
+                deployment_config=deployment_config(s, args.rollback_alarm_names),
+            ),
+            opts=child,
+        )
+        self.endpoint_name = endpoint.name
+
+        if s.autoscaling is not None:
+            target = aws.appautoscaling.Target(
+                f"{name}-scaling-target",
+                aws.appautoscaling.TargetArgs(
+                    service_namespace="sagemaker",
+                    resource_id=pulumi.Output.format("endpoint/{0}/variant/{1}", endpoint.name, VARIANT_NAME),
+                    scalable_dimension=SCALABLE_DIMENSION,
+                    min_capacity=s.autoscaling.min_instances,
+                    max_capacity=s.autoscaling.max_instances,
+                ),
+                opts=child,
+            )
+            aws.appautoscaling.Policy(
+                f"{name}-scaling-policy",
+                aws.appautoscaling.PolicyArgs(
+                    name=f"{args.base_name}-invocations-per-instance",
+                    policy_type="TargetTrackingScaling",
+                    service_namespace=target.service_namespace,
+                    resource_id=target.resource_id,
+                    scalable_dimension=target.scalable_dimension,
+                    target_tracking_scaling_policy_configuration=(
+                        aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                            target_value=float(s.autoscaling.target_invocations_per_instance),
+                            predefined_metric_specification=(
+                                aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                                    predefined_metric_type="SageMakerVariantInvocationsPerInstance"
+                                )
+                            ),
+                            scale_in_cooldown=300,
+                            scale_out_cooldown=60,
+                        )
+                    ),
+                ),
+                opts=child,
+            )
+        self.register_outputs(
+            {
+                "endpoint_name": self.endpoint_name,
+                "endpoint_config_name": self.endpoint_config_name,
+                "model_name": self.model_name,
+            }
+        )
+
+
+def deployment_config(
+    s: ServingSettings, rollback_alarm_names: pulumi.Input[list[str]]
+) -> aws.sagemaker.EndpointDeploymentConfigArgs:
+    d = s.deployment
+    canary = linear = None
+    if d.strategy == "canary":
+        canary = aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySizeArgs(
+            type="INSTANCE_COUNT", value=d.canary_instances
+        )
+    elif d.strategy == "linear":
+        linear = aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationLinearStepSizeArgs(
+            type="INSTANCE_COUNT", value=d.linear_step_instances
+        )
+    routing = aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationArgs(
+        type=d.strategy.replace("-", "_").upper(),
+        wait_interval_in_seconds=d.traffic_wait_seconds,
+        canary_size=canary,
+        linear_step_size=linear,
+    )
+    alarms = pulumi.Output.from_input(rollback_alarm_names).apply(
+        lambda names: [
+            aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationAlarmArgs(alarm_name=n)
+            for n in names
+        ]
+    )
+    return aws.sagemaker.EndpointDeploymentConfigArgs(
+        blue_green_update_policy=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
+            traffic_routing_configuration=routing,
+            termination_wait_in_seconds=d.termination_wait_seconds,
+            maximum_execution_timeout_in_seconds=maximum_deployment_seconds(s),
+        ),
+        auto_rollback_configuration=aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
+            alarms=alarms
+        ),
+    )
+
+
+def maximum_deployment_seconds(s: ServingSettings) -> int:
+    """Room for every traffic step's baking time plus the final wait, within SageMaker's 600-14400 s."""
+    d = s.deployment
+    steps = 1
+    if d.strategy == "canary":
+        steps = 2
+    elif d.strategy == "linear":
+        steps = -(-s.instance_count // d.linear_step_instances)
+    needed = 900 + steps * d.traffic_wait_seconds + d.termination_wait_seconds
+    return max(600, min(14_400, needed))

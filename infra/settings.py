@@ -1,0 +1,543 @@
+"""The one place that reads config: every value the stack needs, validated into frozen dataclasses.
+
+A bad value raises `SettingsError` before any resource is registered; it names each offending key,
+the value it has and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal, TypeVar
+
+from infra.config_schema import PROJECT_NAME, project_config_schema, to_config_string
+
+T = TypeVar("T")
+
+ESTIMATORS = ("gradient_boosting", "random_forest", "logistic_regression")
+DEPLOYMENT_STRATEGIES = ("all-at-once", "canary", "linear")
+DRIFT_ENGINES = ("lambda", "model-monitor")
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+_S3_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!_.*'()/-]*[A-Za-z0-9]$")
+_FRAMEWORK_VERSION = re.compile(r"^\d+\.\d+-\d+$")
+_POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]+$")
+_MODEL_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[\w-]+/\d+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Bucket names are <prefix>-<stack>-<purpose>-<12-digit account>-<region>, and S3 allows 63 characters.
+MAX_BASE_NAME = 63 - len("-artifacts-123456789012-ap-southeast-7")
+
+
+class SettingsError(ValueError):
+    """One or more config values are invalid; the message lists every problem."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("invalid stack config:\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+@cache
+def _sagemaker_enum(shape: str) -> frozenset[str]:
+    import botocore.session  # botocore's service model is the authority on valid instance types
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return frozenset(model.shape_for(shape).enum)
+
+
+@cache
+def _sagemaker_regions() -> frozenset[str]:
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("sagemaker", partition_name=partition)
+    )
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    protect: bool
+    force_destroy: bool
+    kms_deletion_window_days: int
+    noncurrent_version_retention_days: int
+    capture_retention_days: int
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    estimator: str
+    n_estimators: int
+    max_depth: int
+    learning_rate: float
+    regularization_c: float
+    min_samples_leaf: int
+    random_seed: int
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    framework_version: str
+    data_prefix: str
+    data_version: str
+    instance_type: str
+    volume_size_gb: int
+    max_runtime_seconds: int
+    spot: bool
+    spot_max_wait_seconds: int
+    network_isolation: bool
+    hyperparameters: Hyperparameters
+    min_roc_auc: float
+
+    @property
+    def data_key_prefix(self) -> str:
+        return f"{self.data_prefix}/{self.data_version}"
+
+
+@dataclass(frozen=True)
+class ServerlessSettings:
+    memory_mb: int
+    max_concurrency: int
+
+
+@dataclass(frozen=True)
+class DeploymentSettings:
+    strategy: Literal["all-at-once", "canary", "linear"]
+    canary_instances: int
+    linear_step_instances: int
+    traffic_wait_seconds: int
+    termination_wait_seconds: int
+
+
+@dataclass(frozen=True)
+class AutoscalingSettings:
+    min_instances: int
+    max_instances: int
+    target_invocations_per_instance: int
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    framework_version: str
+    instance_type: str
+    instance_count: int
+    serverless: ServerlessSettings | None
+    network_isolation: bool
+    approved_model_package_arn: str | None
+    capture_sampling_percent: int
+    deployment: DeploymentSettings
+    autoscaling: AutoscalingSettings | None
+
+    @property
+    def captures(self) -> bool:
+        return self.capture_sampling_percent > 0
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    drift_psi: float
+    prediction_drift_psi: float
+    latency_p99_ms: int
+    errors_5xx_per_minute: int
+    errors_4xx_per_5_minutes: int
+    no_invocations_minutes: int
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    engine: Literal["lambda", "model-monitor"] | None  # None: nothing is captured, so nothing to watch
+    schedule_minutes: int
+    thresholds: AlarmThresholds
+    alarm_emails: tuple[str, ...]
+    retrain_cooldown_minutes: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    stack: str
+    region: str
+    name_prefix: str
+    owner: str
+    cost_centre: str
+    permissions_boundary_arn: str | None
+    log_retention_days: int
+    storage: StorageSettings
+    training: TrainingSettings
+    serving: ServingSettings
+    monitoring: MonitoringSettings
+
+    @property
+    def base_name(self) -> str:
+        """Start of every physical name: carries the stack, so two stacks in one account never collide."""
+        return f"{self.name_prefix}-{self.stack}"
+
+    @property
+    def default_tags(self) -> dict[str, str]:
+        return {
+            "project": self.project,
+            "stack": self.stack,
+            "owner": self.owner,
+            "cost-centre": self.cost_centre,
+        }
+
+
+class _Reader:
+    """Reads raw config strings, records every key read and collects every problem."""
+
+    def __init__(self, values: Mapping[str, str]):
+        self._values = values
+        self.keys_read: list[str] = []
+        self.problems: list[str] = []
+
+    def _raw(self, key: str) -> str:
+        self.keys_read.append(key)
+        if key not in self._values:
+            raise KeyError(f"config key {key!r} is read by infra/settings.py but not declared in Pulumi.yaml")
+        return self._values[key]
+
+    def fail(self, key: str, value: object, expected: str) -> None:
+        self.problems.append(f"{PROJECT_NAME}:{key} = {value!r}: expected {expected}")
+
+    def _parsed(self, key: str, parse: Callable[[str], T], expected: str, fallback: T) -> T:
+        raw = self._raw(key)
+        try:
+            return parse(raw)
+        except ValueError:
+            self.fail(key, raw, expected)
+            return fallback
+
+    def string(
+        self, key: str, pattern: re.Pattern[str] | None = None, expected: str = "", *, optional: bool = False
+    ) -> str:
+        value = self._raw(key)
+        if optional and value == "":
+            return value
+        if pattern is not None and not pattern.match(value):
+            self.fail(key, value, expected)
+        return value
+
+    def boolean(self, key: str) -> bool:
+        def parse(raw: str) -> bool:
+            if raw not in ("true", "false"):
+                raise ValueError(raw)
+            return raw == "true"
+
+        return self._parsed(key, parse, "true or false", False)
+
+    def integer(self, key: str, low: int, high: int) -> int:
+        value = self._parsed(key, int, f"a whole number from {low} to {high}", low)
+        if not low <= value <= high:
+            self.fail(key, value, f"a whole number from {low} to {high}")
+        return value
+
+    def number(self, key: str, low: float, high: float, *, low_open: bool = False) -> float:
+        bounds = f"{'(' if low_open else '['}{low}, {high}]"
+        value = self._parsed(key, float, f"a decimal number in {bounds}", high)
+        if math.isnan(value) or value > high or value < low or (low_open and value == low):
+            self.fail(key, value, f"a decimal number in {bounds}")
+        return value
+
+    def choice(self, key: str, allowed: Sequence[str]) -> str:
+        value = self._raw(key)
+        if value not in allowed:
+            self.fail(key, value, f"one of {', '.join(allowed)}")
+            return allowed[0]
+        return value
+
+    def member(self, key: str, allowed: frozenset[str], what: str) -> str:
+        value = self._raw(key)
+        if value not in allowed:
+            near = sorted(a for a in allowed if a.split(".")[:2] == value.split(".")[:2])[:8]
+            hint = f" (e.g. {', '.join(near)})" if near else ""
+            self.fail(key, value, f"{what}{hint}")
+        return value
+
+    def string_list(self, key: str, pattern: re.Pattern[str], expected: str) -> tuple[str, ...]:
+        raw = self._raw(key)
+        try:
+            items = json.loads(raw)
+        except json.JSONDecodeError:
+            items = None
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            self.fail(key, raw, f"a list of {expected}")
+            return ()
+        for item in items:
+            if not pattern.match(item):
+                self.fail(key, item, expected)
+        return tuple(items)
+
+
+def settings_from_values(stack: str, region: str, values: Mapping[str, str]) -> Settings:
+    """Validate raw config strings (keys without namespace) into Settings, or raise SettingsError."""
+    settings, reader = _read(stack, region, values)
+    if reader.problems:
+        raise SettingsError(reader.problems)
+    return settings
+
+
+def keys_read_by_settings(stack: str, region: str, values: Mapping[str, str]) -> set[str]:
+    """The config keys `settings_from_values` reads (to check them against Pulumi.yaml)."""
+    return set(_read(stack, region, values)[1].keys_read)
+
+
+def _read(stack: str, region: str, values: Mapping[str, str]) -> tuple[Settings, _Reader]:
+    r = _Reader(values)
+    problems_before = len(r.problems)
+    if not _NAME.match(stack):
+        r.problems.append(f"stack name {stack!r}: expected lowercase letters, digits and hyphens")
+    if region not in _sagemaker_regions():
+        r.problems.append(f"aws:region = {region!r}: expected a region where SageMaker is available")
+
+    name_prefix = r.string(
+        "namePrefix", _NAME, "lowercase letters, digits and hyphens, starting with a letter"
+    )
+    if len(f"{name_prefix}-{stack}") > MAX_BASE_NAME and len(r.problems) == problems_before:
+        r.fail(
+            "namePrefix",
+            name_prefix,
+            f"a prefix short enough that '<prefix>-{stack}' has at most {MAX_BASE_NAME} characters "
+            "(bucket names carry it, the account id and the region within S3's 63)",
+        )
+
+    storage = StorageSettings(
+        protect=r.boolean("protectResources"),
+        force_destroy=r.boolean("forceDestroyBuckets"),
+        kms_deletion_window_days=r.integer("kmsDeletionWindowDays", 7, 30),
+        noncurrent_version_retention_days=r.integer("noncurrentVersionRetentionDays", 1, 3650),
+        capture_retention_days=r.integer("captureRetentionDays", 1, 3650),
+    )
+    if storage.protect and storage.force_destroy:
+        r.fail(
+            "forceDestroyBuckets",
+            "true",
+            "false when protectResources is true (protected data is never emptied)",
+        )
+
+    training = _training(r)
+    serving = _serving(r, training.framework_version)
+    monitoring = _monitoring(r, serving)
+
+    log_retention = r.integer("logRetentionDays", 1, 3653)
+    if log_retention not in LOG_RETENTION_DAYS:
+        r.fail("logRetentionDays", log_retention, f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    boundary = r.string("permissionsBoundaryArn", _POLICY_ARN, 'an IAM policy ARN or ""', optional=True)
+
+    settings = Settings(
+        project=PROJECT_NAME,
+        stack=stack,
+        region=region,
+        name_prefix=name_prefix,
+        owner=r.string("owner", re.compile(r"^[\w .:/=+@-]{1,256}$"), "a tag value (1-256 characters)"),
+        cost_centre=r.string(
+            "costCentre", re.compile(r"^[\w .:/=+@-]{1,256}$"), "a tag value (1-256 characters)"
+        ),
+        permissions_boundary_arn=boundary or None,
+        log_retention_days=log_retention,
+        storage=storage,
+        training=training,
+        serving=serving,
+        monitoring=monitoring,
+    )
+    return settings, r
+
+
+def _training(r: _Reader) -> TrainingSettings:
+    hyperparameters = Hyperparameters(
+        estimator=r.choice("estimator", ESTIMATORS),
+        n_estimators=r.integer("nEstimators", 1, 5000),
+        max_depth=r.integer("maxDepth", 1, 64),
+        learning_rate=r.number("learningRate", 0.0, 1.0, low_open=True),
+        regularization_c=r.number("regularizationC", 0.0, 1e6, low_open=True),
+        min_samples_leaf=r.integer("minSamplesLeaf", 1, 10_000),
+        random_seed=r.integer("randomSeed", 0, 2**31 - 1),
+    )
+    max_runtime = r.integer("trainingMaxRuntimeSeconds", 60, 432_000)
+    spot = r.boolean("spotTraining")
+    spot_wait = r.integer("spotMaxWaitSeconds", 60, 432_000)
+    if spot and spot_wait < max_runtime:
+        r.fail(
+            "spotMaxWaitSeconds",
+            spot_wait,
+            f"at least trainingMaxRuntimeSeconds ({max_runtime}): SageMaker rejects a shorter wait",
+        )
+    return TrainingSettings(
+        framework_version=r.string("frameworkVersion", _FRAMEWORK_VERSION, "an image version such as 1.9-0"),
+        data_prefix=r.string("dataPrefix", _S3_PREFIX, "an S3 key prefix without leading or trailing '/'"),
+        data_version=r.string(
+            "dataVersion",
+            re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"),
+            "letters, digits, '.', '_' or '-' (up to 63)",
+        ),
+        instance_type=r.member(
+            "trainingInstanceType",
+            _sagemaker_enum("TrainingInstanceType"),
+            "a SageMaker training instance type",
+        ),
+        volume_size_gb=r.integer("trainingVolumeSizeGb", 1, 16_384),
+        max_runtime_seconds=max_runtime,
+        spot=spot,
+        spot_max_wait_seconds=spot_wait,
+        network_isolation=r.boolean("trainingNetworkIsolation"),
+        hyperparameters=hyperparameters,
+        min_roc_auc=r.number("minRocAuc", 0.5, 1.0),
+    )
+
+
+def _serving(r: _Reader, framework_version: str) -> ServingSettings:
+    serverless = r.boolean("serverless")
+    instance_type = r.member(
+        "endpointInstanceType",
+        _sagemaker_enum("ProductionVariantInstanceType"),
+        "a SageMaker endpoint instance type",
+    )
+    instance_count = r.integer("endpointInstanceCount", 1, 100)
+    memory = r.integer("serverlessMemoryMb", 1024, 6144)
+    if memory % 1024:
+        r.fail("serverlessMemoryMb", memory, "a multiple of 1024 from 1024 to 6144")
+    concurrency = r.integer("serverlessMaxConcurrency", 1, 200)
+    isolation = r.boolean("servingNetworkIsolation")
+    package = r.string(
+        "approvedModelPackageArn",
+        _MODEL_PACKAGE_ARN,
+        "a versioned model package ARN (arn:aws:sagemaker:<region>:<account>:model-package/<group>/<n>) "
+        'or ""',
+        optional=True,
+    )
+    sampling = r.integer("captureSamplingPercent", 0, 100)
+    strategy = r.choice("deploymentStrategy", DEPLOYMENT_STRATEGIES)
+    canary = r.integer("canaryInstances", 1, 100)
+    linear = r.integer("linearStepInstances", 1, 100)
+    deployment = DeploymentSettings(
+        strategy=strategy,  # type: ignore[arg-type]  # checked by choice()
+        canary_instances=canary,
+        linear_step_instances=linear,
+        traffic_wait_seconds=r.integer("trafficWaitSeconds", 0, 3600),
+        termination_wait_seconds=r.integer("terminationWaitSeconds", 0, 3600),
+    )
+    min_instances = r.integer("autoscalingMinInstances", 1, 100)
+    max_instances = r.integer("autoscalingMaxInstances", 1, 100)
+    target = r.integer("autoscalingTargetInvocations", 1, 100_000)
+
+    # AWS constraints that only surface mid-deployment on a real account; caught here instead.
+    if serverless:
+        if sampling:
+            r.fail(
+                "captureSamplingPercent",
+                sampling,
+                "0 for a serverless endpoint (serverless endpoints cannot capture data)",
+            )
+        if isolation:
+            r.fail("servingNetworkIsolation", "true", "false for a serverless endpoint (not supported there)")
+        if strategy != "all-at-once":
+            r.fail(
+                "deploymentStrategy",
+                strategy,
+                "all-at-once for a serverless endpoint (traffic shifting needs instances)",
+            )
+    else:
+        if strategy == "canary" and canary * 2 > instance_count:
+            r.fail(
+                "canaryInstances",
+                canary,
+                f"at most half of endpointInstanceCount ({instance_count}): a canary may take at most 50% of "
+                "the fleet, so canary deployments need at least 2 instances",
+            )
+        if strategy == "linear" and not (instance_count * 0.1 <= linear <= instance_count * 0.5):
+            r.fail(
+                "linearStepInstances",
+                linear,
+                f"10-50% of endpointInstanceCount ({instance_count}) instances per step, so linear "
+                "deployments need at least 2 instances",
+            )
+        if not min_instances <= instance_count <= max_instances:
+            r.fail(
+                "endpointInstanceCount",
+                instance_count,
+                f"between autoscalingMinInstances ({min_instances}) and autoscalingMaxInstances ({max_instances})",
+            )
+
+    return ServingSettings(
+        framework_version=framework_version,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        serverless=ServerlessSettings(memory_mb=memory, max_concurrency=concurrency) if serverless else None,
+        network_isolation=isolation,
+        approved_model_package_arn=package or None,
+        capture_sampling_percent=sampling,
+        deployment=deployment,
+        autoscaling=None if serverless else AutoscalingSettings(min_instances, max_instances, target),
+    )
+
+
+def _monitoring(r: _Reader, serving: ServingSettings) -> MonitoringSettings:
+    engine = r.choice("driftEngine", DRIFT_ENGINES)
+    schedule = r.integer("driftScheduleMinutes", 5, 1440)
+    if 60 % schedule and schedule % 60:
+        r.fail(
+            "driftScheduleMinutes",
+            schedule,
+            "a divisor or a multiple of 60, so runs line up with capture hours",
+        )
+    if engine == "model-monitor" and schedule % 60:
+        r.fail(
+            "driftScheduleMinutes",
+            schedule,
+            "a multiple of 60 with the model-monitor engine (hourly schedules at best)",
+        )
+    thresholds = AlarmThresholds(
+        drift_psi=r.number("driftThreshold", 0.0, 10.0, low_open=True),
+        prediction_drift_psi=r.number("predictionDriftThreshold", 0.0, 10.0, low_open=True),
+        latency_p99_ms=r.integer("latencyP99ThresholdMs", 1, 600_000),
+        errors_5xx_per_minute=r.integer("errors5xxThreshold", 1, 1_000_000),
+        errors_4xx_per_5_minutes=r.integer("errors4xxThreshold", 1, 1_000_000),
+        no_invocations_minutes=r.integer("noInvocationsMinutes", 0, 1440),
+    )
+    return MonitoringSettings(
+        engine=engine if serving.captures else None,  # type: ignore[arg-type]  # checked by choice()
+        schedule_minutes=schedule,
+        thresholds=thresholds,
+        alarm_emails=r.string_list("alarmEmails", _EMAIL, "email addresses"),
+        retrain_cooldown_minutes=r.integer("retrainCooldownMinutes", 0, 10_080),
+    )
+
+
+def load_settings() -> Settings:
+    """Settings of the stack Pulumi is running, with Pulumi.yaml's defaults for unset keys."""
+    import pulumi
+
+    config = pulumi.Config(PROJECT_NAME)
+    values = {}
+    for name, key in project_config_schema().items():
+        raw = config.get(name)
+        values[name] = raw if raw is not None else to_config_string(key.default)
+    return settings_from_values(pulumi.get_stack(), pulumi.Config("aws").require("region"), values)

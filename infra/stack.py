@@ -1,0 +1,235 @@
+"""Wires the components together: storage -> IAM -> training -> monitoring -> serving."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import iam, packaging
+from infra.monitoring import ModelMonitorArgs, ModelMonitorEngine, Monitoring, MonitoringArgs
+from infra.serving import (
+    CAPTURE_PREFIX,
+    VARIANT_NAME,
+    Serving,
+    ServingArgs,
+    endpoint_name,
+    serving_environment,
+)
+from infra.settings import Settings
+from infra.storage import Storage, StorageArgs
+from infra.training import Training, TrainingArgs, image_tag, model_package_group_name
+
+SKLEARN_REPOSITORY = "sagemaker-scikit-learn"
+MODEL_MONITOR_REPOSITORY = "sagemaker-model-monitor-analyzer"
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    data_bucket: pulumi.Output[str]
+    artifacts_bucket: pulumi.Output[str]
+    capture_bucket: pulumi.Output[str]
+    training_job_name: pulumi.Output[str]
+    model_data_url: pulumi.Output[str]
+    pipeline_name: pulumi.Output[str]
+    endpoint_name: pulumi.Output[str]
+    endpoint_config_name: pulumi.Output[str]
+    alarm_topic_arn: pulumi.Output[str]
+    dashboard_name: pulumi.Output[str]
+
+
+class Sagestack(pulumi.ComponentResource):
+    """The whole stack, under one explicit provider that tags everything it creates."""
+
+    outputs: StackOutputs
+
+    def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sagestack:stack:Sagestack", settings.base_name, None, opts)
+        provider = aws.Provider(
+            "aws",
+            aws.ProviderArgs(
+                region=settings.region, default_tags=aws.ProviderDefaultTagsArgs(tags=settings.default_tags)
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.outputs = build(settings, provider=provider, parent=self)
+        self.register_outputs({})
+
+
+def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource) -> StackOutputs:
+    base, region = settings.base_name, settings.region
+    opts = pulumi.ResourceOptions(parent=parent, provider=provider)
+    invoke = pulumi.InvokeOutputOptions(parent=parent, provider=provider)
+    account_id = aws.get_caller_identity_output(opts=invoke).account_id
+    partition = aws.get_partition_output(opts=invoke).partition
+    sklearn = aws.sagemaker.get_prebuilt_ecr_image_output(
+        repository_name=SKLEARN_REPOSITORY,
+        image_tag=image_tag(settings.training.framework_version),
+        region=region,
+        opts=invoke,
+    )
+
+    storage = Storage(
+        "storage",
+        StorageArgs(
+            base_name=base,
+            account_id=account_id,
+            partition=partition,
+            region=region,
+            settings=settings.storage,
+        ),
+        opts=opts,
+    )
+
+    model_monitor = settings.monitoring.engine == "model-monitor"
+    execution_role = iam.role(
+        "sagemaker-execution-role",
+        role_name=f"{base}-sagemaker-execution",
+        description="SageMaker training jobs, models and endpoints of this stack",
+        trust_policy=iam.service_trust_policy("sagemaker.amazonaws.com", account_id),
+        inline_policy=iam.sagemaker_execution_policy(
+            iam.ExecutionRoleScope(
+                partition=partition,
+                region=region,
+                account_id=account_id,
+                base_name=base,
+                key_arn=storage.key_arn,
+                data_bucket_arn=storage.data.arn,
+                data_prefix=settings.training.data_key_prefix,
+                artifacts_bucket_arn=storage.artifacts.arn,
+                capture_bucket_arn=storage.capture.arn,
+                capture_prefix=CAPTURE_PREFIX,
+                image_repository_arn=pulumi.Output.format(
+                    "arn:{0}:ecr:{1}:{2}:repository/{3}",
+                    partition,
+                    region,
+                    sklearn.registry_id,
+                    SKLEARN_REPOSITORY,
+                ),
+                model_monitor=model_monitor,
+            )
+        ),
+        permissions_boundary=settings.permissions_boundary_arn,
+        parent=parent,
+    )
+    registry = model_package_group_name(base)
+    pipeline_role = iam.role(
+        "pipeline-role",
+        role_name=f"{base}-retraining-pipeline",
+        description="The retraining pipeline: runs training jobs, registers candidate models",
+        trust_policy=iam.service_trust_policy("sagemaker.amazonaws.com", account_id),
+        inline_policy=iam.pipeline_policy(
+            partition=partition,
+            region=region,
+            account_id=account_id,
+            base_name=base,
+            model_package_group_name=registry,
+            execution_role_arn=execution_role.arn,
+        ),
+        permissions_boundary=settings.permissions_boundary_arn,
+        parent=parent,
+    )
+
+    serving_code = packaging.build_serving_archive()
+    training_code = packaging.build_training_archive(include_serving_code=settings.serving.network_isolation)
+    training = Training(
+        "training",
+        TrainingArgs(
+            base_name=base,
+            settings=settings.training,
+            code=training_code,
+            image_uri=sklearn.registry_path,
+            execution_role_arn=execution_role.arn,
+            pipeline_role_arn=pipeline_role.arn,
+            key_arn=storage.key_arn,
+            data_bucket=storage.data.name,
+            artifacts_bucket=storage.artifacts.name,
+            serving_environment=pulumi.Output.format(
+                "s3://{0}/{1}", storage.artifacts.name, serving_code.key(f"{iam.CODE_PREFIX}/serving")
+            ).apply(lambda uri: serving_environment(settings=settings.serving, code_uri=uri, region=region)),
+            inference_instance_types=(settings.serving.instance_type,),
+        ),
+        opts=opts,
+    )
+
+    endpoint = endpoint_name(base)
+    schedule_name = f"{base}-data-quality"
+    monitoring = Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            base_name=base,
+            region=region,
+            account_id=account_id,
+            partition=partition,
+            settings=settings.monitoring,
+            log_retention_days=settings.log_retention_days,
+            permissions_boundary_arn=settings.permissions_boundary_arn,
+            endpoint_name=endpoint,
+            variant_name=VARIANT_NAME,
+            key_arn=storage.key_arn,
+            capture_bucket=storage.capture.name,
+            capture_bucket_arn=storage.capture.arn,
+            capture_prefix=CAPTURE_PREFIX,
+            artifacts_bucket=storage.artifacts.name,
+            artifacts_bucket_arn=storage.artifacts.arn,
+            model_data_url=training.model_data_url,
+            pipeline_name=training.pipeline_name,
+            pipeline_arn=training.pipeline_arn,
+            engine_code=packaging.build_monitoring_archive(),
+            model_monitor_schedule_name=schedule_name,
+        ),
+        opts=opts,
+    )
+
+    serving = Serving(
+        "serving",
+        ServingArgs(
+            base_name=base,
+            region=region,
+            settings=settings.serving,
+            code=serving_code,
+            image_uri=sklearn.registry_path,
+            model_data_url=training.model_data_url,
+            model_version=training.job_name,
+            execution_role_arn=execution_role.arn,
+            key_arn=storage.key_arn,
+            artifacts_bucket=storage.artifacts.name,
+            capture_bucket=storage.capture.name,
+            rollback_alarm_names=monitoring.rollback_alarm_names,
+        ),
+        opts=opts,
+    )
+
+    if model_monitor:
+        analyzer = aws.sagemaker.get_prebuilt_ecr_image_output(
+            repository_name=MODEL_MONITOR_REPOSITORY, image_tag="latest", region=region, opts=invoke
+        )
+        ModelMonitorEngine(
+            "model-monitor",
+            ModelMonitorArgs(
+                base_name=base,
+                region=region,
+                schedule_name=schedule_name,
+                endpoint_name=serving.endpoint_name,
+                execution_role_arn=execution_role.arn,
+                key_arn=storage.key_arn,
+                artifacts_bucket=storage.artifacts.name,
+                image_uri=analyzer.registry_path,
+                schedule_minutes=settings.monitoring.schedule_minutes,
+            ),
+            opts=opts,
+        )
+
+    return StackOutputs(
+        data_bucket=storage.data.name,
+        artifacts_bucket=storage.artifacts.name,
+        capture_bucket=storage.capture.name,
+        training_job_name=training.job_name,
+        model_data_url=training.model_data_url,
+        pipeline_name=training.pipeline_name,
+        endpoint_name=serving.endpoint_name,
+        endpoint_config_name=serving.endpoint_config_name,
+        alarm_topic_arn=monitoring.topic_arn,
+        dashboard_name=monitoring.dashboard_name,
+    )

@@ -1,0 +1,196 @@
+"""Storage: the stack's KMS key and its three buckets (data, artifacts, captured traffic)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import iam
+from infra.settings import StorageSettings
+
+BUCKET_PURPOSES = ("data", "artifacts", "capture")
+
+
+@dataclass(frozen=True)
+class StorageArgs:
+    base_name: str
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    region: str
+    settings: StorageSettings
+
+
+def bucket_name(base_name: str, purpose: str, account_id: str, region: str) -> str:
+    """Globally unique and stack-scoped: S3 names are shared by every account in the partition."""
+    return f"{base_name}-{purpose}-{account_id}-{region}"
+
+
+class Bucket(pulumi.ComponentResource):
+    """A private, KMS-encrypted, versioned, TLS-only bucket with expiring old versions."""
+
+    name: pulumi.Output[str]
+    arn: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        bucket: pulumi.Input[str],
+        key_arn: pulumi.Input[str],
+        settings: StorageSettings,
+        expire_current_after_days: int | None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("sagestack:storage:Bucket", name, None, opts)
+        stateful = pulumi.ResourceOptions(
+            parent=self, protect=settings.protect, retain_on_delete=settings.protect
+        )
+        child = pulumi.ResourceOptions(parent=self)
+
+        created = aws.s3.Bucket(
+            name,
+            aws.s3.BucketArgs(bucket=bucket, force_destroy=settings.force_destroy and not settings.protect),
+            opts=stateful,
+        )
+        blocked = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            aws.s3.BucketPublicAccessBlockArgs(
+                bucket=created.id,
+                block_public_acls=True,
+                block_public_policy=True,
+                ignore_public_acls=True,
+                restrict_public_buckets=True,
+            ),
+            opts=child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            aws.s3.BucketOwnershipControlsArgs(
+                bucket=created.id,
+                rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            ),
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=created.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=(
+                        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                            sse_algorithm="aws:kms", kms_master_key_id=key_arn
+                        )
+                    ),
+                    bucket_key_enabled=True,  # one data key per bucket, not per object: fewer KMS calls
+                )
+            ],
+            opts=child,
+        )
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=created.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=child,
+        )
+        # S3 rejects a policy while the public-access block is being changed; order them.
+        aws.s3.BucketPolicy(
+            f"{name}-tls-only",
+            aws.s3.BucketPolicyArgs(
+                bucket=created.id, policy=iam.document_json(iam.tls_only_bucket_policy(created.arn))
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[blocked]),
+        )
+        rules = [
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-noncurrent-versions",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=settings.noncurrent_version_retention_days
+                ),
+                abort_incomplete_multipart_upload=(
+                    aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=7
+                    )
+                ),
+            ),
+        ]
+        if expire_current_after_days is not None:
+            rules.append(
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-objects",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                        days=expire_current_after_days
+                    ),
+                )
+            )
+        # Lifecycle rules on noncurrent versions need versioning switched on first.
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            aws.s3.BucketLifecycleConfigurationArgs(bucket=created.id, rules=rules),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+        )
+
+        self.name = created.bucket
+        self.arn = created.arn
+        self.register_outputs({"name": self.name, "arn": self.arn})
+
+
+class Storage(pulumi.ComponentResource):
+    key_arn: pulumi.Output[str]
+    data: Bucket
+    artifacts: Bucket
+    capture: Bucket
+
+    def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sagestack:storage:Storage", name, None, opts)
+        settings = args.settings
+        key = aws.kms.Key(
+            f"{name}-key",
+            aws.kms.KeyArgs(
+                description=f"{args.base_name}: data, models, captured traffic, alarms and logs",
+                enable_key_rotation=True,
+                deletion_window_in_days=settings.kms_deletion_window_days,
+                policy=iam.document_json(
+                    iam.key_policy(account_id=args.account_id, partition=args.partition, region=args.region)
+                ),
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=settings.protect, retain_on_delete=settings.protect
+            ),
+        )
+        aws.kms.Alias(
+            f"{name}-key-alias",
+            aws.kms.AliasArgs(name=f"alias/{args.base_name}", target_key_id=key.key_id),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.key_arn = key.arn
+
+        def bucket(purpose: str, expire_after: int | None) -> Bucket:
+            physical = pulumi.Output.from_input(args.account_id).apply(
+                lambda account: bucket_name(args.base_name, purpose, account, args.region)
+            )
+            return Bucket(
+                f"{name}-{purpose}",
+                bucket=physical,
+                key_arn=key.arn,
+                settings=settings,
+                expire_current_after_days=expire_after,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        self.data = bucket("data", None)
+        self.artifacts = bucket("artifacts", None)
+        self.capture = bucket("capture", settings.capture_retention_days)
+        self.register_outputs(
+            {
+                "key_arn": self.key_arn,
+                "data_bucket": self.data.name,
+                "artifacts_bucket": self.artifacts.name,
+                "capture_bucket": self.capture.name,
+            }
+        )

@@ -1,0 +1,420 @@
+"""Training: the code package, a content-addressed TrainingJob, the model registry and the retraining pipeline.
+
+The job's name is a hash of everything that determines the model (code, data version, hyperparameters,
+image), so `pulumi up` starts a new job exactly when one of them changes, and never otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import iam
+from infra.packaging import Archive
+from infra.settings import TrainingSettings
+from training import contract
+
+PROGRAM = "train.py"
+CHANNELS = ("train", "validation")
+CODE_CHANNEL = "code"
+# SageMaker mounts channel <name> at /opt/ml/input/data/<name>; the toolkit unpacks a local archive path too.
+ISOLATED_SUBMIT_DIRECTORY = f"/opt/ml/input/data/{CODE_CHANNEL}/sourcedir.tar.gz"
+DATA_CONTENT_TYPE = "text/csv"
+MODEL_OUTPUT_PREFIX = f"{iam.MODELS_PREFIX}/training"
+PIPELINE_SCHEMA_VERSION = "2020-12-01"
+
+
+def image_tag(framework_version: str) -> str:
+    return f"{framework_version}-cpu-py3"
+
+
+def hyperparameters(settings: TrainingSettings) -> dict[str, str]:
+    """The training script's hyperparameters, as the strings a CreateTrainingJob request carries."""
+    h = settings.hyperparameters
+    return contract.validate_hyperparameters(
+        {
+            "estimator": h.estimator,
+            "n_estimators": h.n_estimators,
+            "max_depth": h.max_depth,
+            "learning_rate": h.learning_rate,
+            "C": h.regularization_c,
+            "min_samples_leaf": h.min_samples_leaf,
+            "random_state": h.random_seed,
+        }
+    )
+
+
+def submit_directory(settings: TrainingSettings, code_uri: str) -> str:
+    """Where the container finds the code: a network-isolated container cannot reach S3, so a channel brings it."""
+    return ISOLATED_SUBMIT_DIRECTORY if settings.network_isolation else code_uri
+
+
+def job_hyperparameters(settings: TrainingSettings, code_uri: str) -> dict[str, str]:
+    """Everything in the job's HyperParameters: the script's own plus the toolkit's `sagemaker_*` keys."""
+    return {
+        **hyperparameters(settings),
+        "sagemaker_program": PROGRAM,
+        "sagemaker_submit_directory": submit_directory(settings, code_uri),
+        "sagemaker_container_log_level": "20",
+    }
+
+
+def channel_uris(settings: TrainingSettings, data_bucket: str) -> dict[str, str]:
+    return {channel: f"s3://{data_bucket}/{settings.data_key_prefix}/{channel}/" for channel in CHANNELS}
+
+
+def job_name(*, base_name: str, code_sha256: str, settings: TrainingSettings, image_uri: str) -> str:
+    """`<base>-<hash>`: the same inputs give the same name (no new job), any change gives a new one."""
+    identity = json.dumps(
+        {
+            "code": code_sha256,
+            "data": settings.data_key_prefix,
+            "hyperparameters": hyperparameters(settings),
+            "image": image_uri,
+            "isolated": settings.network_isolation,
+        },
+        sort_keys=True,
+    )
+    return f"{base_name}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+
+
+def model_package_group_name(base_name: str) -> str:
+    return f"{base_name}-models"
+
+
+def model_artifact_uri(output_path: str, name: str) -> str:
+    """Where SageMaker writes a finished job's model: <output path>/<job name>/output/model.tar.gz."""
+    return f"{output_path.rstrip('/')}/{name}/output/model.tar.gz"
+
+
+@dataclass(frozen=True)
+class PipelineInputs:
+    """Plain values the retraining pipeline's definition is rendered from (so it renders the same every time)."""
+
+    image_uri: str
+    role_arn: str
+    key_arn: str
+    code_uri: str
+    output_path: str
+    channel_uris: dict[str, str]
+    model_package_group: str
+    settings: TrainingSettings
+    serving_environment: dict[str, str]
+    inference_instance_types: tuple[str, ...]
+
+
+def pipeline_definition(p: PipelineInputs) -> dict[str, Any]:
+    """Train -> check validation ROC AUC against a threshold -> register as PendingManualApproval, or fail."""
+    s = p.settings
+    channels = [
+        {
+            "ChannelName": channel,
+            "ContentType": DATA_CONTENT_TYPE,
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": {"Get": f"Parameters.{channel.capitalize()}DataUri"},
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+        }
+        for channel in CHANNELS
+    ]
+    if s.network_isolation:
+        channels.append(
+            {
+                "ChannelName": CODE_CHANNEL,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": p.code_uri,
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+        )
+    stopping: dict[str, int] = {"MaxRuntimeInSeconds": s.max_runtime_seconds}
+    if s.spot:
+        stopping["MaxWaitTimeInSeconds"] = s.spot_max_wait_seconds
+    train = {
+        "Name": "Train",
+        "Type": "Training",
+        "Arguments": {
+            "AlgorithmSpecification": {
+                "TrainingImage": p.image_uri,
+                "TrainingInputMode": "File",
+                "MetricDefinitions": contract.metric_definitions(),
+            },
+            "HyperParameters": job_hyperparameters(s, p.code_uri),
+            "InputDataConfig": channels,
+            "OutputDataConfig": {"S3OutputPath": p.output_path, "KmsKeyId": p.key_arn},
+            "ResourceConfig": {
+                "InstanceCount": 1,
+                "InstanceType": s.instance_type,
+                "VolumeSizeInGB": s.volume_size_gb,
+                "VolumeKmsKeyId": p.key_arn,
+            },
+            "RoleArn": p.role_arn,
+            "StoppingCondition": stopping,
+            "EnableNetworkIsolation": s.network_isolation,
+            "EnableManagedSpotTraining": s.spot,
+        },
+    }
+    register = {
+        "Name": "RegisterCandidate",
+        "Type": "RegisterModel",
+        "Arguments": {
+            "ModelPackageGroupName": p.model_package_group,
+            "ModelApprovalStatus": {"Get": "Parameters.ModelApprovalStatus"},
+            "ModelPackageDescription": "Retrained on drift; approve to deploy by pinning approvedModelPackageArn",
+            "InferenceSpecification": {
+                "Containers": [
+                    {
+                        "Image": p.image_uri,
+                        "ModelDataUrl": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"},
+                        "Environment": p.serving_environment,
+                    }
+                ],
+                "SupportedContentTypes": ["application/json", "text/csv"],
+                "SupportedResponseMIMETypes": ["application/json"],
+                "SupportedRealtimeInferenceInstanceTypes": list(p.inference_instance_types),
+                "SupportedTransformInstanceTypes": list(p.inference_instance_types),
+            },
+        },
+    }
+    fail = {
+        "Name": "RocAucBelowThreshold",
+        "Type": "Fail",
+        "Arguments": {
+            "ErrorMessage": {
+                "Std:Join": {
+                    "On": " ",
+                    "Values": [
+                        f"{contract.METRIC_ROC_AUC} below",
+                        {"Get": "Parameters.MinRocAuc"},
+                        "- candidate not registered",
+                    ],
+                }
+            }
+        },
+    }
+    check = {
+        "Name": "CheckRocAuc",
+        "Type": "Condition",
+        "Arguments": {
+            "Conditions": [
+                {
+                    "Type": "GreaterThanOrEqualTo",
+                    "LeftValue": {
+                        "Get": f"Steps.Train.FinalMetricDataList['{contract.METRIC_ROC_AUC}'].Value"
+                    },
+                    "RightValue": {"Get": "Parameters.MinRocAuc"},
+                }
+            ],
+            "IfSteps": [register],
+            "ElseSteps": [fail],
+        },
+    }
+    parameters = [
+        *(
+            {
+                "Name": f"{channel.capitalize()}DataUri",
+                "Type": "String",
+                "DefaultValue": p.channel_uris[channel],
+            }
+            for channel in CHANNELS
+        ),
+        {"Name": "MinRocAuc", "Type": "Float", "DefaultValue": s.min_roc_auc},
+        {"Name": "ModelApprovalStatus", "Type": "String", "DefaultValue": "PendingManualApproval"},
+    ]
+    return {
+        "Version": PIPELINE_SCHEMA_VERSION,
+        "Metadata": {},
+        "Parameters": parameters,
+        "Steps": [train, check],
+    }
+
+
+def render_pipeline_definition(p: PipelineInputs) -> str:
+    return json.dumps(pipeline_definition(p), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class TrainingArgs:
+    base_name: str
+    settings: TrainingSettings
+    code: Archive
+    image_uri: pulumi.Input[str]
+    execution_role_arn: pulumi.Input[str]
+    pipeline_role_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    data_bucket: pulumi.Input[str]
+    artifacts_bucket: pulumi.Input[str]
+    serving_environment: pulumi.Input[dict[str, str]]
+    inference_instance_types: tuple[str, ...]
+
+
+class Training(pulumi.ComponentResource):
+    job_name: pulumi.Output[str]
+    model_data_url: pulumi.Output[str]
+    code_uri: pulumi.Output[str]
+    model_package_group_name: pulumi.Output[str]
+    pipeline_name: pulumi.Output[str]
+    pipeline_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: TrainingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sagestack:training:Training", name, None, opts)
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        code_key = args.code.key(f"{iam.CODE_PREFIX}/training")
+        code_object = aws.s3.BucketObjectv2(
+            f"{name}-code",
+            aws.s3.BucketObjectv2Args(
+                bucket=args.artifacts_bucket,
+                key=code_key,
+                source=pulumi.FileAsset(str(args.code.path)),
+                content_type="application/gzip",
+            ),
+            opts=child,
+        )
+        self.code_uri = pulumi.Output.format("s3://{0}/{1}", code_object.bucket, code_object.key)
+        output_path = pulumi.Output.format("s3://{0}/{1}", args.artifacts_bucket, MODEL_OUTPUT_PREFIX)
+        data_uris = pulumi.Output.from_input(args.data_bucket).apply(lambda bucket: channel_uris(s, bucket))
+
+        job_name_value = pulumi.Output.from_input(args.image_uri).apply(
+            lambda image: job_name(
+                base_name=args.base_name, code_sha256=args.code.sha256, settings=s, image_uri=image
+            )
+        )
+        channels = [
+            aws.sagemaker.TrainingJobInputDataConfigArgs(
+                channel_name=channel,
+                content_type=DATA_CONTENT_TYPE,
+                data_source=aws.sagemaker.TrainingJobInputDataConfigDataSourceArgs(
+                    s3_data_source=aws.sagemaker.TrainingJobInputDataConfigDataSourceS3DataSourceArgs(
+                        s3_data_type="S3Prefix",
+                        s3_uri=data_uris.apply(lambda uris, c=channel: uris[c]),
+                        s3_data_distribution_type="FullyReplicated",
+                    )
+                ),
+            )
+            for channel in CHANNELS
+        ]
+        if s.network_isolation:
+            channels.append(
+                aws.sagemaker.TrainingJobInputDataConfigArgs(
+                    channel_name=CODE_CHANNEL,
+                    data_source=aws.sagemaker.TrainingJobInputDataConfigDataSourceArgs(
+                        s3_data_source=aws.sagemaker.TrainingJobInputDataConfigDataSourceS3DataSourceArgs(
+                            s3_data_type="S3Prefix",
+                            s3_uri=self.code_uri,
+                            s3_data_distribution_type="FullyReplicated",
+                        )
+                    ),
+                )
+            )
+        job = aws.sagemaker.TrainingJob(
+            f"{name}-job",
+            aws.sagemaker.TrainingJobArgs(
+                training_job_name=job_name_value,
+                role_arn=args.execution_role_arn,
+                algorithm_specification=aws.sagemaker.TrainingJobAlgorithmSpecificationArgs(
+                    training_image=args.image_uri,
+                    training_input_mode="File",
+                    metric_definitions=[
+                        aws.sagemaker.TrainingJobAlgorithmSpecificationMetricDefinitionArgs(
+                            name=d["Name"], regex=d["Regex"]
+                        )
+                        for d in contract.metric_definitions()
+                    ],
+                ),
+                hyper_parameters=self.code_uri.apply(lambda uri: job_hyperparameters(s, uri)),
+                input_data_configs=channels,
+                output_data_config=aws.sagemaker.TrainingJobOutputDataConfigArgs(
+                    s3_output_path=output_path, kms_key_id=args.key_arn, compression_type="GZIP"
+                ),
+                resource_config=aws.sagemaker.TrainingJobResourceConfigArgs(
+                    instance_type=s.instance_type,
+                    instance_count=1,
+                    volume_size_in_gb=s.volume_size_gb,
+                    volume_kms_key_id=args.key_arn,
+                ),
+                stopping_condition=aws.sagemaker.TrainingJobStoppingConditionArgs(
+                    max_runtime_in_seconds=s.max_runtime_seconds,
+                    max_wait_time_in_seconds=s.spot_max_wait_seconds if s.spot else None,
+                ),
+                enable_managed_spot_training=s.spot,
+                enable_network_isolation=s.network_isolation,
+                # The provider waits for the job; allow the longest it may legitimately take.
+                timeouts=aws.sagemaker.TrainingJobTimeoutsArgs(
+                    create=f"{(s.spot_max_wait_seconds if s.spot else s.max_runtime_seconds) + 1800}s"
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[code_object]),
+        )
+        self.job_name = job.training_job_name
+        self.model_data_url = pulumi.Output.all(output_path, job.training_job_name).apply(
+            lambda values: model_artifact_uri(values[0], values[1])
+        )
+
+        group_name = model_package_group_name(args.base_name)
+        group = aws.sagemaker.ModelPackageGroup(
+            f"{name}-registry",
+            aws.sagemaker.ModelPackageGroupArgs(
+                model_package_group_name=group_name,
+                model_package_group_description=f"{args.base_name}: candidate models from the retraining pipeline",
+            ),
+            opts=child,
+        )
+        self.model_package_group_name = group.model_package_group_name
+        definition = pulumi.Output.all(
+            image=args.image_uri,
+            role=args.execution_role_arn,
+            key=args.key_arn,
+            code=self.code_uri,
+            output=output_path,
+            uris=data_uris,
+            serving_environment=args.serving_environment,
+        ).apply(
+            lambda v: render_pipeline_definition(
+                PipelineInputs(
+                    image_uri=v["image"],
+                    role_arn=v["role"],
+                    key_arn=v["key"],
+                    code_uri=v["code"],
+                    output_path=v["output"],
+                    channel_uris=v["uris"],
+                    model_package_group=group_name,
+                    settings=s,
+                    serving_environment=v["serving_environment"],
+                    inference_instance_types=args.inference_instance_types,
+                )
+            )
+        )
+        pipeline = aws.sagemaker.Pipeline(
+            f"{name}-pipeline",
+            aws.sagemaker.PipelineArgs(
+                pipeline_name=f"{args.base_name}-retrain",
+                pipeline_display_name=f"{args.base_name}-retrain",
+                pipeline_description="Retrain on the current data, gate on validation ROC AUC, register for approval",
+                role_arn=args.pipeline_role_arn,
+                pipeline_definition=definition,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[group]),
+        )
+        self.pipeline_name = pipeline.pipeline_name
+        self.pipeline_arn = pipeline.arn
+        self.register_outputs(
+            {
+                "job_name": self.job_name,
+                "model_data_url": self.model_data_url,
+                "code_uri": self.code_uri,
+                "model_package_group_name": self.model_package_group_name,
+                "pipeline_name": self.pipeline_name,
+            }
+        )

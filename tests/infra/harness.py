@@ -1,0 +1,191 @@
+"""Runs the whole Pulumi program offline under recording mocks, once per stack file.
+
+No Pulumi CLI, no provider plugin and no AWS credentials: `pulumi.runtime.set_mocks` answers every
+resource registration and data-source call, and records what the program asked for.
+"""
+
+from __future__ import annotations
+
+import runpy
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.config_schema import PROJECT_NAME, PROJECT_ROOT, load_stack_config, stack_names
+
+ACCOUNT_ID = "123456789012"
+# The sklearn and Model Monitor images' registry accounts differ by region; one stands in for all here.
+IMAGE_REGISTRY_ID = "683313688378"
+
+__all__ = ["ACCOUNT_ID", "RecordedResource", "Recording", "run_program", "stack_names"]
+
+
+@dataclass
+class RecordedResource:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    provider: str
+    custom: bool
+    parent: str = ""
+    protect: bool = False
+    retain_on_delete: bool = False
+    depends_on: list[str] = field(default_factory=list)
+
+    @property
+    def physical_id(self) -> str:
+        return f"{self.name}-id"
+
+
+@dataclass
+class Recording:
+    stack: str
+    resources: list[RecordedResource]
+    calls: list[tuple[str, dict[str, Any]]]
+    outputs: dict[str, Any]
+
+    def of_type(self, resource_type: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == resource_type]
+
+    def one(self, resource_type: str) -> RecordedResource:
+        found = self.of_type(resource_type)
+        assert len(found) == 1, f"expected one {resource_type}, found {[r.name for r in found]}"
+        return found[0]
+
+    def by_id(self, physical_id: str) -> RecordedResource:
+        for resource in self.resources:
+            if resource.physical_id == physical_id:
+                return resource
+        raise KeyError(physical_id)
+
+    def aws_resources(self) -> Iterator[RecordedResource]:
+        return (r for r in self.resources if r.type.startswith("aws:"))
+
+
+def _arn(resource_type: str, name: str, inputs: dict[str, Any], region: str) -> str:
+    module = resource_type.split(":")[1].split("/")[0]
+    if module == "s3" and inputs.get("bucket") and resource_type == "aws:s3/bucket:Bucket":
+        return f"arn:aws:s3:::{inputs['bucket']}"
+    if module == "iam":
+        return f"arn:aws:iam::{ACCOUNT_ID}:role/{inputs.get('name', name)}"
+    if module == "lambda":
+        return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{inputs.get('name', name)}"
+    return f"arn:aws:{module}:{region}:{ACCOUNT_ID}:{resource_type.rsplit(':', 1)[1].lower()}/{name}"
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self, region: str):
+        self.region = region
+        self.resources: list[RecordedResource] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        self.resources.append(
+            RecordedResource(
+                type=args.typ,
+                name=args.name,
+                inputs=inputs,
+                provider=args.provider or "",
+                custom=bool(args.custom),
+            )
+        )
+        physical = f"{args.name}-id"
+        state = dict(inputs)
+        state.setdefault("arn", _arn(args.typ, args.name, inputs, self.region))
+        # Autonamed resources (no explicit name) get a name as Pulumi would: logical name plus a suffix.
+        if "name" not in state and "namePrefix" in state:
+            state["name"] = f"{state['namePrefix']}abc1234"
+        state.setdefault("name", f"{args.name}-abc1234")
+        if args.typ == "aws:kms/key:Key":
+            state["keyId"] = physical
+        if args.typ == "aws:s3/bucket:Bucket":
+            state.setdefault("bucket", f"{args.name}-abc1234")
+        return physical, state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        inputs = dict(args.args)
+        self.calls.append((args.token, inputs))
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci",
+                "userId": "AIDA",
+                "id": ACCOUNT_ID,
+            }, []
+        if args.token == "aws:index/getPartition:getPartition":
+            return {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "reverseDnsPrefix": "com.amazonaws",
+                "id": "aws",
+            }, []
+        if args.token == "aws:sagemaker/getPrebuiltEcrImage:getPrebuiltEcrImage":
+            region = inputs.get("region", self.region)
+            repository, tag = inputs["repositoryName"], inputs.get("imageTag", "latest")
+            return {
+                "registryId": IMAGE_REGISTRY_ID,
+                "repositoryName": repository,
+                "imageTag": tag,
+                "region": region,
+                "id": IMAGE_REGISTRY_ID,
+                "registryPath": f"{IMAGE_REGISTRY_ID}.dkr.ecr.{region}.amazonaws.com/{repository}:{tag}",
+            }, []
+        raise NotImplementedError(f"the offline harness has no answer for {args.token}")
+
+
+def run_program(stack: str, config_overrides: dict[str, str] | None = None) -> Recording:
+    """Run __main__.py for `stack` (its Pulumi.<stack>.yaml over Pulumi.yaml's defaults) and record it."""
+    config = load_stack_config(stack)
+    values = config.pulumi_config()
+    for key, value in (config_overrides or {}).items():
+        values[key if ":" in key else f"{PROJECT_NAME}:{key}"] = value
+    mocks = RecordingMocks(values.get("aws:region", config.region))
+    pulumi.runtime.set_all_config(values)
+    pulumi_settings.ROOT.set(None)  # a fresh root stack per run, so stacks can be run one after another
+    pulumi.runtime.set_mocks(mocks, project=PROJECT_NAME, stack=stack, preview=False)
+    # Resource options (protect, retain, parent, dependencies) reach the monitor but not the Mocks API.
+    monitor = pulumi_settings.SETTINGS.monitor
+    register = monitor.RegisterResource
+    requests: dict[tuple[str, str], Any] = {}
+
+    def record_request(request: Any) -> Any:
+        requests[(request.type, request.name)] = request
+        return register(request)
+
+    monitor.RegisterResource = record_request
+    exports: dict[str, Any] = {}
+    original_export = pulumi.export
+
+    def record_export(name: str, value: Any) -> None:
+        exports[name] = value
+        original_export(name, value)
+
+    pulumi.export = record_export  # type: ignore[assignment]
+    try:
+        pulumi_settings.SETTINGS.rpc_manager.clear()
+        _sync_await(
+            run_pulumi_func(lambda: runpy.run_path(str(PROJECT_ROOT / "__main__.py"), run_name="__main__"))
+        )
+    finally:
+        pulumi.export = original_export  # type: ignore[assignment]
+    for resource in mocks.resources:
+        request = requests[(resource.type, resource.name)]
+        resource.parent = request.parent
+        resource.protect = bool(request.protect)
+        resource.retain_on_delete = bool(request.retainOnDelete)
+        resource.depends_on = list(request.dependencies)
+    outputs = {name: _resolve(value) for name, value in exports.items()}
+    return Recording(stack=stack, resources=mocks.resources, calls=mocks.calls, outputs=outputs)
+
+
+def _resolve(value: Any) -> Any:
+    if isinstance(value, pulumi.Output):
+        return _sync_await(value.future())
+    return value
