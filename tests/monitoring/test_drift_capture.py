@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+
+import pytest
+from monitoring_synthetic import FEATURES, capture_line
+
+from monitoring import capture
+from monitoring.capture import CaptureDecoder, MalformedRecord, inference_time_key
+
+ROWS = [[12, 70.5, "one-year", 2, "fiber"], [40, 20.25, "two-year", 0, "dsl"]]
+WHEN = datetime(2026, 11, 28, 3, 15, 42, tzinfo=UTC)
+
+
+def decode(line: str | bytes) -> tuple[str, list[list[object]], list[object]]:
+    decoder = CaptureDecoder(FEATURES)
+    key, captured_input, captured_output = decoder.envelope(line)
+    rows, probabilities = decoder.rows_and_probabilities(captured_input, captured_output)
+    return key, rows, probabilities
+
+
+def reason_of(line: str | bytes) -> str:
+    with pytest.raises(MalformedRecord) as raised:
+        decode(line)
+    assert raised.value.reason in capture.MALFORMED_REASONS
+    return raised.value.reason
+
+
+@pytest.mark.parametrize(
+    ("content", "encoding", "instances"),
+    [
+        ("csv", "CSV", "lists"),
+        ("json", "JSON", "lists"),
+        ("json", "JSON", "objects"),
+        ("json", "BASE64", "objects"),
+        ("csv", "BASE64", "lists"),
+    ],
+)
+def test_every_encoding_decodes_to_rows_in_schema_order(content: str, encoding: str, instances: str) -> None:
+    key, rows, probabilities = decode(
+        capture_line(ROWS, WHEN, content=content, encoding=encoding, instances=instances)
+    )
+    assert key == "2026-11-28T03:15:42"
+    assert [[str(v) for v in row] for row in rows] == [[str(v) for v in row] for row in ROWS]
+    assert len(probabilities) == 2 and all(0.0 <= p <= 1.0 for p in probabilities)
+
+
+def test_bytes_lines_and_base64_output_decode_too() -> None:
+    line = capture_line(ROWS, WHEN, output_encoding="BASE64").encode()
+    assert decode(line)[1] == [[str(v) for v in row] for row in ROWS]
+
+
+def _record(
+    input_data: str, *, encoding: str = "CSV", content_type: str = "text/csv", output: dict | None = None
+) -> str:
+    output = output if output is not None else {"classes": [0, 1], "probabilities": [[0.25, 0.75]]}
+    return json.dumps(
+        {
+            "captureData": {
+                "endpointInput": {
+                    "observedContentType": content_type,
+                    "mode": "INPUT",
+                    "data": input_data,
+                    "encoding": encoding,
+                },
+                "endpointOutput": {
+                    "observedContentType": "application/json; charset=utf-8",
+                    "mode": "OUTPUT",
+                    "data": json.dumps(output),
+                    "encoding": "JSON",
+                },
+            },
+            "eventMetadata": {"eventId": "e-1", "inferenceTime": "2026-11-28T03:15:42Z"},
+            "eventVersion": "0",
+        }
+    )
+
+
+def test_positive_probability_follows_the_classes_order() -> None:
+    line = _record("1,2,one-year,0,dsl", output={"classes": [1, 0], "probabilities": [[0.9, 0.1]]})
+    assert decode(line)[2] == [0.9]
+
+
+def test_quoted_csv_fields_are_parsed_as_csv() -> None:
+    assert decode(_record('1,2,"one-year",0,"fiber, optic"'))[1] == [
+        ["1", "2", "one-year", "0", "fiber, optic"]
+    ]
+
+
+def test_content_type_parameters_are_ignored() -> None:
+    line = _record(
+        '{"instances": [[1, 2, "one-year", 0, "dsl"]]}',
+        encoding="JSON",
+        content_type="Application/JSON; charset=utf-8",
+    )
+    assert decode(line)[1] == [[1, 2, "one-year", 0, "dsl"]]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("{not json", capture.BAD_JSON),
+        (b"\xff\xfe{}", capture.BAD_JSON),
+        ("[1, 2]", capture.BAD_JSON),
+        ('{"captureData": {}} trailing', capture.BAD_JSON),
+        ('{"captureData": {"endpointInput": {}}}', capture.MISSING_FIELD),
+        (_record("1,2,one-year,0,dsl", encoding="UTF-16"), capture.UNKNOWN_ENCODING),
+        (_record("!!!not base64!!!", encoding="BASE64"), capture.BAD_BASE64),
+        (_record(base64.b64encode(b"\xff\xfe").decode(), encoding="BASE64"), capture.BAD_BASE64),
+        (
+            _record("AAAA", encoding="BASE64", content_type="application/x-npy"),
+            capture.UNSUPPORTED_CONTENT_TYPE,
+        ),
+        (_record("1,2,one-year,0"), capture.WRONG_FEATURE_COUNT),
+        (_record("1,2,one-year,0,dsl\n1,2,one-year,0,dsl,extra"), capture.WRONG_FEATURE_COUNT),
+        (_record('1,2,"one-year,0,dsl'), capture.BAD_CSV),
+        (_record(""), capture.EMPTY_PAYLOAD),
+        (_record('{"rows": []}', encoding="JSON", content_type="application/json"), capture.BAD_INSTANCES),
+        (
+            _record('{"instances": [7]}', encoding="JSON", content_type="application/json"),
+            capture.BAD_INSTANCES,
+        ),
+        (
+            _record('{"instances": [[1, 2]]}', encoding="JSON", content_type="application/json"),
+            capture.WRONG_FEATURE_COUNT,
+        ),
+        (_record("{bad", encoding="JSON", content_type="application/json"), capture.BAD_INSTANCES),
+        (
+            _record(
+                json.dumps(
+                    {
+                        "instances": [
+                            dict(zip(FEATURES, [1, 2, "one-year", 0, "dsl"], strict=True)) | {"region": "eu"}
+                        ]
+                    }
+                ),
+                encoding="JSON",
+                content_type="application/json",
+            ),
+            capture.UNKNOWN_FEATURE,
+        ),
+        (
+            _record(
+                json.dumps({"instances": [{"tenure_months": 1}]}),
+                encoding="JSON",
+                content_type="application/json",
+            ),
+            capture.MISSING_FEATURE,
+        ),
+        (_record("1,2,one-year,0,dsl", output={"error": {"code": "bad"}}), capture.BAD_OUTPUT),
+        (
+            _record("1,2,one-year,0,dsl", output={"classes": [0, 2], "probabilities": [[0.5, 0.5]]}),
+            capture.BAD_OUTPUT,
+        ),
+        (
+            _record("1,2,one-year,0,dsl", output={"classes": [0, 1], "probabilities": [[0.5]]}),
+            capture.BAD_OUTPUT,
+        ),
+        (
+            _record(
+                "1,2,one-year,0,dsl", output={"classes": [0, 1], "probabilities": [[0.5, 0.5], [0.5, 0.5]]}
+            ),
+            capture.ROW_COUNT_MISMATCH,
+        ),
+        (
+            _record("1,2,one-year,0,dsl").replace("2026-11-28T03:15:42Z", "yesterday"),
+            capture.BAD_INFERENCE_TIME,
+        ),
+        (
+            _record("1,2,one-year,0,dsl").replace('"2026-11-28T03:15:42Z"', "12345"),
+            capture.BAD_INFERENCE_TIME,
+        ),
+    ],
+)
+def test_malformed_lines_raise_a_stable_reason(line: str | bytes, reason: str) -> None:
+    assert reason_of(line) == reason
+
+
+def test_malformed_messages_say_what_was_expected() -> None:
+    with pytest.raises(
+        MalformedRecord, match=r"endpointInput\.encoding: expected CSV, JSON or BASE64, got 'UTF-16'"
+    ):
+        decode(_record("1", encoding="UTF-16"))
+    with pytest.raises(MalformedRecord, match="expected 5 values, got 4"):
+        decode(_record("1,2,one-year,0"))
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        ("2026-11-28T03:15:42Z", "2026-11-28T03:15:42"),
+        ("2026-11-28T03:15:42.123Z", "2026-11-28T03:15:42"),
+        ("2026-11-28T03:15:42+00:00", "2026-11-28T03:15:42"),
+        ("2026-11-28T05:15:42+02:00", "2026-11-28T03:15:42"),
+    ],
+)
+def test_inference_times_become_sortable_utc_keys(value: str, key: str) -> None:
+    assert inference_time_key(value) == key
+
+
+@pytest.mark.parametrize("value", ["2026-11-28T03:15:42", "2026-11-28 03:15", "Z" * 20, None])
+def test_inference_times_without_a_zone_or_unparseable_are_rejected(value: object) -> None:
+    with pytest.raises(MalformedRecord, match="inferenceTime"):
+        inference_time_key(value)
