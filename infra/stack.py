@@ -45,13 +45,18 @@ class Sagestack(pulumi.ComponentResource):
     outputs: StackOutputs
 
     def __init__(self, settings: Settings, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("sagestack:stack:Sagestack", settings.base_name, None, opts)
+        # The provider is passed down as the component's provider, so every child inherits its default tags.
         provider = aws.Provider(
             "aws",
             aws.ProviderArgs(
                 region=settings.region, default_tags=aws.ProviderDefaultTagsArgs(tags=settings.default_tags)
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+        )
+        super().__init__(
+            "sagestack:stack:Sagestack",
+            settings.base_name,
+            None,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[provider])),
         )
         self.outputs = build(settings, provider=provider, parent=self)
         self.register_outputs({})
@@ -59,7 +64,7 @@ class Sagestack(pulumi.ComponentResource):
 
 def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource) -> StackOutputs:
     base, region = settings.base_name, settings.region
-    opts = pulumi.ResourceOptions(parent=parent, provider=provider)
+    opts = pulumi.ResourceOptions(parent=parent)
     invoke = pulumi.InvokeOutputOptions(parent=parent, provider=provider)
     account_id = aws.get_caller_identity_output(opts=invoke).account_id
     partition = aws.get_partition_output(opts=invoke).partition
