@@ -1,0 +1,1 @@
+"""sagestack's CrossGuard policy pack (`pulumi preview --policy-pack policy`); the rules live in rules.py."""
