@@ -1,0 +1,232 @@
+"""Training through the real sagemaker-training toolkit, laid out as a SageMaker training instance."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tarfile
+import time
+from pathlib import Path
+
+import baseline
+import contract
+import dataset
+import joblib
+import numpy as np
+import pytest
+import toolkit_runner
+from conftest import TRAINING_DIR, build_source_archive
+
+
+def read_json(path):
+    return json.loads(path.read_text())
+
+
+def test_base_dir_is_laid_out_like_opt_ml(tmp_path, training_source_archive, sample_channels):
+    base = tmp_path / "opt-ml"
+    archive = toolkit_runner.lay_out_base_dir(base, training_source_archive, {"C": "0.5"}, sample_channels)
+    assert archive == base / "input" / "data" / "code" / "sourcedir.tar.gz"
+    config = base / "input" / "config"
+    assert read_json(config / "hyperparameters.json") == {
+        "sagemaker_program": "train.py",
+        "C": "0.5",
+        "sagemaker_submit_directory": str(archive),
+    }
+    assert set(read_json(config / "inputdataconfig.json")) == {"train", "validation", "code"}
+    resources = read_json(config / "resourceconfig.json")
+    assert resources["current_host"] == "algo-1"
+    assert resources["hosts"] == ["algo-1"]
+    assert (base / "input" / "data" / "train" / "train.csv").is_file()
+    assert list((base / "code").iterdir()) == []
+
+
+def test_a_used_base_dir_is_refused(tmp_path, training_source_archive, sample_channels):
+    (tmp_path / "code").mkdir()
+    with pytest.raises(ValueError, match="is not empty; every run needs a fresh folder"):
+        toolkit_runner.lay_out_base_dir(tmp_path, training_source_archive, {}, sample_channels)
+
+
+def test_the_code_channel_name_is_reserved(tmp_path, training_source_archive, sample_channels):
+    with pytest.raises(ValueError, match="'code' is reserved"):
+        toolkit_runner.lay_out_base_dir(
+            tmp_path / "b", training_source_archive, {}, {"code": sample_channels["train"]}
+        )
+
+
+def test_a_missing_archive_or_channel_is_refused(tmp_path, training_source_archive, sample_channels):
+    with pytest.raises(ValueError, match="is not a file"):
+        toolkit_runner.lay_out_base_dir(tmp_path / "a", tmp_path / "absent.tar.gz", {}, sample_channels)
+    with pytest.raises(ValueError, match=r"channel 'train'.*is not a directory"):
+        toolkit_runner.lay_out_base_dir(
+            tmp_path / "b", training_source_archive, {}, {"train": tmp_path / "nope"}
+        )
+
+
+def test_inherited_sagemaker_variables_do_not_leak_into_a_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("SM_MODEL_DIR", "/elsewhere")
+    monkeypatch.setenv("TRAINING_JOB_NAME", "someone-elses-job")
+    env = toolkit_runner.toolkit_environment(tmp_path, {"TRAINING_JOB_NAME": "mine"})
+    assert "SM_MODEL_DIR" not in env
+    assert env["TRAINING_JOB_NAME"] == "mine"
+    assert env["SAGEMAKER_BASE_DIR"] == str(tmp_path)
+    assert env["SM_STUDIO_LOCAL_MODE"] == "true"
+
+
+def test_training_archive_holds_the_flat_training_folder(training_source_archive):
+    with tarfile.open(training_source_archive) as tar:
+        names = tar.getnames()
+    assert "train.py" in names
+    assert "contract.py" in names
+    assert all("/" not in name for name in names)
+    assert sorted(p.name for p in TRAINING_DIR.glob("*.py")) == sorted(names)
+
+
+@pytest.mark.slow
+def test_toolkit_trains_the_sample_data(run_toolkit, training_source_archive, sample_channels, sample_frames):
+    run = run_toolkit(training_source_archive, {}, sample_channels)
+    assert run.returncode == 0, run.output[-3000:]
+    assert "Invoking script with the following command" in run.stderr
+    assert "Reporting training SUCCESS" in run.stderr
+    assert (run.output_dir / "success").exists()
+    assert run.failure_reason is None
+
+    model = joblib.load(run.model_dir / "model.joblib")
+    validation = sample_frames[1]
+    probabilities = model.predict_proba(dataset.features(validation))
+    assert probabilities.shape == (len(validation), 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+
+    metrics = read_json(run.model_dir / "metrics.json")
+    assert metrics["validation:roc_auc"] > 0.7
+    assert 0.5 < metrics["validation:accuracy"] <= 1.0
+    assert read_json(run.output_data_dir / "metrics.json") == metrics
+    for definition in contract.metric_definitions():
+        captured = re.findall(definition["Regex"], run.stdout)
+        assert [float(v) for v in captured] == [pytest.approx(metrics[definition["Name"]], abs=1e-6)]
+
+    document = read_json(run.model_dir / "baseline.json")
+    assert document["record_count"] == len(sample_frames[0])
+    for entry in document["features"]:
+        assert sum(entry["frequencies"]) == pytest.approx(1.0)
+        if entry["type"] == "numeric":
+            assert entry["edges"] == sorted(set(entry["edges"]))
+    assert document["prediction"]["edges"] == list(baseline.PREDICTION_EDGES)
+    assert read_json(run.model_dir / "schema.json") == contract.schema_document()
+    info = read_json(run.model_dir / "model_info.json")
+    assert info["hyperparameters"] == dict(contract.HYPERPARAMETER_DEFAULTS)
+    assert info["model_version"].startswith("local-")
+    assert not (run.model_dir / "code").exists()
+
+
+@pytest.mark.slow
+def test_toolkit_passes_C_and_bundles_serving_code(run_toolkit, tmp_path, sample_channels):
+    archive = build_source_archive(
+        TRAINING_DIR,
+        tmp_path / "sourcedir.tar.gz",
+        {
+            "serving_code/inference.py": b"def model_fn(model_dir):\n    return None\n",
+            "serving_code/requirements.txt": b"",
+        },
+    )
+    run = run_toolkit(
+        archive,
+        {"estimator": "logistic_regression", "C": "0.25"},
+        sample_channels,
+        env={"TRAINING_JOB_NAME": "sagestack-dev-train-0001"},
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    assert "train.py -C 0.25 --estimator logistic_regression" in run.stderr
+    model = joblib.load(run.model_dir / "model.joblib")
+    assert model.named_steps["classifier"].C == 0.25
+    info = read_json(run.model_dir / "model_info.json")
+    assert info["hyperparameters"]["C"] == 0.25
+    assert info["model_version"] == "sagestack-dev-train-0001"
+    assert sorted(p.name for p in (run.model_dir / "code").iterdir()) == ["inference.py", "requirements.txt"]
+
+
+def _drop_age(frame):
+    return frame.drop(columns=["age"])
+
+
+def _text_in_charges(frame):
+    frame = frame.astype({"monthly_charges": object})
+    frame.loc[5, "monthly_charges"] = "n/a-yet"
+    return frame
+
+
+def _null_label(frame):
+    frame = frame.astype({"churned": object})
+    frame.loc[3, "churned"] = None
+    return frame
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("break_rows", "column", "expected"),
+    [
+        (_drop_age, "age", "missing column(s) ['age']"),
+        (_text_in_charges, "monthly_charges", "line 7: value 'n/a-yet' is not numeric"),
+        (None, None, "file train.csv: file is empty"),
+        (_null_label, "churned", "line 5: null label"),
+    ],
+    ids=["missing-column", "non-numeric", "empty-file", "null-label"],
+)
+def test_toolkit_run_fails_clearly_on_bad_data(
+    run_toolkit,
+    training_source_archive,
+    sample_frames,
+    sample_channels,
+    tmp_path,
+    break_rows,
+    column,
+    expected,
+):
+    train_dir = tmp_path / "bad-train"
+    train_dir.mkdir()
+    if break_rows is None:
+        (train_dir / "train.csv").write_bytes(b"")
+    else:
+        break_rows(sample_frames[0].head(200).copy()).to_csv(train_dir / "train.csv", index=False)
+    run = run_toolkit(
+        training_source_archive, {}, {"train": train_dir, "validation": sample_channels["validation"]}
+    )
+
+    assert run.returncode != 0
+    message_lines = [line for line in run.stderr.splitlines() if line.startswith("DataContractError: ")]
+    assert len(message_lines) == 1, run.stderr[-3000:]
+    assert "channel 'train'" in message_lines[0]
+    assert expected in message_lines[0]
+    if column:
+        assert f"'{column}'" in message_lines[0]
+    assert "Traceback" not in run.output
+    assert "ExitCode 2" in run.stderr
+    assert run.failure_reason == message_lines[0]
+    assert not (run.model_dir / "model.joblib").exists()
+
+
+def _processes_working_in(folder):
+    running = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")).is_relative_to(folder):
+                running.append(proc.name)
+        except OSError:
+            continue
+    return running
+
+
+@pytest.mark.slow
+def test_a_hanging_run_is_killed_at_the_timeout(tmp_path, sample_channels):
+    (tmp_path / "source").mkdir()
+    archive = build_source_archive(
+        tmp_path / "source", tmp_path / "sourcedir.tar.gz", {"train.py": b"import time\ntime.sleep(120)\n"}
+    )
+    base_dir = tmp_path / "opt-ml"
+    started = time.monotonic()
+    with pytest.raises(toolkit_runner.ToolkitTimeout, match="did not finish within 6 s") as caught:
+        toolkit_runner.run_training_locally(archive, {}, sample_channels, base_dir, timeout=6)
+    # A surviving grandchild would hold the output pipes open until its 120 s sleep ends.
+    assert time.monotonic() - started < 60
+    assert "Invoking script" in caught.value.stderr
+    assert _processes_working_in(base_dir) == []
