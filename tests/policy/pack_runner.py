@@ -8,6 +8,7 @@ same camelCase inputs, so the adapter only rebuilds those objects; the mock's ph
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -75,7 +76,7 @@ def _mock_outputs(resource: Any, region: str) -> tuple[str, dict[str, Any]]:
         urn=None,
     )
     physical, state = RecordingMocks(region).new_resource(call)  # type: ignore[arg-type]
-    return physical or resource.physical_id, state
+    return physical or resource.physical_id, copy.deepcopy(state)
 
 
 def fixtures_from_recording(recording: Any) -> list[Fixture]:
@@ -94,7 +95,7 @@ def fixtures_from_recording(recording: Any) -> list[Fixture]:
             Fixture(
                 type=resource.type,
                 name=resource.name,
-                props=dict(resource.inputs),
+                props=copy.deepcopy(resource.inputs),
                 provider=provider,
                 id=physical,
                 outputs=outputs,

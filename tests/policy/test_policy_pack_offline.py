@@ -1,0 +1,801 @@
+"""The policy pack, run offline: over every stack's recorded program, and over small fixtures it must flag."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
+
+from policy import rules
+from tests.infra.harness import Recording, stack_names
+from tests.policy.pack_runner import (
+    PACK_CONFIG_DIR,
+    Fixture,
+    fixtures_from_recording,
+    pack_config,
+    run_pack,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"
+KEY_ARN = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/stack-key"
+STRICT = {
+    "sagemaker-endpoint-auto-rollback": {"requireAutoRollback": True},
+    "sagemaker-instance-type-allow-list": {"allowedInstanceTypes": ["ml.m5.large"]},
+}
+TAGS = {"project": "sagestack", "stack": "test", "owner": "ml-platform", "cost-centre": "cc-1"}
+
+
+# --- every stack file -------------------------------------------------------------------------------
+
+
+def test_every_stack_file_has_a_pack_config_and_no_other() -> None:
+    configs = sorted(p.stem for p in PACK_CONFIG_DIR.glob("*.json"))
+    assert configs == stack_names(), (
+        "policy/config/<stack>.json must exist exactly for each Pulumi.<stack>.yaml"
+    )
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_pack_config_names_only_real_policies_and_settings(stack: str) -> None:
+    policies = {p.name: p for p in rules.POLICIES}
+    for name, settings in pack_config(stack).items():
+        assert name in policies, f"policy/config/{stack}.json: unknown policy {name!r}"
+        schema = policies[name].config_schema
+        allowed = set(schema.properties) if schema else set()
+        assert set(settings) <= allowed | {"enforcementLevel"}, f"{stack}: {name} has unknown settings"
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_stack_passes_every_policy(stack: str, recordings: dict[str, Recording]) -> None:
+    violations = run_pack(fixtures_from_recording(recordings[stack]), pack_config(stack))
+    assert not violations, f"{stack}: {len(violations)} violation(s):\n" + "\n".join(map(str, violations))
+
+
+def test_every_stack_is_checked_for_what_the_policies_cover(recordings: dict[str, Recording]) -> None:
+    """The zero-violation runs above must not be vacuous: the resources the rules look at are there."""
+    for stack, recording in recordings.items():
+        types = {r.type for r in recording.resources}
+        expected = {
+            rules.BUCKET,
+            rules.BUCKET_ENCRYPTION,
+            rules.BUCKET_VERSIONING,
+            rules.BUCKET_POLICY,
+            rules.BUCKET_PUBLIC_ACCESS_BLOCK,
+            rules.KMS_KEY,
+            rules.IAM_ROLE,
+            rules.TRAINING_JOB,
+            rules.ENDPOINT_CONFIGURATION,
+            rules.ENDPOINT,
+            rules.METRIC_ALARM,
+            rules.AWS_PROVIDER,
+        }
+        assert expected <= types, f"{stack}: missing {expected - types}"
+
+
+def _mutated(
+    recording: Recording,
+    resource_type: str,
+    change: Callable[[dict[str, Any]], None],
+    fixtures: list[Fixture] | None = None,
+) -> list[Fixture]:
+    fixtures = fixtures or fixtures_from_recording(recording)
+    for fixture in fixtures:
+        if fixture.type == resource_type:
+            change(fixture.props)
+            if fixture.outputs is not None:
+                change(fixture.outputs)
+            return fixtures
+    raise AssertionError(f"no {resource_type} recorded")
+
+
+REAL_STACK_BREAKS: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = [
+    (
+        "s3-bucket-versioning",
+        rules.BUCKET_VERSIONING,
+        lambda p: p["versioningConfiguration"].update(status="Suspended"),
+    ),
+    (
+        "s3-bucket-public-access-block",
+        rules.BUCKET_PUBLIC_ACCESS_BLOCK,
+        lambda p: p.update(ignorePublicAcls=False),
+    ),
+    ("kms-key-rotation", rules.KMS_KEY, lambda p: p.update(enableKeyRotation=False)),
+    (
+        "sagemaker-endpoint-config-data-capture",
+        rules.ENDPOINT_CONFIGURATION,
+        lambda p: p.pop("dataCaptureConfig"),
+    ),
+    ("sagemaker-training-job-stopping-condition", rules.TRAINING_JOB, lambda p: p.pop("stoppingCondition")),
+    (
+        "sagemaker-instance-type-allow-list",
+        rules.TRAINING_JOB,
+        lambda p: p["resourceConfig"].update(instanceType="ml.p4d.24xlarge"),
+    ),
+    (
+        "iam-no-wildcard-actions",
+        rules.IAM_ROLE,
+        lambda p: p["inlinePolicies"][0].update(
+            policy=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+            )
+        ),
+    ),
+    (
+        "iam-no-managed-full-access",
+        rules.IAM_ROLE,
+        lambda p: p.update(managedPolicyArns=["arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"]),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy", "resource_type", "change"), REAL_STACK_BREAKS, ids=[b[0] for b in REAL_STACK_BREAKS]
+)
+def test_a_broken_real_stack_is_flagged(
+    policy: str,
+    resource_type: str,
+    change: Callable[[dict[str, Any]], None],
+    recordings: dict[str, Recording],
+) -> None:
+    violations = run_pack(_mutated(recordings["dev"], resource_type, change), pack_config("dev"))
+    assert {v.policy for v in violations} == {policy}, "\n".join(map(str, violations))
+
+
+def test_a_real_stack_without_drift_alarms_is_flagged(recordings: dict[str, Recording]) -> None:
+    fixtures = [
+        f
+        for f in fixtures_from_recording(recordings["prod"])
+        if not (f.type == rules.METRIC_ALARM and f.props.get("namespace") == "Sagestack/ModelMonitoring")
+    ]
+    violations = run_pack(fixtures, pack_config("prod"))
+    assert {v.policy for v in violations} == {"sagemaker-endpoint-drift-alarm"}
+
+
+def test_a_real_stack_without_rollback_alarms_is_flagged_where_the_profile_asks(
+    recordings: dict[str, Recording],
+) -> None:
+    def drop_rollback(props: dict[str, Any]) -> None:
+        props["deploymentConfig"].pop("autoRollbackConfiguration")
+
+    assert pack_config("prod")["sagemaker-endpoint-auto-rollback"]["requireAutoRollback"] is True
+    violations = run_pack(_mutated(recordings["prod"], rules.ENDPOINT, drop_rollback), pack_config("prod"))
+    assert {v.policy for v in violations} == {"sagemaker-endpoint-auto-rollback"}
+    assert not run_pack(_mutated(recordings["dev"], rules.ENDPOINT, drop_rollback), pack_config("dev"))
+
+
+def test_a_real_stack_on_the_default_provider_is_flagged(recordings: dict[str, Recording]) -> None:
+    fixtures = fixtures_from_recording(recordings["staging"])
+    bucket = next(f for f in fixtures if f.type == rules.BUCKET)
+    bucket.provider = None
+    violations = run_pack(fixtures, pack_config("staging"))
+    assert [(v.policy, v.resource) for v in violations] == [("aws-required-tags", bucket.name)]
+
+
+def test_the_pack_starts_as_pulumi_runs_it() -> None:
+    """`python policy` is what the Pulumi CLI runs: it must build the pack and print the port it serves on."""
+    process = subprocess.Popen(
+        [sys.executable, "policy"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        assert line.strip().isdigit(), f"expected a port, got {line!r}; stderr: {process.stderr.read(2000)!r}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+# --- small fixtures ---------------------------------------------------------------------------------
+
+
+def _document(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def good_stack() -> list[Fixture]:
+    """A minimal stack that satisfies every policy, with the auto-rollback profile on."""
+    bucket_arn = "arn:aws:s3:::data-bucket"
+    tls_only = _document(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )
+    key_policy = _document(
+        {
+            "Sid": "Admin",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
+    role_policy = _document(
+        {"Sid": "Read", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"{bucket_arn}/data/*"]},
+        {"Sid": "Bucket", "Effect": "Allow", "Action": "s3:*", "Resource": bucket_arn},
+    )
+    p = "aws"
+    return [
+        Fixture(rules.AWS_PROVIDER, p, {"region": "eu-west-1", "defaultTags": json.dumps({"tags": TAGS})}),
+        Fixture(rules.BUCKET, "data", {"bucket": "data-bucket"}, p, id="data-bucket-id"),
+        Fixture(
+            rules.BUCKET_ENCRYPTION,
+            "data-encryption",
+            {
+                "bucket": "data-bucket-id",
+                "rules": [
+                    {
+                        "applyServerSideEncryptionByDefault": {
+                            "sseAlgorithm": "aws:kms",
+                            "kmsMasterKeyId": KEY_ARN,
+                        },
+                        "bucketKeyEnabled": True,
+                    }
+                ],
+            },
+            p,
+        ),
+        Fixture(
+            rules.BUCKET_VERSIONING,
+            "data-versioning",
+            {"bucket": "data-bucket-id", "versioningConfiguration": {"status": "Enabled"}},
+            p,
+        ),
+        Fixture(
+            rules.BUCKET_PUBLIC_ACCESS_BLOCK,
+            "data-public-access",
+            {"bucket": "data-bucket-id", **dict.fromkeys(rules.PUBLIC_ACCESS_FLAGS, True)},
+            p,
+        ),
+        Fixture(rules.BUCKET_POLICY, "data-tls-only", {"bucket": "data-bucket-id", "policy": tls_only}, p),
+        Fixture(rules.KMS_KEY, "key", {"enableKeyRotation": True, "policy": key_policy}, p),
+        Fixture(
+            rules.IAM_ROLE,
+            "role",
+            {"name": "role", "inlinePolicies": [{"name": "p", "policy": role_policy}]},
+            p,
+        ),
+        Fixture(
+            rules.TRAINING_JOB,
+            "job",
+            {
+                "outputDataConfig": {"s3OutputPath": "s3://artifacts/models", "kmsKeyId": KEY_ARN},
+                "resourceConfig": {
+                    "instanceType": "ml.m5.large",
+                    "instanceCount": 1,
+                    "volumeKmsKeyId": KEY_ARN,
+                },
+                "stoppingCondition": {"maxRuntimeInSeconds": 3600, "maxWaitTimeInSeconds": 7200},
+                "enableManagedSpotTraining": True,
+            },
+            p,
+        ),
+        Fixture(
+            rules.ENDPOINT_CONFIGURATION,
+            "config",
+            {
+                "name": "config-1",
+                "kmsKeyArn": KEY_ARN,
+                "productionVariants": [{"variantName": "primary", "instanceType": "ml.m5.large"}],
+                "dataCaptureConfig": {
+                    "enableCapture": True,
+                    "initialSamplingPercentage": 50,
+                    "destinationS3Uri": "s3://capture/datacapture",
+                    "captureOptions": [{"captureMode": "Input"}, {"captureMode": "Output"}],
+                },
+            },
+            p,
+        ),
+        Fixture(
+            rules.ENDPOINT,
+            "endpoint",
+            {
+                "name": "endpoint-1",
+                "endpointConfigName": "config-1",
+                "deploymentConfig": {
+                    "blueGreenUpdatePolicy": {"trafficRoutingConfiguration": {"type": "CANARY"}},
+                    "autoRollbackConfiguration": {"alarms": [{"alarmName": "endpoint-1-errors"}]},
+                },
+            },
+            p,
+        ),
+        Fixture(
+            rules.METRIC_ALARM,
+            "errors",
+            {
+                "name": "endpoint-1-errors",
+                "namespace": "AWS/SageMaker",
+                "metricName": "Invocation5XXErrors",
+                "dimensions": {"EndpointName": "endpoint-1"},
+            },
+            p,
+        ),
+        Fixture(
+            rules.METRIC_ALARM,
+            "drift",
+            {
+                "name": "endpoint-1-drift",
+                "namespace": "Sagestack/ModelMonitoring",
+                "metricName": "MaxFeatureDrift",
+                "dimensions": {"EndpointName": "endpoint-1", "VariantName": "primary"},
+            },
+            p,
+        ),
+    ]
+
+
+def _props(stack: list[Fixture], name: str) -> dict[str, Any]:
+    return next(f for f in stack if f.name == name).props
+
+
+def _set_policy(name: str, *statements: dict[str, Any]) -> Callable[[list[Fixture]], None]:
+    def change(stack: list[Fixture]) -> None:
+        props = _props(stack, name)
+        if "inlinePolicies" in props:
+            props["inlinePolicies"][0]["policy"] = _document(*statements)
+        else:
+            props["policy"] = _document(*statements)
+
+    return change
+
+
+def _drop(name: str) -> Callable[[list[Fixture]], None]:
+    def change(stack: list[Fixture]) -> None:
+        stack.remove(next(f for f in stack if f.name == name))
+
+    return change
+
+
+def _edit(name: str, edit: Callable[[dict[str, Any]], Any]) -> Callable[[list[Fixture]], None]:
+    def change(stack: list[Fixture]) -> None:
+        edit(_props(stack, name))
+
+    return change
+
+
+def test_the_good_fixture_stack_passes_every_policy() -> None:
+    assert run_pack(good_stack(), STRICT) == []
+
+
+BROKEN: list[tuple[str, str, Callable[[list[Fixture]], None]]] = [
+    ("s3-bucket-kms-encryption", "no encryption configuration", _drop("data-encryption")),
+    (
+        "s3-bucket-kms-encryption",
+        "SSE-S3 instead of KMS",
+        _edit(
+            "data-encryption",
+            lambda p: p["rules"][0]["applyServerSideEncryptionByDefault"].update(sseAlgorithm="AES256"),
+        ),
+    ),
+    (
+        "s3-bucket-kms-encryption",
+        "AWS managed key",
+        _edit(
+            "data-encryption",
+            lambda p: p["rules"][0]["applyServerSideEncryptionByDefault"].pop("kmsMasterKeyId"),
+        ),
+    ),
+    (
+        "s3-bucket-kms-encryption",
+        "no bucket key",
+        _edit("data-encryption", lambda p: p["rules"][0].update(bucketKeyEnabled=False)),
+    ),
+    (
+        "s3-bucket-kms-encryption",
+        "encryption of another bucket",
+        _edit("data-encryption", lambda p: p.update(bucket="other-bucket-id")),
+    ),
+    (
+        "s3-bucket-versioning",
+        "versioning Suspended",
+        _edit("data-versioning", lambda p: p["versioningConfiguration"].update(status="Suspended")),
+    ),
+    ("s3-bucket-versioning", "no versioning", _drop("data-versioning")),
+    (
+        "s3-bucket-public-access-block",
+        "one flag off",
+        _edit("data-public-access", lambda p: p.update(restrictPublicBuckets=False)),
+    ),
+    ("s3-bucket-public-access-block", "no block", _drop("data-public-access")),
+    ("s3-bucket-tls-only", "no bucket policy", _drop("data-tls-only")),
+    (
+        "s3-bucket-tls-only",
+        "policy without the TLS condition",
+        _set_policy(
+            "data-tls-only",
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": ["arn:aws:s3:::data-bucket", "arn:aws:s3:::data-bucket/*"],
+            },
+        ),
+    ),
+    (
+        "s3-bucket-tls-only",
+        "TLS deny on objects only",
+        _set_policy(
+            "data-tls-only",
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": "arn:aws:s3:::data-bucket/*",
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ),
+    ),
+    ("kms-key-rotation", "rotation off", _edit("key", lambda p: p.update(enableKeyRotation=False))),
+    ("kms-key-rotation", "rotation unset", _edit("key", lambda p: p.pop("enableKeyRotation"))),
+    (
+        "iam-no-wildcard-actions",
+        'role with "Action": "*"',
+        _set_policy("role", {"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::data-bucket"}),
+    ),
+    (
+        "iam-no-wildcard-actions",
+        "role with s3:* on *",
+        _set_policy("role", {"Effect": "Allow", "Action": ["s3:GetObject", "s3:*"], "Resource": "*"}),
+    ),
+    (
+        "iam-no-wildcard-actions",
+        "role with NotAction",
+        _set_policy("role", {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}),
+    ),
+    (
+        "iam-no-wildcard-actions",
+        "key policy kms:* for a role",
+        _set_policy(
+            "key",
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/app"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+        ),
+    ),
+    (
+        "iam-no-wildcard-actions",
+        "key policy kms:* for everyone",
+        _set_policy("key", {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}),
+    ),
+    (
+        "iam-no-wildcard-actions",
+        "bucket policy allowing *",
+        _set_policy(
+            "data-tls-only",
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": ["arn:aws:s3:::data-bucket", "arn:aws:s3:::data-bucket/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "*", "Resource": "*"},
+        ),
+    ),
+    (
+        "iam-no-managed-full-access",
+        "managed FullAccess on the role",
+        _edit("role", lambda p: p.update(managedPolicyArns=["arn:aws:iam::aws:policy/AmazonS3FullAccess"])),
+    ),
+    (
+        "iam-no-managed-full-access",
+        "AdministratorAccess attachment",
+        lambda stack: stack.append(
+            Fixture(
+                rules.IAM_ROLE_POLICY_ATTACHMENT,
+                "admin",
+                {"role": "role", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+                "aws",
+            )
+        ),
+    ),
+    (
+        "sagemaker-endpoint-config-data-capture",
+        "no capture",
+        _edit("config", lambda p: p.pop("dataCaptureConfig")),
+    ),
+    (
+        "sagemaker-endpoint-config-data-capture",
+        "capture off",
+        _edit("config", lambda p: p["dataCaptureConfig"].update(enableCapture=False)),
+    ),
+    (
+        "sagemaker-endpoint-config-data-capture",
+        "inputs only",
+        _edit("config", lambda p: p["dataCaptureConfig"].update(captureOptions=[{"captureMode": "Input"}])),
+    ),
+    (
+        "sagemaker-endpoint-config-data-capture",
+        "sampling 0",
+        _edit("config", lambda p: p["dataCaptureConfig"].update(initialSamplingPercentage=0)),
+    ),
+    (
+        "sagemaker-endpoint-config-volume-encryption",
+        "no volume key",
+        _edit("config", lambda p: p.pop("kmsKeyArn")),
+    ),
+    (
+        "sagemaker-training-job-encryption",
+        "unencrypted output",
+        _edit("job", lambda p: p["outputDataConfig"].pop("kmsKeyId")),
+    ),
+    (
+        "sagemaker-training-job-encryption",
+        "unencrypted volume",
+        _edit("job", lambda p: p["resourceConfig"].pop("volumeKmsKeyId")),
+    ),
+    (
+        "sagemaker-training-job-stopping-condition",
+        "no stopping condition",
+        _edit("job", lambda p: p.pop("stoppingCondition")),
+    ),
+    (
+        "sagemaker-training-job-stopping-condition",
+        "spot wait shorter than runtime",
+        _edit("job", lambda p: p["stoppingCondition"].update(maxWaitTimeInSeconds=60)),
+    ),
+    (
+        "sagemaker-instance-type-allow-list",
+        "training on a p4d",
+        _edit(
+            "job", lambda p: p["resourceConfig"].update(instanceType="ml.p4d.24xlarge", volumeKmsKeyId=None)
+        ),
+    ),
+    (
+        "sagemaker-instance-type-allow-list",
+        "endpoint on an m5.4xlarge",
+        _edit("config", lambda p: p["productionVariants"][0].update(instanceType="ml.m5.4xlarge")),
+    ),
+    (
+        "sagemaker-instance-type-allow-list",
+        "pipeline training on a c5.18xlarge",
+        lambda stack: stack.append(
+            Fixture(
+                rules.PIPELINE,
+                "pipeline",
+                {
+                    "pipelineDefinition": json.dumps(
+                        {
+                            "Steps": [
+                                {
+                                    "Name": "Check",
+                                    "Type": "Condition",
+                                    "Arguments": {
+                                        "IfSteps": [
+                                            {
+                                                "Name": "Train",
+                                                "Type": "Training",
+                                                "Arguments": {
+                                                    "ResourceConfig": {"InstanceType": "ml.c5.18xlarge"}
+                                                },
+                                            }
+                                        ]
+                                    },
+                                }
+                            ]
+                        }
+                    )
+                },
+                "aws",
+            )
+        ),
+    ),
+    ("sagemaker-endpoint-drift-alarm", "no drift alarm", _drop("drift")),
+    (
+        "sagemaker-endpoint-drift-alarm",
+        "drift alarm on another endpoint",
+        _edit("drift", lambda p: p["dimensions"].update(EndpointName="another-endpoint")),
+    ),
+    (
+        "sagemaker-endpoint-auto-rollback",
+        "no deployment config",
+        _edit("endpoint", lambda p: p.pop("deploymentConfig")),
+    ),
+    (
+        "sagemaker-endpoint-auto-rollback",
+        "no rollback alarms",
+        _edit("endpoint", lambda p: p["deploymentConfig"].pop("autoRollbackConfiguration")),
+    ),
+    (
+        "sagemaker-endpoint-auto-rollback",
+        "rollback on an alarm that does not exist",
+        _edit(
+            "endpoint",
+            lambda p: p["deploymentConfig"]["autoRollbackConfiguration"].update(
+                alarms=[{"alarmName": "typo"}]
+            ),
+        ),
+    ),
+    (
+        "aws-required-tags",
+        "provider without cost-centre",
+        _edit(
+            "aws",
+            lambda p: p.update(
+                defaultTags=json.dumps({"tags": {k: v for k, v in TAGS.items() if k != "cost-centre"}})
+            ),
+        ),
+    ),
+    (
+        "aws-required-tags",
+        "provider with an empty owner",
+        _edit("aws", lambda p: p.update(defaultTags={"tags": {**TAGS, "owner": " "}})),
+    ),
+    (
+        "aws-required-tags",
+        "a resource on the default provider",
+        lambda stack: setattr(next(f for f in stack if f.name == "key"), "provider", None),
+    ),
+]
+
+
+@pytest.mark.parametrize(("policy", "case", "change"), BROKEN, ids=[f"{b[0]}: {b[1]}" for b in BROKEN])
+def test_a_broken_fixture_is_flagged_by_its_policy_only(
+    policy: str, case: str, change: Callable[[list[Fixture]], None]
+) -> None:
+    stack = good_stack()
+    change(stack)
+    violations = run_pack(stack, STRICT)
+    assert violations, f"{case}: {policy} did not flag it"
+    assert {v.policy for v in violations} == {policy}, "\n".join(map(str, violations))
+
+
+def test_every_policy_has_a_broken_fixture() -> None:
+    covered = {b[0] for b in BROKEN}
+    assert covered == {p.name for p in rules.POLICIES}
+
+
+def test_violation_messages_name_the_resource_and_the_field() -> None:
+    stack = good_stack()
+    _edit("data-versioning", lambda p: p["versioningConfiguration"].update(status="Suspended"))(stack)
+    _edit("job", lambda p: p.pop("stoppingCondition"))(stack)
+    messages = sorted(str(v) for v in run_pack(stack, STRICT))
+    assert messages == [
+        "[s3-bucket-versioning] data: bucket data: versioning is not as required: "
+        "versioningConfiguration.status = 'Suspended', expected Enabled",
+        "[sagemaker-training-job-stopping-condition] job: stoppingCondition.maxRuntimeInSeconds is missing: "
+        "a runaway job would bill until someone stops it",
+    ]
+
+
+# --- exemptions -------------------------------------------------------------------------------------
+
+
+def _serverless(stack: list[Fixture]) -> None:
+    config = _props(stack, "config")
+    config.pop("dataCaptureConfig")
+    config.pop("kmsKeyArn")
+    config["productionVariants"] = [
+        {"variantName": "primary", "serverlessConfig": {"memorySizeInMb": 2048, "maxConcurrency": 5}}
+    ]
+    _drop("drift")(stack)
+
+
+def test_a_serverless_endpoint_needs_no_capture_volume_key_or_drift_alarm() -> None:
+    stack = good_stack()
+    _serverless(stack)
+    assert run_pack(stack, STRICT) == []
+
+
+def test_a_provisioned_variant_beside_a_serverless_one_still_needs_capture() -> None:
+    stack = good_stack()
+    _serverless(stack)
+    _props(stack, "config")["productionVariants"].append({"variantName": "b", "instanceType": "ml.m5.large"})
+    assert {v.policy for v in run_pack(stack, STRICT)} == {
+        "sagemaker-endpoint-config-data-capture",
+        "sagemaker-endpoint-config-volume-encryption",
+        "sagemaker-endpoint-drift-alarm",
+    }
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "nvme"),
+    [
+        ("ml.m5.large", False),
+        ("ml.t2.medium", False),
+        ("ml.c5.xlarge", False),
+        ("ml.m5d.large", True),
+        ("ml.g4dn.xlarge", True),
+        ("ml.p4d.24xlarge", True),
+        ("ml.g5.2xlarge", True),
+        ("ml.c6id.large", True),
+        ("ml.inf1.xlarge", False),
+    ],
+)
+def test_local_nvme_instance_types(instance_type: str, nvme: bool) -> None:
+    assert rules.has_local_nvme_storage(instance_type) is nvme
+
+
+def test_nvme_instances_need_no_volume_key_where_aws_forbids_one() -> None:
+    stack = good_stack()
+    _props(stack, "config").pop("kmsKeyArn")
+    _props(stack, "config")["productionVariants"][0]["instanceType"] = "ml.g4dn.xlarge"
+    _props(stack, "job")["resourceConfig"].update(instanceType="ml.g4dn.xlarge", volumeKmsKeyId=None)
+    allow_gpu = {**STRICT, "sagemaker-instance-type-allow-list": {"allowedInstanceTypes": ["ml.g4dn.xlarge"]}}
+    assert run_pack(stack, allow_gpu) == []
+
+
+def test_the_account_root_key_admin_statement_is_accepted_only_in_key_policies() -> None:
+    root_admin = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+    assert rules.wildcard_grants(rules.KMS_KEY, {"Statement": [root_admin]}) == []
+    assert rules.wildcard_grants(rules.BUCKET_POLICY, {"Statement": [root_admin]}) != []
+    assert rules.wildcard_grants(rules.KMS_KEY, {"Statement": [{**root_admin, "Action": "*"}]}) != []
+
+
+def test_deny_statements_and_scoped_service_wildcards_are_not_grants() -> None:
+    document = {
+        "Statement": [
+            {"Effect": "Deny", "Action": "*", "Resource": "*"},
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"},
+            {"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"},
+        ]
+    }
+    assert rules.wildcard_grants(rules.IAM_POLICY, document) == []
+
+
+def test_the_default_allow_list_applies_without_pack_config() -> None:
+    stack = good_stack()
+    _props(stack, "job")["resourceConfig"]["instanceType"] = "ml.p3.16xlarge"
+    violations = run_pack(stack, {"sagemaker-endpoint-auto-rollback": {"requireAutoRollback": True}})
+    assert [v.policy for v in violations] == ["sagemaker-instance-type-allow-list"]
+
+
+# --- unknown values during preview ------------------------------------------------------------------
+
+
+def test_unknown_values_are_not_violations() -> None:
+    stack = good_stack()
+    # As on a first preview: references to resources not created yet are unknown.
+    for fixture in stack:
+        if fixture.props.get("bucket") == "data-bucket-id":
+            fixture.props["bucket"] = UNKNOWN_STRING_VALUE
+    _props(stack, "key")["policy"] = UNKNOWN_STRING_VALUE
+    _props(stack, "role")["inlinePolicies"][0]["policy"] = UNKNOWN_STRING_VALUE
+    _props(stack, "config")["dataCaptureConfig"] = UNKNOWN_OBJECT_VALUE
+    _props(stack, "config")["kmsKeyArn"] = UNKNOWN_STRING_VALUE
+    _props(stack, "job")["outputDataConfig"]["kmsKeyId"] = UNKNOWN_STRING_VALUE
+    _props(stack, "endpoint")["endpointConfigName"] = UNKNOWN_STRING_VALUE
+    _props(stack, "drift")["dimensions"]["EndpointName"] = UNKNOWN_STRING_VALUE
+    _props(stack, "aws")["defaultTags"] = UNKNOWN_OBJECT_VALUE
+    assert run_pack(stack, STRICT) == []
+
+
+def test_unknown_values_do_not_hide_known_violations() -> None:
+    stack = good_stack()
+    _props(stack, "config")["kmsKeyArn"] = UNKNOWN_STRING_VALUE
+    _props(stack, "config")["dataCaptureConfig"]["enableCapture"] = False
+    _props(stack, "data-versioning")["bucket"] = UNKNOWN_STRING_VALUE
+    _props(stack, "data-public-access")["blockPublicAcls"] = False
+    violations = run_pack(stack, STRICT)
+    assert {v.policy for v in violations} == {
+        "sagemaker-endpoint-config-data-capture",
+        "s3-bucket-public-access-block",
+    }
+
+
+def test_plain_copies_unknown_checking_proxies_without_raising() -> None:
+    props = {"a": {"b": [1, UNKNOWN_STRING_VALUE, {"c": UNKNOWN_OBJECT_VALUE}]}, "d": "x"}
+    assert rules.plain(unknown_checking_proxy(copy.deepcopy(props))) == props
+    with pytest.raises(rules.Unknown):
+        rules.get(props, "a", "b", 1)
+    assert rules.get(props, "a", "b", 0) == 1
+    assert rules.get(props, "missing", "deeper") is None
