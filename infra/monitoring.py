@@ -112,6 +112,7 @@ class Monitoring(pulumi.ComponentResource):
             endpoint_alarms["errors-5xx"].name, endpoint_alarms["latency-p99"].name
         )
         drift_alarms: list[aws.cloudwatch.MetricAlarm] = []
+        self._code: aws.s3.BucketObjectv2 | None = None
         if s.engine == "lambda":
             drift_alarms = self._lambda_engine()
         elif s.engine == "model-monitor":
@@ -177,6 +178,22 @@ class Monitoring(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _engine_code(self) -> aws.s3.BucketObjectv2:
+        """The `monitoring` package zip, uploaded once for the drift engine and the retraining gate."""
+        if self._code is None:
+            a = self._args
+            self._code = aws.s3.BucketObjectv2(
+                f"{self._name}-lambda-code",
+                aws.s3.BucketObjectv2Args(
+                    bucket=a.artifacts_bucket,
+                    key=a.engine_code.key(f"{iam.CODE_PREFIX}/monitoring"),
+                    source=pulumi.FileAsset(str(a.engine_code.path)),
+                    content_type="application/zip",
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        return self._code
 
     def _endpoint_alarms(self) -> dict[str, aws.cloudwatch.MetricAlarm]:
         a, t = self._args, self._args.settings.thresholds
@@ -261,16 +278,7 @@ class Monitoring(pulumi.ComponentResource):
             permissions_boundary=a.permissions_boundary_arn,
             parent=self,
         )
-        code = aws.s3.BucketObjectv2(
-            f"{self._name}-engine-code",
-            aws.s3.BucketObjectv2Args(
-                bucket=a.artifacts_bucket,
-                key=a.engine_code.key(f"{iam.CODE_PREFIX}/monitoring"),
-                source=pulumi.FileAsset(str(a.engine_code.path)),
-                content_type="application/zip",
-            ),
-            opts=child,
-        )
+        code = self._engine_code()
         logs = aws.cloudwatch.LogGroup(
             f"{self._name}-engine-logs",
             aws.cloudwatch.LogGroupArgs(
@@ -376,7 +384,7 @@ class Monitoring(pulumi.ComponentResource):
         ref = metrics.records_analyzed(a.endpoint_name, a.variant_name)
         # The engine publishes a record count every run, zero included: no datapoint at all means it is broken.
         self._alarm(
-            "drift-engine-silent",
+            "monitor-silent",  # not "drift-": a silent engine must not start retraining
             description="The drift engine reported nothing for two scheduled runs",
             namespace=ref.namespace,
             metric_name=ref.name,
@@ -430,16 +438,7 @@ class Monitoring(pulumi.ComponentResource):
             permissions_boundary=a.permissions_boundary_arn,
             parent=self,
         )
-        code = aws.s3.BucketObjectv2(
-            f"{self._name}-gate-code",
-            aws.s3.BucketObjectv2Args(
-                bucket=a.artifacts_bucket,
-                key=a.engine_code.key(f"{iam.CODE_PREFIX}/retrain-gate"),
-                source=pulumi.FileAsset(str(a.engine_code.path)),
-                content_type="application/zip",
-            ),
-            opts=child,
-        )
+        code = self._engine_code()
         logs = aws.cloudwatch.LogGroup(
             f"{self._name}-gate-logs",
             aws.cloudwatch.LogGroupArgs(

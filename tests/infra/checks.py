@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from tests.infra.harness import Recording, RecordedResource
+from tests.infra.harness import RecordedResource, Recording
 
 BUCKET = "aws:s3/bucket:Bucket"
 ROLE = "aws:iam/role:Role"
@@ -23,8 +23,11 @@ def bucket_problems(recording: Recording) -> list[str]:
     problems = []
     for bucket in recording.of_type(BUCKET):
         name = bucket.inputs["bucket"]
-        encryption = _for_bucket(recording, "aws:s3/bucketServerSideEncryptionConfiguration:"
-                                            "BucketServerSideEncryptionConfiguration", bucket)
+        encryption = _for_bucket(
+            recording,
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            bucket,
+        )
         rules = [rule for e in encryption for rule in e.inputs.get("rules", [])]
         if not rules or not all(
             rule.get("applyServerSideEncryptionByDefault", {}).get("sseAlgorithm") == "aws:kms"
@@ -46,9 +49,13 @@ def bucket_problems(recording: Recording) -> list[str]:
         policies = _for_bucket(recording, "aws:s3/bucketPolicy:BucketPolicy", bucket)
         if not any(_denies_insecure_transport(json.loads(p.inputs["policy"]), name) for p in policies):
             problems.append(f"{name}: no bucket policy denying non-TLS requests")
-        lifecycles = _for_bucket(recording, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", bucket)
+        lifecycles = _for_bucket(
+            recording, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", bucket
+        )
         lifecycle_rules = [rule for lc in lifecycles for rule in lc.inputs.get("rules", [])]
-        if not any(rule.get("noncurrentVersionExpiration", {}).get("noncurrentDays") for rule in lifecycle_rules):
+        if not any(
+            rule.get("noncurrentVersionExpiration", {}).get("noncurrentDays") for rule in lifecycle_rules
+        ):
             problems.append(f"{name}: noncurrent versions never expire")
     return problems
 
@@ -75,9 +82,13 @@ def iam_documents(recording: Recording) -> Iterator[tuple[str, dict[str, Any]]]:
         yield f"{role.inputs['name']} trust", json.loads(role.inputs["assumeRolePolicy"])
         for inline in role.inputs.get("inlinePolicies", []):
             yield f"{role.inputs['name']} inline {inline['name']}", json.loads(inline["policy"])
-    for kind, field in (("aws:s3/bucketPolicy:BucketPolicy", "policy"), ("aws:kms/key:Key", "policy"),
-                        ("aws:sns/topicPolicy:TopicPolicy", "policy"), ("aws:iam/rolePolicy:RolePolicy", "policy"),
-                        ("aws:iam/policy:Policy", "policy")):
+    for kind, field in (
+        ("aws:s3/bucketPolicy:BucketPolicy", "policy"),
+        ("aws:kms/key:Key", "policy"),
+        ("aws:sns/topicPolicy:TopicPolicy", "policy"),
+        ("aws:iam/rolePolicy:RolePolicy", "policy"),
+        ("aws:iam/policy:Policy", "policy"),
+    ):
         for resource in recording.of_type(kind):
             yield f"{resource.name} ({kind.rsplit(':', 1)[1]})", json.loads(resource.inputs[field])
 
@@ -103,7 +114,9 @@ def iam_problems(recording: Recording) -> list[str]:
             if any(a.endswith(":*") for a in actions):
                 problems.append(f"{where}: service-wide action in {statement.get('Sid')}: {actions}")
             if "*" in resources and not set(actions) <= UNSCOPABLE_ACTIONS:
-                problems.append(f"{where}: Resource '*' for scopable actions {actions} in {statement.get('Sid')}")
+                problems.append(
+                    f"{where}: Resource '*' for scopable actions {actions} in {statement.get('Sid')}"
+                )
     for attachment in recording.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
         if attachment.inputs["policyArn"].endswith("FullAccess"):
             problems.append(f"{attachment.name}: attaches {attachment.inputs['policyArn']}")

@@ -140,13 +140,15 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"the offline harness has no answer for {args.token}")
 
 
-def run_program(stack: str, config_overrides: dict[str, str] | None = None) -> Recording:
+def run_program(
+    stack: str, config_overrides: dict[str, str] | None = None, mocks: RecordingMocks | None = None
+) -> Recording:
     """Run __main__.py for `stack` (its Pulumi.<stack>.yaml over Pulumi.yaml's defaults) and record it."""
     config = load_stack_config(stack)
     values = config.pulumi_config()
     for key, value in (config_overrides or {}).items():
         values[key if ":" in key else f"{PROJECT_NAME}:{key}"] = value
-    mocks = RecordingMocks(values.get("aws:region", config.region))
+    mocks = mocks or RecordingMocks(values.get("aws:region", config.region))
     pulumi.runtime.set_all_config(values)
     pulumi_settings.ROOT.set(None)  # a fresh root stack per run, so stacks can be run one after another
     pulumi.runtime.set_mocks(mocks, project=PROJECT_NAME, stack=stack, preview=False)

@@ -16,9 +16,16 @@ from tests.infra.harness import Recording, run_program, stack_names
 
 def test_every_stack_file_records_the_whole_program(recording: Recording) -> None:
     types = {r.type for r in recording.resources}
-    for expected in ("aws:kms/key:Key", checks.BUCKET, checks.ROLE, "aws:sagemaker/trainingJob:TrainingJob",
-                     "aws:sagemaker/pipeline:Pipeline", "aws:sagemaker/endpoint:Endpoint",
-                     "aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/dashboard:Dashboard"):
+    for expected in (
+        "aws:kms/key:Key",
+        checks.BUCKET,
+        checks.ROLE,
+        "aws:sagemaker/trainingJob:TrainingJob",
+        "aws:sagemaker/pipeline:Pipeline",
+        "aws:sagemaker/endpoint:Endpoint",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:cloudwatch/dashboard:Dashboard",
+    ):
         assert expected in types
     assert len(recording.of_type(checks.BUCKET)) == 3
 
@@ -29,8 +36,9 @@ def test_buckets_are_encrypted_versioned_private_and_tls_only(recording: Recordi
 
 def test_bucket_check_fails_on_broken_encryption() -> None:
     broken = copy.deepcopy(recording_of("dev"))
-    encryption = broken.of_type("aws:s3/bucketServerSideEncryptionConfiguration:"
-                                "BucketServerSideEncryptionConfiguration")[0]
+    encryption = broken.of_type(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )[0]
     encryption.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] = "AES256"
     assert any("SSE-KMS" in p for p in checks.bucket_problems(broken))
 
@@ -38,8 +46,9 @@ def test_bucket_check_fails_on_broken_encryption() -> None:
 def test_bucket_check_fails_without_tls_policy_or_versioning() -> None:
     broken = copy.deepcopy(recording_of("dev"))
     broken.resources = [r for r in broken.resources if r.type != "aws:s3/bucketPolicy:BucketPolicy"]
-    broken.of_type("aws:s3/bucketVersioning:BucketVersioning")[0].inputs["versioningConfiguration"]["status"] = \
-        "Suspended"
+    broken.of_type("aws:s3/bucketVersioning:BucketVersioning")[0].inputs["versioningConfiguration"][
+        "status"
+    ] = "Suspended"
     problems = checks.bucket_problems(broken)
     assert sum("non-TLS" in p for p in problems) == 3
     assert sum("versioning" in p for p in problems) == 1
@@ -55,8 +64,11 @@ def test_captured_traffic_expires_after_the_stack_retention(recording: Recording
     config = load_stack_config(recording.stack)
     retention = int(config.values["captureRetentionDays"])
     capture = next(b for b in recording.of_type(checks.BUCKET) if "-capture-" in b.inputs["bucket"])
-    lifecycle = next(lc for lc in recording.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
-                     if lc.inputs["bucket"] == capture.physical_id)
+    lifecycle = next(
+        lc
+        for lc in recording.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+        if lc.inputs["bucket"] == capture.physical_id
+    )
     assert [r["expiration"]["days"] for r in lifecycle.inputs["rules"] if "expiration" in r] == [retention]
 
 
@@ -91,7 +103,9 @@ def test_permissions_boundary_is_applied_to_every_role() -> None:
     roles = recording.of_type(checks.ROLE)
     assert len(roles) >= 3
     assert all(role.inputs["permissionsBoundary"] == boundary for role in roles)
-    assert all("permissionsBoundary" not in role.inputs for role in recording_of("staging").of_type(checks.ROLE))
+    assert all(
+        "permissionsBoundary" not in role.inputs for role in recording_of("staging").of_type(checks.ROLE)
+    )
 
 
 def test_every_aws_resource_carries_the_default_tags(recording: Recording) -> None:
@@ -118,7 +132,9 @@ def test_stateful_resources_are_protected_exactly_where_configured(stack: str) -
     stateful = [*recording.of_type(checks.BUCKET), recording.one("aws:kms/key:Key")]
     assert {(r.protect, r.retain_on_delete) for r in stateful} == {(settings.storage.protect,) * 2}
     for bucket in recording.of_type(checks.BUCKET):
-        assert bucket.inputs.get("forceDestroy", False) is (settings.storage.force_destroy and not settings.storage.protect)
+        assert bucket.inputs.get("forceDestroy", False) is (
+            settings.storage.force_destroy and not settings.storage.protect
+        )
 
 
 def test_prod_is_protected_and_dev_is_disposable() -> None:
@@ -127,12 +143,19 @@ def test_prod_is_protected_and_dev_is_disposable() -> None:
 
 
 NAMED = {  # resource type -> the input holding its physical name
-    checks.BUCKET: "bucket", checks.ROLE: "name", "aws:kms/alias:Alias": "name",
-    "aws:sagemaker/trainingJob:TrainingJob": "trainingJobName", "aws:sagemaker/endpoint:Endpoint": "name",
-    "aws:sagemaker/pipeline:Pipeline": "pipelineName", "aws:sagemaker/modelPackageGroup:ModelPackageGroup":
-        "modelPackageGroupName", "aws:cloudwatch/metricAlarm:MetricAlarm": "name", "aws:sns/topic:Topic": "name",
-    "aws:lambda/function:Function": "name", "aws:cloudwatch/eventRule:EventRule": "name",
-    "aws:cloudwatch/dashboard:Dashboard": "dashboardName", "aws:cloudwatch/logGroup:LogGroup": "name",
+    checks.BUCKET: "bucket",
+    checks.ROLE: "name",
+    "aws:kms/alias:Alias": "name",
+    "aws:sagemaker/trainingJob:TrainingJob": "trainingJobName",
+    "aws:sagemaker/endpoint:Endpoint": "name",
+    "aws:sagemaker/pipeline:Pipeline": "pipelineName",
+    "aws:sagemaker/modelPackageGroup:ModelPackageGroup": "modelPackageGroupName",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "name",
+    "aws:sns/topic:Topic": "name",
+    "aws:lambda/function:Function": "name",
+    "aws:cloudwatch/eventRule:EventRule": "name",
+    "aws:cloudwatch/dashboard:Dashboard": "dashboardName",
+    "aws:cloudwatch/logGroup:LogGroup": "name",
     "aws:sagemaker/endpointConfiguration:EndpointConfiguration": "namePrefix",
 }
 
@@ -153,7 +176,7 @@ def test_physical_names_carry_the_stack_name(recording: Recording) -> None:
 def test_two_stacks_in_one_account_share_no_physical_name() -> None:
     stacks = stack_names()
     for i, first in enumerate(stacks):
-        for second in stacks[i + 1:]:
+        for second in stacks[i + 1 :]:
             assert physical_names(recording_of(first)) & physical_names(recording_of(second)) == set()
 
 

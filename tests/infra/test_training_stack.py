@@ -1,0 +1,270 @@
+"""The TrainingJob, registry and retraining pipeline as the program declares them for every stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from infra import training
+from infra.config_schema import load_stack_config
+from infra.settings import settings_from_values
+from tests.infra.conftest import recording_of
+from tests.infra.harness import Recording, run_program
+from training import contract
+
+JOB = "aws:sagemaker/trainingJob:TrainingJob"
+PIPELINE = "aws:sagemaker/pipeline:Pipeline"
+SNAPSHOT = Path(__file__).parent / "snapshots" / "pipeline_definition.json"
+
+
+def settings_of(stack: str, **overrides: str):
+    config = load_stack_config(stack)
+    return settings_from_values(stack, config.region, {**config.values, **overrides})
+
+
+def test_training_job_is_encrypted_stopped_and_uses_the_prebuilt_image(recording: Recording) -> None:
+    job = recording.one(JOB).inputs
+    s = settings_of(recording.stack).training
+    assert job["algorithmSpecification"]["trainingImage"].endswith(
+        f".amazonaws.com/sagemaker-scikit-learn:{s.framework_version}-cpu-py3"
+    )
+    prebuilt = [c for token, c in recording.calls if token.endswith("getPrebuiltEcrImage")]
+    assert {
+        "repositoryName": "sagemaker-scikit-learn",
+        "imageTag": f"{s.framework_version}-cpu-py3",
+    }.items() <= prebuilt[0].items()
+    key = recording.one("aws:kms/key:Key")
+    assert job["outputDataConfig"]["kmsKeyId"] == job["resourceConfig"]["volumeKmsKeyId"] != ""
+    assert (
+        job["outputDataConfig"]["kmsKeyId"].startswith("arn:aws:kms:")
+        and key.name in job["outputDataConfig"]["kmsKeyId"]
+    )
+    assert job["stoppingCondition"]["maxRuntimeInSeconds"] == s.max_runtime_seconds
+    assert job["enableManagedSpotTraining"] is s.spot
+    if s.spot:
+        assert job["stoppingCondition"]["maxWaitTimeInSeconds"] >= s.max_runtime_seconds
+    assert [(m["name"], m["regex"]) for m in job["algorithmSpecification"]["metricDefinitions"]] == [
+        (d["Name"], d["Regex"]) for d in contract.metric_definitions()
+    ]
+
+
+def test_code_package_and_channels(recording: Recording) -> None:
+    job = recording.one(JOB).inputs
+    s = settings_of(recording.stack).training
+    hyper = job["hyperParameters"]
+    assert hyper["sagemaker_program"] == "train.py"
+    channels = {c["channelName"]: c["dataSource"]["s3DataSource"]["s3Uri"] for c in job["inputDataConfigs"]}
+    data_bucket = recording.outputs["data_bucket"]
+    assert channels["train"] == f"s3://{data_bucket}/{s.data_prefix}/{s.data_version}/train/"
+    assert channels["validation"] == f"s3://{data_bucket}/{s.data_prefix}/{s.data_version}/validation/"
+    code_objects = [
+        o.inputs["key"]
+        for o in recording.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+        if o.inputs["key"].startswith("code/training/")
+    ]
+    assert len(code_objects) == 1 and re.fullmatch(
+        r"code/training/sourcedir-[0-9a-f]{16}\.tar\.gz", code_objects[0]
+    )
+    if s.network_isolation:
+        assert job["enableNetworkIsolation"] is True
+        assert hyper["sagemaker_submit_directory"] == "/opt/ml/input/data/code/sourcedir.tar.gz"
+        assert channels["code"].endswith(code_objects[0])
+    else:
+        assert "code" not in channels and hyper["sagemaker_submit_directory"].endswith(code_objects[0])
+
+
+def test_without_network_isolation_the_container_fetches_code_from_s3() -> None:
+    job = run_program("dev", {"trainingNetworkIsolation": "false"}).one(JOB).inputs
+    assert job["enableNetworkIsolation"] is False
+    assert job["hyperParameters"]["sagemaker_submit_directory"].startswith("s3://")
+    assert [c["channelName"] for c in job["inputDataConfigs"]] == ["train", "validation"]
+
+
+def test_hyperparameters_are_the_scripts_own_names(recording: Recording) -> None:
+    hyper = recording.one(JOB).inputs["hyperParameters"]
+    script = {k: v for k, v in hyper.items() if not k.startswith("sagemaker_")}
+    assert set(script) == set(contract.HYPERPARAMETERS_BY_NAME)
+    assert contract.validate_hyperparameters(script) == script
+
+
+def test_job_name_is_content_addressed() -> None:
+    s = settings_of("dev").training
+    name = training.job_name(base_name="sagestack-dev", code_sha256="a" * 64, settings=s, image_uri="img:1")
+    assert name == training.job_name(
+        base_name="sagestack-dev", code_sha256="a" * 64, settings=s, image_uri="img:1"
+    )
+    assert re.fullmatch(r"sagestack-dev-[0-9a-f]{12}", name) and len(name) <= 63
+    changed = [
+        training.job_name(base_name="sagestack-dev", code_sha256="b" * 64, settings=s, image_uri="img:1"),
+        training.job_name(base_name="sagestack-dev", code_sha256="a" * 64, settings=s, image_uri="img:2"),
+        training.job_name(
+            base_name="sagestack-dev",
+            code_sha256="a" * 64,
+            image_uri="img:1",
+            settings=settings_of("dev", dataVersion="v2").training,
+        ),
+        training.job_name(
+            base_name="sagestack-dev",
+            code_sha256="a" * 64,
+            image_uri="img:1",
+            settings=settings_of("dev", nEstimators="201").training,
+        ),
+    ]
+    assert len({name, *changed}) == 5
+
+
+def test_same_program_twice_gives_the_same_job_and_pipeline() -> None:
+    first, second = run_program("staging"), recording_of("staging")
+    assert first.one(JOB).inputs["trainingJobName"] == second.one(JOB).inputs["trainingJobName"]
+    assert (
+        first.one(PIPELINE).inputs["pipelineDefinition"] == second.one(PIPELINE).inputs["pipelineDefinition"]
+    )
+
+
+def test_model_artifact_uri_follows_the_job(recording: Recording) -> None:
+    job = recording.one(JOB).inputs
+    assert recording.outputs["model_data_url"] == (
+        f"{job['outputDataConfig']['s3OutputPath']}/{job['trainingJobName']}/output/model.tar.gz"
+    )
+
+
+def pin_matches(framework_version: str, sklearn_version: str) -> bool:
+    """Image 1.9-0 ships scikit-learn 1.9.x: a model pickled by one minor release may not load in another."""
+    return sklearn_version.split(".")[:2] == framework_version.split("-")[0].split(".")
+
+
+def test_local_scikit_learn_pin_matches_the_framework_version(recording: Recording) -> None:
+    framework = settings_of(recording.stack).training.framework_version
+    assert pin_matches(framework, metadata.version("scikit-learn"))
+    requirements = (Path(__file__).parents[2] / "requirements.txt").read_text()
+    assert re.search(rf"^scikit-learn=={re.escape(framework.split('-')[0])}\.\d+$", requirements, re.M)
+
+
+# --- the retraining pipeline ---------------------------------------------------------------------------------
+
+
+def fixed_pipeline_inputs(**overrides: Any) -> training.PipelineInputs:
+    values: dict[str, Any] = dict(
+        image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3",
+        role_arn="arn:aws:iam::123456789012:role/sagestack-dev-sagemaker-execution",
+        key_arn="arn:aws:kms:us-east-1:123456789012:key/0000",
+        code_uri="s3://artifacts/code/training/sourcedir-0123456789abcdef.tar.gz",
+        output_path="s3://artifacts/models/training",
+        channel_uris={
+            "train": "s3://data/datasets/churn/v1/train/",
+            "validation": "s3://data/datasets/churn/v1/validation/",
+        },
+        model_package_group="sagestack-dev-models",
+        settings=settings_of("dev").training,
+        serving_environment={"SAGEMAKER_PROGRAM": "inference.py"},
+        inference_instance_types=("ml.t2.medium",),
+    )
+    values.update(overrides)
+    return training.PipelineInputs(**values)
+
+
+def test_pipeline_definition_renders_identically_and_matches_the_snapshot() -> None:
+    first = training.render_pipeline_definition(fixed_pipeline_inputs())
+    assert first == training.render_pipeline_definition(fixed_pipeline_inputs())
+    pretty = json.dumps(json.loads(first), indent=2, sort_keys=True) + "\n"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.write_text(pretty)
+    assert pretty == SNAPSHOT.read_text(), (
+        "pipeline definition changed: review it, then UPDATE_SNAPSHOTS=1 pytest"
+    )
+
+
+def pipeline_shape_problems(definition: dict[str, Any]) -> list[str]:
+    """Structural checks SageMaker would otherwise only make at CreatePipeline time."""
+    problems = []
+    if definition.get("Version") != training.PIPELINE_SCHEMA_VERSION:
+        problems.append("Version")
+    parameters = {p["Name"]: p for p in definition.get("Parameters", [])}
+    for p in parameters.values():
+        if p["Type"] not in {"String", "Integer", "Float", "Boolean"}:
+            problems.append(f"parameter {p['Name']} type {p['Type']}")
+    steps: dict[str, dict[str, Any]] = {}
+
+    def collect(items: list[dict[str, Any]]) -> None:
+        for step in items:
+            if step["Name"] in steps:
+                problems.append(f"duplicate step {step['Name']}")
+            steps[step["Name"]] = step
+            if step["Type"] == "Condition":
+                collect(step["Arguments"]["IfSteps"])
+                collect(step["Arguments"]["ElseSteps"])
+
+    collect(definition.get("Steps", []))
+    for step in steps.values():
+        if step["Type"] not in {"Training", "Condition", "RegisterModel", "Fail", "Processing", "Model"}:
+            problems.append(f"step {step['Name']} type {step['Type']}")
+
+    def references(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["Get"]] if set(node) == {"Get"} else []
+            return found + [r for value in node.values() for r in references(value)]
+        if isinstance(node, list):
+            return [r for value in node for r in references(value)]
+        return []
+
+    for reference in references(definition.get("Steps", [])):
+        kind, _, rest = reference.partition(".")
+        target = rest.split(".")[0].split("[")[0]
+        if (
+            (kind == "Parameters" and target not in parameters)
+            or (kind == "Steps" and target not in steps)
+            or kind not in {"Parameters", "Steps"}
+        ):
+            problems.append(f"dangling reference {reference}")
+    register = [s for s in steps.values() if s["Type"] == "RegisterModel"]
+    if (
+        len(register) != 1
+        or parameters.get("ModelApprovalStatus", {}).get("DefaultValue") != "PendingManualApproval"
+    ):
+        problems.append("candidates must register as PendingManualApproval")
+    return problems
+
+
+def test_recorded_pipeline_definitions_are_well_formed(recording: Recording) -> None:
+    pipeline = recording.one(PIPELINE).inputs
+    definition = json.loads(pipeline["pipelineDefinition"])
+    assert pipeline_shape_problems(definition) == []
+    train = definition["Steps"][0]["Arguments"]
+    job = recording.one(JOB).inputs
+    assert train["HyperParameters"] == job["hyperParameters"]
+    assert train["AlgorithmSpecification"]["TrainingImage"] == job["algorithmSpecification"]["trainingImage"]
+    threshold = next(p for p in definition["Parameters"] if p["Name"] == "MinRocAuc")
+    assert threshold["DefaultValue"] == settings_of(recording.stack).training.min_roc_auc
+    role = next(
+        r for r in recording.of_type("aws:iam/role:Role") if r.inputs["name"].endswith("-retraining-pipeline")
+    )
+    assert pipeline["roleArn"].endswith(role.inputs["name"])
+
+
+def test_shape_check_catches_a_dangling_reference_and_a_wrong_approval_status() -> None:
+    definition = training.pipeline_definition(fixed_pipeline_inputs())
+    definition["Steps"][1]["Arguments"]["Conditions"][0]["RightValue"] = {"Get": "Parameters.Missing"}
+    definition["Parameters"][-1]["DefaultValue"] = "Approved"
+    problems = pipeline_shape_problems(definition)
+    assert "dangling reference Parameters.Missing" in problems
+    assert "candidates must register as PendingManualApproval" in problems
+
+
+def test_registry_and_pipeline_carry_the_stack_name(recording: Recording) -> None:
+    group = recording.one("aws:sagemaker/modelPackageGroup:ModelPackageGroup").inputs["modelPackageGroupName"]
+    assert group == f"sagestack-{recording.stack}-models"
+    assert (
+        json.loads(recording.one(PIPELINE).inputs["pipelineDefinition"])["Steps"][1]["Arguments"]["IfSteps"][
+            0
+        ]["Arguments"]["ModelPackageGroupName"]
+        == group
+    )
+
+
+def test_pin_check_fails_on_another_minor_release() -> None:
+    assert not pin_matches("1.9-0", "1.8.2")
+    assert not pin_matches("1.2-1", "1.9.1")
