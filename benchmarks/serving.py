@@ -10,6 +10,7 @@ Trains the real model (training/sample_data.py + training/train.py, default hype
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import statistics
@@ -67,7 +68,8 @@ def interleaved(
         baseline()
         calls += 1
     round_calls = max(1, int(calls * 0.1 / 0.05))
-    base_times, candidate_times = [], []
+    base_times: list[float] = []
+    candidate_times: list[float] = []
     for _ in range(rounds):
         for function, times in ((baseline, base_times), (candidate, candidate_times)):
             start = time.perf_counter()
@@ -97,8 +99,8 @@ def handler_overhead(
         for label, (body, content_type) in bodies.items():
             assert inference.handle(model, body, content_type, "application/json")[0] == 200
             raw, handled, ratio = interleaved(
-                lambda frame=frame: model.pipeline.predict_proba(frame),
-                lambda b=body, c=content_type: inference.handle(model, b, c, "application/json"),
+                functools.partial(model.pipeline.predict_proba, frame),
+                functools.partial(inference.handle, model, body, content_type, "application/json"),
             )
             results.append((label, count, raw, handled, ratio))
     return results
