@@ -1,0 +1,157 @@
+"""Every IAM policy document the stacks generate, linted with parliament: no finding without a reason."""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import sys
+import types
+import warnings
+from typing import Any
+
+import pytest
+
+from policy import rules
+from tests.infra.harness import Recording, stack_names
+
+
+def _import_parliament() -> Any:
+    try:
+        import pkg_resources  # noqa: F401
+    except ModuleNotFoundError:
+        # parliament 1.6.4 locates its data with pkg_resources, which setuptools >= 81 no longer ships.
+        shim = types.ModuleType("pkg_resources")
+        shim.resource_filename = lambda package, name: str(importlib.resources.files(package) / name)  # type: ignore[attr-defined]
+        sys.modules["pkg_resources"] = shim
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # parliament's regexes use invalid escapes
+        import parliament
+
+    return parliament
+
+
+parliament = _import_parliament()
+
+# (resource type, statement Sid, parliament issue) -> why the finding is accepted. The one place for them.
+SUPPRESSIONS: dict[tuple[str, str, str], str] = {
+    (
+        rules.KMS_KEY,
+        "AccountAdministersKeyThroughIam",
+        "RESOURCE_STAR",
+    ): 'in a key policy "*" is the key itself; the root principal only delegates to IAM policies',
+    (
+        rules.KMS_KEY,
+        "CloudWatchAlarmsPublishToEncryptedTopic",
+        "RESOURCE_STAR",
+    ): 'in a key policy "*" is the key itself, and aws:SourceAccount scopes the CloudWatch service',
+    (
+        rules.KMS_KEY,
+        "CloudWatchLogsEncryptStackLogGroups",
+        "RESOURCE_STAR",
+    ): 'in a key policy "*" is the key itself, and the encryption context scopes it to the stack\'s log groups',
+    (
+        rules.KMS_KEY,
+        "CloudWatchLogsEncryptStackLogGroups",
+        "UNKNOWN_CONDITION_FOR_ACTION",
+    ): "AWS's documented CloudWatch Logs key statement puts DescribeKey under the log-group encryption context",
+    (
+        rules.KMS_KEY,
+        "CloudWatchLogsEncryptStackLogGroups",
+        "MISMATCHED_TYPE",
+    ): "AWS documents ArnLike on kms:EncryptionContext:aws:logs:arn; parliament types that key as a String",
+}
+
+
+def findings(document: dict[str, Any]) -> list[tuple[str | None, str, str]]:
+    """(Sid, issue, detail) of every finding: statements one by one, so each finding names its statement."""
+    found: list[tuple[str | None, str, str]] = []
+    for index, statement in enumerate(rules.statements(document)):
+        single = {"Version": document.get("Version", "2012-10-17"), "Statement": [statement]}
+        for finding in parliament.analyze_policy_string(json.dumps(single)).findings:
+            found.append((statement.get("Sid") or f"Statement[{index}]", finding.issue, str(finding.detail)))
+    per_statement = {(issue, detail) for _, issue, detail in found}
+    for finding in parliament.analyze_policy_string(json.dumps(document)).findings:
+        if (finding.issue, str(finding.detail)) not in per_statement:
+            found.append(
+                (None, finding.issue, str(finding.detail))
+            )  # a finding about the document as a whole
+    return found
+
+
+def stack_documents(recording: Recording) -> list[tuple[str, str, rules.PolicyDocument]]:
+    return [
+        (r.type, r.name, document)
+        for r in recording.resources
+        for document in rules.policy_documents(r.type, r.inputs)
+    ]
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_every_generated_policy_document_is_clean_or_suppressed_with_a_reason(
+    stack: str, recordings: dict[str, Recording]
+) -> None:
+    documents = stack_documents(recordings[stack])
+    kinds = {resource_type for resource_type, _, _ in documents}
+    assert {rules.IAM_ROLE, rules.BUCKET_POLICY, rules.KMS_KEY} <= kinds, (
+        f"{stack}: documents missing: {kinds}"
+    )
+    unexplained = [
+        f"{resource_type} {name} {document.location} {sid}: {issue} {detail}"
+        for resource_type, name, document in documents
+        for sid, issue, detail in findings(document.document)
+        if (resource_type, sid or "", issue) not in SUPPRESSIONS
+    ]
+    assert not unexplained, "parliament findings without a suppression:\n" + "\n".join(unexplained)
+
+
+def test_every_suppression_is_still_needed(recordings: dict[str, Recording]) -> None:
+    used = {
+        (resource_type, sid or "", issue)
+        for recording in recordings.values()
+        for resource_type, _, document in stack_documents(recording)
+        for sid, issue, _ in findings(document.document)
+    }
+    assert set(SUPPRESSIONS) <= used, f"stale suppressions: {set(SUPPRESSIONS) - used}"
+
+
+BROKEN_DOCUMENTS = {
+    "unknown action": (
+        {"Sid": "Typo", "Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "arn:aws:s3:::bucket/*"},
+        "UNKNOWN_ACTION",
+    ),
+    "resource of the wrong kind": (
+        {
+            "Sid": "ObjectsOnBucket",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::bucket",
+        },
+        "RESOURCE_MISMATCH",
+    ),
+    "scopable actions on every resource": (
+        {"Sid": "AllObjects", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+        "RESOURCE_STAR",
+    ),
+    "malformed statement": (
+        {"Sid": "NoEffect", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
+        "MALFORMED",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN_DOCUMENTS)
+def test_a_broken_document_yields_findings(case: str) -> None:
+    statement, issue = BROKEN_DOCUMENTS[case]
+    found = findings({"Version": "2012-10-17", "Statement": [statement]})
+    assert (statement["Sid"], issue) in {(sid, i) for sid, i, _ in found}, found
+
+
+def test_action_star_is_caught_by_the_policy_pack_where_parliament_is_silent() -> None:
+    """parliament does not flag "Action": "*" by itself; iam-no-wildcard-actions does, so both run."""
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "All", "Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    assert rules.wildcard_grants(rules.IAM_POLICY, document) == [
+        'All: "Action": "*" grants every action of every service'
+    ]
