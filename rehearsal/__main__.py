@@ -1,0 +1,45 @@
+"""python -m rehearsal --stack dev: the whole train -> serve -> capture -> drift loop on a local AWS emulator."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rehearsal.run import RehearsalError, run_rehearsal
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C, so the emulator and the local server are stopped on the way out.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rehearsal", description=__doc__)
+    parser.add_argument(
+        "--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to rehearse (default dev)"
+    )
+    parser.add_argument("--rows", type=int, default=4000, help="sample customers to train on (default 4000)")
+    parser.add_argument(
+        "--requests", type=int, default=600, help="requests to send, half drifted (default 600)"
+    )
+    parser.add_argument(
+        "--reports-dir", type=Path, default=Path("reports"), help="where the HTML report goes"
+    )
+    arguments = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        run_rehearsal(arguments.stack, arguments.rows, arguments.requests, arguments.reports_dir)
+    except RehearsalError as error:
+        print(f"rehearsal failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rehearsal interrupted; emulator stopped", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
