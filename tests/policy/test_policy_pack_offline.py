@@ -26,7 +26,7 @@ from tests.policy.pack_runner import (
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 KEY_ARN = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/stack-key"
-STRICT = {
+STRICT: dict[str, dict[str, Any]] = {
     "sagemaker-endpoint-auto-rollback": {"requireAutoRollback": True},
     "sagemaker-instance-type-allow-list": {"allowedInstanceTypes": ["ml.m5.large"]},
 }
@@ -186,7 +186,9 @@ def test_the_pack_starts_as_pulumi_runs_it() -> None:
     )
     try:
         line = process.stdout.readline() if process.stdout else ""
-        assert line.strip().isdigit(), f"expected a port, got {line!r}; stderr: {process.stderr.read(2000)!r}"
+        assert line.strip().isdigit(), (
+            f"expected a port, got {line!r}; stderr: {process.stderr.read(2000) if process.stderr else ''!r}"
+        )
     finally:
         process.terminate()
         process.wait(timeout=10)
