@@ -22,11 +22,7 @@ from typing import Any, NoReturn
 import baseline
 import contract
 import dataset
-import estimator
-import joblib
 import numpy as np
-import sklearn
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 DATA_ERROR_EXIT_CODE = 2
 SERVING_CODE_DIR = "serving_code"
@@ -117,6 +113,8 @@ def local_model_version(channel_dirs: Sequence[Path], hyperparameters: dict[str,
 def evaluate(
     labels: np.ndarray, predictions: np.ndarray, positive_probabilities: np.ndarray
 ) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
     return {
         contract.METRIC_ACCURACY: float(accuracy_score(labels, predictions)),
         contract.METRIC_F1: float(f1_score(labels, predictions, pos_label=1, zero_division=0)),
@@ -151,6 +149,11 @@ def train(
     """Fit, evaluate and write the model artifact; returns the validation metrics."""
     train_data = dataset.load_channel(train_dir, "train")
     validation_data = dataset.load_channel(validation_dir, "validation")
+    # scikit-learn takes seconds to import: bad data is reported before paying for it.
+    import estimator
+    import joblib
+    import sklearn
+
     print(f"train rows: {len(train_data)}, validation rows: {len(validation_data)}", flush=True)
     print(f"hyperparameters: {json.dumps(hyperparameters, sort_keys=True)}", flush=True)
 

@@ -13,6 +13,8 @@ import pytest
 import sample_data
 import toolkit_runner
 
+from infra import packaging
+
 TRAINING_DIR = Path(__file__).resolve().parents[2] / "training"
 SAMPLE_ROWS = 3000
 SAMPLE_SEED = 11
@@ -21,10 +23,9 @@ SAMPLE_SEED = 11
 def build_source_archive(
     source_dir: Path, archive: Path, extra_files: Mapping[str, bytes] | None = None
 ) -> Path:
-    """A deterministic sourcedir.tar.gz of the flat training folder (files at the archive root).
+    """A sourcedir.tar.gz of the *.py files of ``source_dir`` plus ``extra_files`` (archive path -> bytes).
 
-    Stands in for infra.packaging.build_training_archive until that exists; ``extra_files`` maps
-    archive paths to contents (e.g. a serving_code/ folder the packager adds).
+    For archives the packager would never build (a deliberately broken train.py).
     """
     members = {path.name: path.read_bytes() for path in sorted(source_dir.glob("*.py"))}
     members.update(extra_files or {})
@@ -69,13 +70,23 @@ def write_channels(tmp_path: Path) -> Callable[..., dict[str, Path]]:
 
 @pytest.fixture(scope="session")
 def training_source_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The one place the training archive is built; switch to infra.packaging here when it lands."""
-    return build_source_archive(TRAINING_DIR, tmp_path_factory.mktemp("archive") / "sourcedir.tar.gz")
+    """The training archive exactly as the stack uploads it (the one place archives are built)."""
+    return packaging.build_training_archive(
+        include_serving_code=False, build_dir=tmp_path_factory.mktemp("build")
+    ).path
+
+
+@pytest.fixture(scope="session")
+def training_source_archive_with_serving_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The variant for network-isolated endpoints: serving code travels in serving_code/."""
+    return packaging.build_training_archive(
+        include_serving_code=True, build_dir=tmp_path_factory.mktemp("build")
+    ).path
 
 
 @pytest.fixture
 def run_toolkit(tmp_path: Path) -> Callable[..., toolkit_runner.ToolkitRun]:
-    """Run an archive through the real toolkit in a fresh base dir under tmp_path (60 s timeout)."""
+    """Run an archive through the real toolkit in a fresh base dir under tmp_path (120 s timeout)."""
     runs = 0
 
     def run(
@@ -83,7 +94,7 @@ def run_toolkit(tmp_path: Path) -> Callable[..., toolkit_runner.ToolkitRun]:
     ) -> toolkit_runner.ToolkitRun:
         nonlocal runs
         runs += 1
-        kwargs.setdefault("timeout", 60)
+        kwargs.setdefault("timeout", 120)
         return toolkit_runner.run_training_locally(
             archive, hyperparameters, channels, tmp_path / f"opt-ml-{runs}", **kwargs
         )
