@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import requests
 from moto.server import ThreadedMotoServer
 
 MOTO_ACCOUNT_ID = "123456789012"  # moto's default account
@@ -31,7 +32,10 @@ def moto_server() -> Iterator[str]:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        url = f"http://{host}:{port}"
+        # moto keeps its state per process, not per server: an earlier run's buckets and keys would still be there.
+        requests.post(f"{url}/moto-api/reset", timeout=30).raise_for_status()
+        yield url
     finally:
         server.stop()
 

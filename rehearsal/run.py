@@ -383,6 +383,7 @@ def run_rehearsal(
             state.settings = load_settings(stack)
             endpoint_url = resources.enter_context(emulator.moto_server())
             resources.enter_context(emulator.aws_environment(endpoint_url, state.s.region))
+            log(f"      AWS emulator (moto) at {endpoint_url}, region {state.s.region}")
             step_storage(state)
         with _step(2, log):
             step_data(state, rows)

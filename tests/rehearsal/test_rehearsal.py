@@ -1,0 +1,185 @@
+"""The local rehearsal end to end on moto, and the stack's drift alarms checked against what it published."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import requests
+
+from infra.config_schema import PROJECT_ROOT
+from monitoring import metrics
+from rehearsal import RehearsalError, capture, run_rehearsal
+from rehearsal import run as rehearsal_run
+from tests.infra.harness import run_program
+
+STACK = "dev"
+ALARM_TYPE = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[str]]:
+    lines: list[str] = []
+    reports = tmp_path_factory.mktemp("reports")
+    summary = run_rehearsal(STACK, rows=1500, requests=400, reports_dir=reports, log=lines.append)
+    return summary, lines
+
+
+def _flagged(summary: dict[str, Any], window: str) -> list[str]:
+    return summary["drift"]["windows"][window]["alarms_firing"]
+
+
+@pytest.mark.slow
+def test_drifted_feature_alone_is_flagged_in_the_drifted_window(rehearsal):
+    summary, _ = rehearsal
+    drifted = summary["drift"]["drifted_feature"]
+    threshold = summary["drift"]["thresholds"]["feature_psi"]
+    window = summary["drift"]["windows"]["drifted"]
+    assert window["feature_drift"][drifted] > threshold
+    assert drifted in _flagged(summary, "drifted")
+    others = {f: psi for f, psi in window["feature_drift"].items() if f != drifted}
+    assert others and all(psi <= threshold for psi in others.values()), others
+    assert not set(_flagged(summary, "drifted")) - {drifted, "predictions"}
+
+
+@pytest.mark.slow
+def test_nothing_is_flagged_in_the_undrifted_window(rehearsal):
+    summary, _ = rehearsal
+    assert _flagged(summary, "undrifted") == []
+    assert summary["drift"]["windows"]["undrifted"]["records_analyzed"] == 200
+
+
+@pytest.mark.slow
+def test_training_metrics_serving_latency_and_progress_lines(rehearsal):
+    summary, lines = rehearsal
+    training = summary["training"]
+    assert training["roc_auc"] > 0.7
+    assert 0.5 < training["accuracy"] <= 1.0 and 0.0 < training["f1"] <= 1.0
+    assert training["model_data_url"].endswith(f"/models/training/{training['job_name']}/output/model.tar.gz")
+    latency = summary["serving"]["latency_ms"]
+    assert 0 < latency["p50"] <= latency["p99"]
+    assert summary["serving"]["requests"] == 400
+    for step in range(1, 7):
+        assert f"[{step}/6] done" in "\n".join(lines)
+
+
+@pytest.mark.slow
+def test_report_is_written_with_its_plots(rehearsal):
+    summary, _ = rehearsal
+    report = Path(summary["report"])
+    assert report.name == f"rehearsal-{STACK}.html" and report.is_file()
+    page = report.read_text()
+    assert page.count("data:image/png;base64,") == 3
+    assert summary["drift"]["drifted_feature"] in page
+
+
+def _published(summary: dict[str, Any], namespace: str, name: str, dimensions: dict[str, str]) -> bool:
+    wanted = sorted(dimensions.items())
+    return any(
+        metric["Namespace"] == namespace
+        and metric["MetricName"] == name
+        and sorted((d["Name"], d["Value"]) for d in metric["Dimensions"]) == wanted
+        for metric in summary["drift"]["cloudwatch_metrics"]
+    )
+
+
+@pytest.mark.slow
+def test_every_drift_alarm_of_the_stack_watches_a_metric_the_engine_published(rehearsal):
+    summary, _ = rehearsal
+    alarms = [
+        alarm
+        for alarm in run_program(STACK).of_type(ALARM_TYPE)
+        if alarm.inputs.get("namespace") == metrics.NAMESPACE
+    ]
+    feature_alarms = [a for a in alarms if a.inputs["metricName"] == metrics.FEATURE_DRIFT]
+    assert len(feature_alarms) == len(summary["drift"]["windows"]["drifted"]["feature_drift"])
+    assert {a.inputs["metricName"] for a in alarms} >= {metrics.PREDICTION_DRIFT, metrics.RECORDS_ANALYZED}
+    for alarm in alarms:
+        inputs = alarm.inputs
+        assert _published(summary, inputs["namespace"], inputs["metricName"], inputs["dimensions"]), inputs[
+            "name"
+        ]
+
+
+@pytest.mark.slow
+def test_metric_cross_check_rejects_an_alarm_on_another_endpoint(rehearsal):
+    summary, _ = rehearsal
+    metric = summary["drift"]["cloudwatch_metrics"][0]
+    dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+    assert _published(summary, metric["Namespace"], metric["MetricName"], dimensions)
+    dimensions[metrics.ENDPOINT_DIMENSION] = "another-endpoint"
+    assert not _published(summary, metric["Namespace"], metric["MetricName"], dimensions)
+    assert not _published(summary, metric["Namespace"], "NoSuchMetric", {})
+
+
+def test_unknown_stack_exits_non_zero_naming_step_one(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "rehearsal", "--stack", "no-such-stack", "--reports-dir", str(tmp_path)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode != 0
+    assert "step 1 (start the AWS emulator" in completed.stderr
+    assert "Pulumi.no-such-stack.yaml" in completed.stderr
+    assert not (tmp_path / "rehearsal-no-such-stack.html").exists()
+
+
+@pytest.mark.slow
+def test_corrupt_training_data_fails_the_training_step_and_stops_the_emulator(tmp_path, monkeypatch):
+    generate = rehearsal_run.sample_data.generate_customers
+
+    def corrupt_labels(rows: int, seed: int) -> pd.DataFrame:
+        customers = generate(rows, seed)
+        customers["churned"] = customers["churned"].map({0: "no", 1: "maybe"})
+        return customers
+
+    monkeypatch.setattr(rehearsal_run.sample_data, "generate_customers", corrupt_labels)
+    lines: list[str] = []
+    with pytest.raises(RehearsalError) as failure:
+        run_rehearsal(STACK, rows=200, requests=10, reports_dir=tmp_path, log=lines.append)
+    assert failure.value.step == 3
+    assert "churned" in str(failure.value)
+    endpoint = re.search(r"AWS emulator \(moto\) at (\S+),", "\n".join(lines)).group(1)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(endpoint, timeout=5)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("rows, requests_count, step", [(10, 400, 2), (1500, 1, 4)])
+def test_too_small_a_sample_is_refused_before_anything_starts(tmp_path, rows, requests_count, step):
+    with pytest.raises(RehearsalError) as failure:
+        run_rehearsal(STACK, rows=rows, requests=requests_count, reports_dir=tmp_path, log=lambda line: None)
+    assert failure.value.step == step
+
+
+@pytest.mark.parametrize("percent", [0, 1, 5, 37, 50, 100])
+def test_capture_sampling_keeps_exactly_the_percentage(percent):
+    kept = [index for index in range(1000) if capture.is_sampled(index, percent)]
+    assert len(kept) == 10 * percent
+
+
+def test_windows_are_back_to_back_and_end_at_a_past_hour():
+    now = datetime(2026, 11, 28, 3, 41, 7, tzinfo=UTC)
+    (first_start, first_end), (second_start, second_end) = capture.consecutive_windows(60, now, 2)
+    assert second_end == datetime(2026, 11, 28, 2, tzinfo=UTC)
+    assert first_end == second_start and first_end - first_start == second_end - second_start
+    assert second_start.hour == 1 and first_start.hour == 0
+
+
+def test_capture_record_follows_the_data_capture_format():
+    moment = datetime(2026, 11, 28, 3, 15, 42, 250000, tzinfo=UTC)
+    exchange = capture.Exchange("text/csv", "1,2", "application/json", '{"predictions": [1]}', moment)
+    record = capture.capture_record(exchange)
+    assert record["captureData"]["endpointInput"]["encoding"] == "CSV"
+    assert record["captureData"]["endpointOutput"]["encoding"] == "JSON"
+    assert record["eventMetadata"]["inferenceTime"] == "2026-11-28T03:15:42.250Z"
+    objects = capture.capture_objects([exchange], "datacapture/ep/primary/", "f")
+    assert list(objects) == ["datacapture/ep/primary/2026/11/28/03/f-03.jsonl"]
