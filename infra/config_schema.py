@@ -97,3 +97,27 @@ def load_stack_config(stack: str, root: Path = PROJECT_ROOT) -> StackConfig:
     if not region:
         raise StackFileError(f"{path.name}: `aws:region` is required (the region this stack deploys to)")
     return StackConfig(stack=stack, region=region, values=values, provider_values=provider_values)
+
+
+REFERENCE_START = "<!-- config-reference:start (generated from Pulumi.yaml by `make docs`) -->"
+REFERENCE_END = "<!-- config-reference:end -->"
+
+
+def config_reference_markdown(root: Path = PROJECT_ROOT) -> str:
+    """The README's config reference table, generated from Pulumi.yaml so the two cannot drift apart."""
+    rows = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for key in project_config_schema(root).values():
+        default = f"`{to_config_string(key.default)}`" if to_config_string(key.default) != "" else '`""`'
+        rows.append(f"| `{PROJECT_NAME}:{key.name}` | {key.type} | {default} | {key.description} |")
+    return "\n".join([REFERENCE_START, *rows, REFERENCE_END])
+
+
+def update_readme(root: Path = PROJECT_ROOT) -> None:
+    readme = root / "README.md"
+    text = readme.read_text()
+    start, end = text.index(REFERENCE_START), text.index(REFERENCE_END) + len(REFERENCE_END)
+    readme.write_text(text[:start] + config_reference_markdown(root) + text[end:])
+
+
+if __name__ == "__main__":
+    update_readme()

@@ -543,7 +543,7 @@ class Monitoring(pulumi.ComponentResource):
             ),
         ]
         if a.settings.engine == "lambda":
-            drift = [
+            drift: list[list[object]] = [
                 [metrics.NAMESPACE, metrics.FEATURE_DRIFT, *variant, metrics.FEATURE_DIMENSION, f]
                 for f in contract.FEATURE_NAMES
             ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,10 @@ def job_name(*, base_name: str, code_sha256: str, settings: TrainingSettings, im
         sort_keys=True,
     )
     return f"{base_name}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+
+
+def _channel_uri(channel: str) -> Callable[[dict[str, str]], str]:
+    return lambda uris: uris[channel]
 
 
 def model_package_group_name(base_name: str) -> str:
@@ -298,7 +303,7 @@ class Training(pulumi.ComponentResource):
                 data_source=aws.sagemaker.TrainingJobInputDataConfigDataSourceArgs(
                     s3_data_source=aws.sagemaker.TrainingJobInputDataConfigDataSourceS3DataSourceArgs(
                         s3_data_type="S3Prefix",
-                        s3_uri=data_uris.apply(lambda uris, c=channel: uris[c]),
+                        s3_uri=data_uris.apply(_channel_uri(channel)),
                         s3_data_distribution_type="FullyReplicated",
                     )
                 ),

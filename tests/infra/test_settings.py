@@ -150,3 +150,21 @@ def test_config_errors_surface_before_any_resource_is_registered() -> None:
     with pytest.raises(SettingsError, match="sagestack:endpointInstanceCount"):
         run_program("dev", {"endpointInstanceCount": "0"}, mocks=mocks)
     assert mocks.resources == []
+
+
+def test_readme_config_reference_is_generated_from_pulumi_yaml() -> None:
+    from infra.config_schema import config_reference_markdown
+
+    assert config_reference_markdown() in (PROJECT_ROOT / "README.md").read_text(), "run `make docs`"
+
+
+def test_readme_reference_check_fails_when_pulumi_yaml_changes(tmp_path) -> None:
+    from infra.config_schema import config_reference_markdown
+
+    changed = (PROJECT_ROOT / "Pulumi.yaml").read_text().replace("default: 200", "default: 300", 1)
+    (tmp_path / "Pulumi.yaml").write_text(changed)
+    project_config_schema.cache_clear()
+    try:
+        assert config_reference_markdown(tmp_path) not in (PROJECT_ROOT / "README.md").read_text()
+    finally:
+        project_config_schema.cache_clear()

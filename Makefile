@@ -1,0 +1,40 @@
+# Everything installs itself: `make local` and `make test` work on a fresh clone with only python3.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+STACK ?= dev
+
+.PHONY: setup test lint local bench docs lock clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(VENV)/bin/uv pip install --quiet --python $(PYTHON) -r requirements.txt
+	touch $@
+
+test: setup  ## the whole offline suite: infra under mocks, runtime units, toolkit/moto integration
+	$(PYTHON) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy infra
+	bash tools/actionlint.sh
+
+local: setup  ## the rehearsal: train -> serve -> capture -> drift on an embedded AWS emulator
+	$(PYTHON) -m rehearsal --stack $(STACK)
+
+bench: setup
+	$(PYTHON) benchmarks/program.py
+	$(PYTHON) benchmarks/serving.py
+	$(PYTHON) benchmarks/drift.py
+
+docs: setup  ## regenerate the README's config reference from Pulumi.yaml
+	$(PYTHON) -m infra.config_schema
+
+lock:  ## recompile requirements.txt from requirements.in
+	$(VENV)/bin/uv pip compile --quiet requirements.in -o requirements.txt --python-version 3.11
+
+clean:
+	rm -rf $(VENV) .build reports .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The Pulumi program: one module per concern, wired together in stack.py."""
