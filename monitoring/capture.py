@@ -142,6 +142,109 @@ class CaptureDecoder:
         self._kinds: dict[object, str | None] = {}
         self._positive_index: dict[tuple[object, ...], int] = {}
 
+    def decode_in_window(
+        self, line: bytes | str, start_key: str, end_key: str
+    ) -> tuple[list[list[Any]], list[Any]] | None:
+        """(rows, probabilities) of a line whose inference time key is in [start_key, end_key), else None.
+
+        Handles the common shapes inline; anything else goes through the careful path, which is also the
+        one that names what is wrong, so both paths accept and reject exactly the same lines.
+        """
+        try:
+            text = line.decode("utf-8") if line.__class__ is bytes else line
+            if text[:1] != "{":
+                return self._decode_carefully(line, start_key, end_key)
+            record, end = _scan_json(text, 0)
+            if end != len(text) and not text[end:].isspace():
+                return self._decode_carefully(line, start_key, end_key)
+            moment = record["eventMetadata"]["inferenceTime"]
+            # Every third character from index 4 of "2026-11-28T03:15:42Z" is a separator.
+            if len(moment) == 20 and moment[4::3] == "--T::Z":
+                key = moment[:19]
+            else:
+                return self._decode_carefully(line, start_key, end_key)
+            if key < start_key or key >= end_key:
+                return None
+            capture = record["captureData"]
+            rows = self._rows_inline(capture["endpointInput"])
+            probabilities = self._probabilities_inline(capture["endpointOutput"])
+            if rows is None or probabilities is None or len(rows) != len(probabilities):
+                return self._decode_carefully(line, start_key, end_key)
+            return rows, probabilities
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, StopIteration, RecursionError):
+            return self._decode_carefully(line, start_key, end_key)
+
+    def _text_inline(self, captured: dict[str, Any]) -> tuple[str | None, str]:
+        encoding = captured["encoding"]
+        data = captured["data"]
+        if data.__class__ is not str:
+            return None, ""
+        if encoding == "BASE64":
+            data = b64decode(data, validate=True).decode("utf-8")
+        elif encoding != "CSV" and encoding != "JSON":
+            return None, ""
+        content_type = captured["observedContentType"]
+        kind = self._kinds.get(content_type, 0)
+        if kind == 0:
+            kind = _content_kind(content_type)
+            self._kinds[content_type] = kind
+        return kind, data
+
+    def _rows_inline(self, captured_input: dict[str, Any]) -> list[list[Any]] | None:
+        kind, text = self._text_inline(captured_input)
+        count = self._feature_count
+        if kind == CSV_KIND:
+            if '"' in text or "\n" in text or "\r" in text:
+                return None
+            row = text.split(",")
+            return [row] if len(row) == count else None
+        if kind == JSON_KIND:
+            if text[:1] != "{":
+                return None
+            document, end = _scan_json(text, 0)
+            if end != len(text) and not text[end:].isspace():
+                return None
+            instances = document["instances"]
+            if instances.__class__ is not list or not instances:
+                return None
+            names = self.feature_names
+            rows = []
+            for instance in instances:
+                if instance.__class__ is dict and len(instance) == count:
+                    rows.append([instance[name] for name in names])
+                elif instance.__class__ is list and len(instance) == count:
+                    rows.append(instance)
+                else:
+                    return None
+            return rows
+        return None
+
+    def _probabilities_inline(self, captured_output: dict[str, Any]) -> list[Any] | None:
+        kind, text = self._text_inline(captured_output)
+        if kind != JSON_KIND or text[:1] != "{":
+            return None
+        document, end = _scan_json(text, 0)
+        if end != len(text) and not text[end:].isspace():
+            return None
+        position = self._positive_index.get(tuple(document["classes"]))
+        if position is None:
+            return None
+        width = len(document["classes"])
+        positives = []
+        for row in document["probabilities"]:
+            if row.__class__ is not list or len(row) != width:
+                return None
+            positives.append(row[position])
+        return positives
+
+    def _decode_carefully(
+        self, line: bytes | str, start_key: str, end_key: str
+    ) -> tuple[list[list[Any]], list[Any]] | None:
+        key, captured_input, captured_output = self.envelope(line)
+        if key < start_key or key >= end_key:
+            return None
+        return self.rows_and_probabilities(captured_input, captured_output)
+
     def envelope(self, line: bytes | str) -> tuple[str, dict[str, Any], dict[str, Any]]:
         """(inference time key, captureData.endpointInput, captureData.endpointOutput) of one line."""
         if isinstance(line, bytes):
@@ -217,7 +320,7 @@ class CaptureDecoder:
             except csv.Error as error:
                 raise MalformedRecord(BAD_CSV, f"endpointInput: invalid CSV ({error})") from None
         else:
-            rows = [line.split(",") for line in text.splitlines() if line and not line.isspace()]
+            rows = [line.rstrip("\r").split(",") for line in text.split("\n") if line and not line.isspace()]
         count = self._feature_count
         for number, row in enumerate(rows):
             if len(row) != count:

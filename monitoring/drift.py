@@ -5,10 +5,11 @@ Memory is bounded by the number of bins, never by the number of rows: only count
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,38 +207,12 @@ def parse_schema_feature_names(document: object) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _numeric_bin(name: str, edges: tuple[float, ...]) -> Callable[[object], int]:
-    def bin_of(value: Any) -> int:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise InvalidValue(name, value, "a number") from None
-        if number - number != 0.0:
-            raise InvalidValue(name, value, "a finite number")
-        return bisect_right(edges, number)
-
-    return bin_of
-
-
-def _categorical_bin(name: str, categories: tuple[str | int, ...]) -> Callable[[object], int]:
+def _category_index(categories: tuple[str | int, ...]) -> dict[object, int]:
     index: dict[object, int] = {}
     for position, category in enumerate(categories):
         index[category] = position
         index[str(category)] = position
-    other = len(categories)
-    lookup = index.get
-
-    def bin_of(value: Any) -> int:
-        if value is None or isinstance(value, list | dict):
-            raise InvalidValue(name, value, "a category value")
-        position = lookup(value)
-        if position is not None:
-            return position
-        if isinstance(value, str):
-            position = lookup(value.strip())
-        return other if position is None else position
-
-    return bin_of
+    return index
 
 
 class DriftAccumulator:
@@ -251,44 +226,81 @@ class DriftAccumulator:
             )
         self.baseline = baseline
         self.columns = tuple(columns)
-        self._features = tuple(by_name[name] for name in self.columns)
-        self._binners = tuple(
-            _numeric_bin(f.name, f.edges)
-            if isinstance(f, NumericBaseline)
-            else _categorical_bin(f.name, f.categories)
-            for f in self._features
-        )
+        features = [by_name[name] for name in self.columns]
         # Categorical features carry one extra "other" bin whose baseline share is 0.
         self._counts = [
-            [0] * (len(f.frequencies) + (1 if isinstance(f, CategoricalBaseline) else 0))
-            for f in self._features
+            [0] * (len(f.frequencies) + (1 if isinstance(f, CategoricalBaseline) else 0)) for f in features
         ]
+        # Per column: (edges, None, counts) for numeric, (None, category index, counts) for categorical.
+        self._columns = tuple(
+            (f.edges, None, counts)
+            if isinstance(f, NumericBaseline)
+            else (None, _category_index(f.categories), counts)
+            for f, counts in zip(features, self._counts, strict=True)
+        )
         self._prediction_edges = baseline.prediction.edges
         self._prediction_counts = [0] * len(baseline.prediction.frequencies)
         self.rows = 0
 
-    def add(self, rows: Sequence[Sequence[object]], positive_probabilities: Sequence[float]) -> None:
-        """Count one record's rows; raises InvalidValue before counting anything if any value is unusable."""
-        binners = self._binners
-        row_bins = [[bin_of(value) for bin_of, value in zip(binners, row, strict=True)] for row in rows]
+    def add(self, rows: Sequence[Sequence[object]], positive_probabilities: Sequence[object]) -> None:
+        """Count one record's rows; if any value is unusable, raise InvalidValue with nothing counted."""
+        try:
+            self._count(rows, positive_probabilities, 1)
+        except InvalidValue:
+            # Binning is deterministic: replaying with -1 stops at the same value, undoing exactly what was added.
+            with contextlib.suppress(InvalidValue):
+                self._count(rows, positive_probabilities, -1)
+            raise
+        self.rows += len(rows)
+
+    def _count(self, rows: Sequence[Sequence[object]], probabilities: Sequence[object], delta: int) -> None:
+        columns = self._columns
+        width = len(columns)
+        for row in rows:
+            if len(row) != width:
+                raise InvalidValue("row", row, f"{width} values")
+            for (edges, index, counts), value in zip(columns, row):  # noqa: B905 (length checked above)
+                if edges is not None:
+                    try:
+                        number = float(value)  # type: ignore[arg-type]
+                    except (TypeError, ValueError):
+                        raise InvalidValue(self._name_of(counts), value, "a number") from None
+                    if number - number:
+                        raise InvalidValue(self._name_of(counts), value, "a finite number")
+                    counts[bisect_right(edges, number)] += delta
+                else:
+                    try:
+                        position = index.get(value)
+                    except TypeError:
+                        raise InvalidValue(self._name_of(counts), value, "a category value") from None
+                    if position is None:
+                        position = self._uncommon_category(index, counts, value)
+                    counts[position] += delta
         edges = self._prediction_edges
-        prediction_bins = []
-        for probability in positive_probabilities:
-            try:
-                in_range = 0.0 <= probability <= 1.0
-            except TypeError:
-                in_range = False
-            if not in_range or isinstance(probability, bool):
-                raise InvalidValue("probability", probability, "a probability in [0, 1]")
-            prediction_bins.append(bisect_right(edges, probability))
-        counts = self._counts
-        for bins in row_bins:
-            for feature_counts, position in zip(counts, bins, strict=True):
-                feature_counts[position] += 1
         prediction_counts = self._prediction_counts
-        for position in prediction_bins:
-            prediction_counts[position] += 1
-        self.rows += len(row_bins)
+        for probability in probabilities:
+            if probability.__class__ is not float and (
+                isinstance(probability, bool) or not isinstance(probability, int | float)
+            ):
+                raise InvalidValue("probability", probability, "a probability in [0, 1]")
+            if not 0.0 <= probability <= 1.0:  # type: ignore[operator]
+                raise InvalidValue("probability", probability, "a probability in [0, 1]")
+            prediction_counts[bisect_right(edges, probability)] += delta  # type: ignore[call-overload]
+
+    def _name_of(self, counts: list[int]) -> str:
+        for name, candidate in zip(self.columns, self._counts, strict=True):
+            if candidate is counts:
+                return name
+        raise LookupError("counts do not belong to this accumulator")
+
+    def _uncommon_category(self, index: dict[object, int], counts: list[int], value: object) -> int:
+        if value is None or isinstance(value, list | dict | float):
+            raise InvalidValue(self._name_of(counts), value, "a category value")
+        if isinstance(value, str):
+            position = index.get(value.strip())
+            if position is not None:
+                return position
+        return len(counts) - 1
 
     def add_many(self, records: Iterable[tuple[Sequence[Sequence[object]], Sequence[float]]]) -> None:
         for rows, probabilities in records:

@@ -100,8 +100,7 @@ class WindowScan:
         self.objects_read = 0
 
     def feed(self, lines: Iterable[bytes | str]) -> None:
-        envelope = self.decoder.envelope
-        decode = self.decoder.rows_and_probabilities
+        decode = self.decoder.decode_in_window
         add = self.accumulator.add
         start_key = self._start_key
         end_key = self._end_key
@@ -109,12 +108,11 @@ class WindowScan:
         outside = 0
         for line in lines:
             try:
-                moment, captured_input, captured_output = envelope(line)
-                if moment < start_key or moment >= end_key:
+                decoded = decode(line, start_key, end_key)
+                if decoded is None:
                     outside += 1
                     continue
-                rows, probabilities = decode(captured_input, captured_output)
-                add(rows, probabilities)
+                add(*decoded)
             except MalformedRecord as error:
                 if not line.strip():
                     continue
