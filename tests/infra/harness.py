@@ -37,6 +37,9 @@ class RecordedResource:
     protect: bool = False
     retain_on_delete: bool = False
     depends_on: list[str] = field(default_factory=list)
+    state: dict[str, Any] = field(
+        default_factory=dict
+    )  # what the mock answered: inputs plus computed outputs
 
     @property
     def physical_id(self) -> str:
@@ -107,6 +110,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["keyId"] = physical
         if args.typ == "aws:s3/bucket:Bucket":
             state.setdefault("bucket", f"{args.name}-abc1234")
+        self.resources[-1].state = state
         return physical, state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:

@@ -13,7 +13,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from pulumi_policy import (
@@ -27,7 +26,6 @@ from pulumi_policy import (
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from policy import rules
-from tests.infra.harness import RecordingMocks
 
 PACK_CONFIG_DIR = Path(__file__).resolve().parents[2] / "policy" / "config"
 
@@ -64,41 +62,22 @@ def pack_config(stack: str) -> dict[str, dict[str, Any]]:
     return json.loads(path.read_text())
 
 
-def _mock_outputs(resource: Any, region: str) -> tuple[str, dict[str, Any]]:
-    """Replay the harness's mock for one resource: the id and state the program's references resolved to."""
-    call = SimpleNamespace(
-        typ=resource.type,
-        name=resource.name,
-        inputs=dict(resource.inputs),
-        provider=resource.provider,
-        custom=resource.custom,
-        id=None,
-        urn=None,
-    )
-    physical, state = RecordingMocks(region).new_resource(call)  # type: ignore[arg-type]
-    return physical or resource.physical_id, copy.deepcopy(state)
-
-
 def fixtures_from_recording(recording: Any) -> list[Fixture]:
     """Recorded resources (tests/infra/harness.py) as fixtures, each pointing at its recorded provider."""
-    region = next(
-        (r.inputs.get("region") for r in recording.resources if r.type == "pulumi:providers:aws"), "us-east-1"
-    )
     providers = {r.name for r in recording.resources if r.type.startswith("pulumi:providers:")}
     fixtures = []
     for resource in recording.resources:
         # A provider reference is "<provider urn>::<provider id>"; the urn ends with "::<provider name>".
         parts = resource.provider.split("::")
         provider = parts[-2] if len(parts) >= 2 and parts[-2] in providers else None
-        physical, outputs = _mock_outputs(resource, region)
         fixtures.append(
             Fixture(
                 type=resource.type,
                 name=resource.name,
                 props=copy.deepcopy(resource.inputs),
                 provider=provider,
-                id=physical,
-                outputs=outputs,
+                id=resource.physical_id,
+                outputs=copy.deepcopy(resource.state),
             )
         )
     return fixtures
