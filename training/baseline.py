@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import contract
 import numpy as np
 import pandas as pd
+
+import contract
 
 NUMERIC_BIN_COUNT = 10
 PREDICTION_EDGES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)

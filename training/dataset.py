@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import contract
 import numpy as np
 import pandas as pd
+
+import contract
 
 DATA_SUFFIXES = (".csv", ".parquet")
 

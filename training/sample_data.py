@@ -16,9 +16,10 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-import contract
 import numpy as np
 import pandas as pd
+
+import contract
 
 VALIDATION_FRACTION = 0.2
 NUMERIC_SHIFT_IN_STD = 1.0

@@ -19,10 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
+
 import baseline
 import contract
 import dataset
-import numpy as np
 
 DATA_ERROR_EXIT_CODE = 2
 SERVING_CODE_DIR = "serving_code"
@@ -150,9 +151,10 @@ def train(
     train_data = dataset.load_channel(train_dir, "train")
     validation_data = dataset.load_channel(validation_dir, "validation")
     # scikit-learn takes seconds to import: bad data is reported before paying for it.
-    import estimator
     import joblib
     import sklearn
+
+    import estimator
 
     print(f"train rows: {len(train_data)}, validation rows: {len(validation_data)}", flush=True)
     print(f"hyperparameters: {json.dumps(hyperparameters, sort_keys=True)}", flush=True)

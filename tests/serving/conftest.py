@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import inference
 import joblib
 import numpy as np
 import pandas as pd
@@ -18,6 +17,8 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+import inference
 
 SERVING_DIR = Path(__file__).resolve().parents[2] / "serving"
 FIXTURE_MODEL_VERSION = "fixture-model-v1"

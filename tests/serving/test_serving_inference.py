@@ -8,7 +8,6 @@ import types
 from pathlib import Path
 from typing import Any
 
-import inference
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +20,8 @@ from conftest import (
     build_model_dir,
     synthetic_frame,
 )
+
+import inference
 
 
 def csv_line(row: list[Any]) -> str:

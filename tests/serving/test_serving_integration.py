@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import local_server
 import pytest
 from conftest import pack_code, pack_directory, with_bundled_code
 from http_client import invoke, request
+
+import local_server
 
 TRAINING_DIR = Path(__file__).resolve().parents[2] / "training"
 

@@ -10,7 +10,6 @@ import sys
 import tarfile
 from pathlib import Path
 
-import local_server
 import pytest
 from conftest import (
     FIXTURE_MODEL_VERSION,
@@ -23,6 +22,8 @@ from conftest import (
     with_bundled_code,
 )
 from http_client import invoke, request
+
+import local_server
 
 VALID_JSON = json.dumps({"instances": [SAMPLE_ROW]})
 

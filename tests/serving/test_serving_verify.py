@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import local_server
 import pytest
 import requests
-import verify
 from conftest import SCHEMA, build_model_dir, pack_code, pack_directory
 from moto.server import ThreadedMotoServer
+
+import local_server
+import verify
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 import sample_data
 import toolkit_runner
-
 from infra import packaging
 
 TRAINING_DIR = Path(__file__).resolve().parents[2] / "training"

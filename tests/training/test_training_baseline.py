@@ -4,12 +4,13 @@ import bisect
 import itertools
 import json
 
-import baseline
-import contract
-import dataset
 import numpy as np
 import pandas as pd
 import pytest
+
+import baseline
+import contract
+import dataset
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import contract
 import pytest
+
+import contract
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

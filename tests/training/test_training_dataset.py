@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import re
 
-import contract
-import dataset
 import numpy as np
 import pandas as pd
 import pytest
+
+import contract
+import dataset
 
 
 @pytest.fixture

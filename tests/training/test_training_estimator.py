@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-import contract
-import dataset
-import estimator
 import numpy as np
 import pandas as pd
 import pytest
+
+import contract
+import dataset
+import estimator
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-import contract
-import dataset
 import numpy as np
 import pandas as pd
 import pytest
+
+import contract
+import dataset
 import sample_data
 
 

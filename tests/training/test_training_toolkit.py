@@ -9,14 +9,15 @@ import tarfile
 import time
 from pathlib import Path
 
-import baseline
-import contract
-import dataset
 import joblib
 import numpy as np
 import pytest
-import toolkit_runner
 from conftest import TRAINING_DIR, build_source_archive
+
+import baseline
+import contract
+import dataset
+import toolkit_runner
 
 SERVING_DIR = TRAINING_DIR.parent / "serving"
 

@@ -6,9 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import contract
 import joblib
 import pytest
+
+import contract
 import train
 
 TRAIN_SCRIPT = Path(train.__file__).resolve()
