@@ -33,7 +33,6 @@ import contract  # noqa: E402
 import local_server  # noqa: E402
 import sample_data  # noqa: E402
 import toolkit_runner  # noqa: E402
-
 from monitoring import artifact, metrics  # noqa: E402
 from monitoring.handler import DriftConfig, run  # noqa: E402
 
