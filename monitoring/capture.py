@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from base64 import b64decode
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +53,7 @@ CSV_KIND = "csv"
 JSON_KIND = "json"
 
 # The C scanner behind json.loads, called directly: json.loads' own wrapper costs as much as a small parse.
-_scan_json = json.JSONDecoder().scan_once
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 class MalformedRecord(ValueError):
@@ -151,28 +151,28 @@ class CaptureDecoder:
         one that names what is wrong, so both paths accept and reject exactly the same lines.
         """
         try:
-            text = line.decode("utf-8") if line.__class__ is bytes else line
+            text = line.decode("utf-8") if isinstance(line, bytes) else line
             if text[:1] != "{":
-                return self._decode_carefully(line, start_key, end_key)
+                return self.decode_carefully(line, start_key, end_key)
             record, end = _scan_json(text, 0)
             if end != len(text) and not text[end:].isspace():
-                return self._decode_carefully(line, start_key, end_key)
+                return self.decode_carefully(line, start_key, end_key)
             moment = record["eventMetadata"]["inferenceTime"]
             # Every third character from index 4 of "2026-11-28T03:15:42Z" is a separator.
             if len(moment) == 20 and moment[4::3] == "--T::Z":
                 key = moment[:19]
             else:
-                return self._decode_carefully(line, start_key, end_key)
+                return self.decode_carefully(line, start_key, end_key)
             if key < start_key or key >= end_key:
                 return None
             capture = record["captureData"]
             rows = self._rows_inline(capture["endpointInput"])
             probabilities = self._probabilities_inline(capture["endpointOutput"])
             if rows is None or probabilities is None or len(rows) != len(probabilities):
-                return self._decode_carefully(line, start_key, end_key)
+                return self.decode_carefully(line, start_key, end_key)
             return rows, probabilities
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, StopIteration, RecursionError):
-            return self._decode_carefully(line, start_key, end_key)
+            return self.decode_carefully(line, start_key, end_key)
 
     def _text_inline(self, captured: dict[str, Any]) -> tuple[str | None, str]:
         encoding = captured["encoding"]
@@ -184,8 +184,8 @@ class CaptureDecoder:
         elif encoding != "CSV" and encoding != "JSON":
             return None, ""
         content_type = captured["observedContentType"]
-        kind = self._kinds.get(content_type, 0)
-        if kind == 0:
+        kind = self._kinds.get(content_type, "")
+        if kind == "":
             kind = _content_kind(content_type)
             self._kinds[content_type] = kind
         return kind, data
@@ -237,9 +237,10 @@ class CaptureDecoder:
             positives.append(row[position])
         return positives
 
-    def _decode_carefully(
+    def decode_carefully(
         self, line: bytes | str, start_key: str, end_key: str
     ) -> tuple[list[list[Any]], list[Any]] | None:
+        """decode_in_window without the inline shortcuts: the reference behaviour, and the error messages."""
         key, captured_input, captured_output = self.envelope(line)
         if key < start_key or key >= end_key:
             return None

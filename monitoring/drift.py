@@ -232,7 +232,7 @@ class DriftAccumulator:
             [0] * (len(f.frequencies) + (1 if isinstance(f, CategoricalBaseline) else 0)) for f in features
         ]
         # Per column: (edges, None, counts) for numeric, (None, category index, counts) for categorical.
-        self._columns = tuple(
+        self._columns: tuple[tuple[Any, Any, list[int]], ...] = tuple(
             (f.edges, None, counts)
             if isinstance(f, NumericBaseline)
             else (None, _category_index(f.categories), counts)
@@ -253,7 +253,7 @@ class DriftAccumulator:
             raise
         self.rows += len(rows)
 
-    def _count(self, rows: Sequence[Sequence[object]], probabilities: Sequence[object], delta: int) -> None:
+    def _count(self, rows: Sequence[Sequence[Any]], probabilities: Sequence[Any], delta: int) -> None:
         columns = self._columns
         width = len(columns)
         for row in rows:
@@ -262,7 +262,7 @@ class DriftAccumulator:
             for (edges, index, counts), value in zip(columns, row):  # noqa: B905 (length checked above)
                 if edges is not None:
                     try:
-                        number = float(value)  # type: ignore[arg-type]
+                        number = float(value)
                     except (TypeError, ValueError):
                         raise InvalidValue(self._name_of(counts), value, "a number") from None
                     if number - number:
@@ -283,9 +283,9 @@ class DriftAccumulator:
                 isinstance(probability, bool) or not isinstance(probability, int | float)
             ):
                 raise InvalidValue("probability", probability, "a probability in [0, 1]")
-            if not 0.0 <= probability <= 1.0:  # type: ignore[operator]
+            if not 0.0 <= probability <= 1.0:
                 raise InvalidValue("probability", probability, "a probability in [0, 1]")
-            prediction_counts[bisect_right(edges, probability)] += delta  # type: ignore[call-overload]
+            prediction_counts[bisect_right(edges, probability)] += delta
 
     def _name_of(self, counts: list[int]) -> str:
         for name, candidate in zip(self.columns, self._counts, strict=True):
@@ -294,7 +294,7 @@ class DriftAccumulator:
         raise LookupError("counts do not belong to this accumulator")
 
     def _uncommon_category(self, index: dict[object, int], counts: list[int], value: object) -> int:
-        if value is None or isinstance(value, list | dict | float):
+        if value is None or isinstance(value, list | dict):
             raise InvalidValue(self._name_of(counts), value, "a category value")
         if isinstance(value, str):
             position = index.get(value.strip())

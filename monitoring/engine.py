@@ -185,7 +185,7 @@ def hour_prefixes(root: str, window: Window) -> list[str]:
 def list_capture_keys(s3: Any, bucket: str, prefixes: Iterable[str]) -> Iterator[str]:
     paginator = s3.get_paginator("list_objects_v2")
     for prefix in prefixes:
-        keys = []
+        keys: list[str] = []
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(item["Key"] for item in page.get("Contents", ()))
         yield from sorted(keys)

@@ -68,7 +68,9 @@ def _alarm_transition(event: object) -> tuple[dict[str, Any] | None, str]:
             f"detail-type={event.get('detail-type')!r})"
         )
     detail = event.get("detail")
-    state = detail.get("state") if isinstance(detail, Mapping) else None
+    if not isinstance(detail, Mapping):
+        return None, f"event.detail: expected an object, got {detail!r}"
+    state = detail.get("state")
     value = state.get("value") if isinstance(state, Mapping) else None
     if value != "ALARM":
         return None, f"alarm state is {value!r}, not 'ALARM'"

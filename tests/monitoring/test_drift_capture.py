@@ -204,3 +204,54 @@ def test_inference_times_become_sortable_utc_keys(value: str, key: str) -> None:
 def test_inference_times_without_a_zone_or_unparseable_are_rejected(value: object) -> None:
     with pytest.raises(MalformedRecord, match="inferenceTime"):
         inference_time_key(value)
+
+
+def _outcome(decode_line, line: str | bytes):
+    try:
+        return "ok", decode_line(line, "2026-11-28T03:00:00", "2026-11-28T04:00:00")
+    except MalformedRecord as error:
+        return "malformed", error.reason
+
+
+def _agreement_corpus() -> list[str | bytes]:
+    import random
+
+    from monitoring_synthetic import Traffic, capture_lines, draw_rows
+
+    rows = draw_rows(random.Random(4), 60, Traffic())
+    times = [datetime(2026, 11, 28, 3, 58, tzinfo=UTC).replace(second=s) for s in range(0, 60, 3)] * 3
+    good = capture_lines(rows, times, rows_per_record=2) + capture_lines(rows, times)
+    odd = [
+        _record("1,2,one-year,0,dsl\r\n3,4,two-year,1,fiber\r\n"),
+        _record(" 1, 2 ,one-year,0,dsl"),
+        _record("1,2,one-year,0,dsl\x0c"),
+        _record(
+            '{"instances": [[1, 2, "one-year", 0, "dsl"]]}  ',
+            encoding="JSON",
+            content_type="application/json",
+        ),
+        _record(
+            '{"instances": [[1, 2, "one-year", 0, "dsl"]]} x',
+            encoding="JSON",
+            content_type="application/json",
+        ),
+        _record("1,2,one-year,0,dsl").replace("03:15:42Z", "03:15:42.5Z"),
+        _record("1,2,one-year,0,dsl").replace('"encoding": "JSON"', '"encoding": "BASE64"', 1),
+        _record("1,2,one-year,0,dsl", output={"classes": ["0", "1"], "probabilities": [[0.5, 0.5]]}),
+        _record("1,2,one-year,0,dsl", output={"classes": [0, 1], "probabilities": [0.5]}),
+        _record("1,2,one-year,0,dsl") + "\n",
+    ]
+    return [*good, *odd]
+
+
+@pytest.mark.parametrize("line", _agreement_corpus())
+def test_inline_and_careful_decoding_agree(line: str | bytes) -> None:
+    decoder = CaptureDecoder(FEATURES)
+    careful = _outcome(CaptureDecoder(FEATURES).decode_carefully, line)
+    assert _outcome(decoder.decode_in_window, line) == careful
+    assert _outcome(decoder.decode_in_window, line) == careful, "second call, with the decoder's caches warm"
+
+
+def test_the_agreement_corpus_exercises_accepted_and_rejected_lines() -> None:
+    outcomes = [_outcome(CaptureDecoder(FEATURES).decode_carefully, line)[0] for line in _agreement_corpus()]
+    assert outcomes.count("ok") >= 60 and outcomes.count("malformed") >= 3
