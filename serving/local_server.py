@@ -133,6 +133,12 @@ class _InferenceHTTPServer(ThreadingHTTPServer):
         self.handle = handle
         self.verbose = verbose
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer (Ctrl-C, a timeout) is not a server fault worth a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     @staticmethod
     def error_body(code: str, message: str, field: str | None) -> bytes:
         return json.dumps({"error": {"code": code, "message": message, "field": field}}).encode("utf-8")

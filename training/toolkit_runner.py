@@ -181,6 +181,11 @@ def run_training_locally(
         os.killpg(process.pid, signal.SIGKILL)
         stdout, stderr = process.communicate()
         raise ToolkitTimeout(timeout, stdout, stderr) from None
+    except BaseException:
+        # Ctrl-C or SIGTERM in the caller: the toolkit's own session would otherwise outlive it.
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
     return ToolkitRun(
         returncode=process.returncode,
         stdout=stdout,
