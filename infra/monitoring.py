@@ -30,6 +30,11 @@ def drift_alarm_prefix(base_name: str) -> str:
     return f"{base_name}-drift-"
 
 
+def drift_alarm_name(base_name: str, subject: str) -> str:
+    """The drift alarm of one feature, or of the predictions (`subject="predictions"`)."""
+    return f"{drift_alarm_prefix(base_name)}{subject.replace('_', '-')}"
+
+
 def model_monitor_metric(feature: str) -> str:
     return f"feature_baseline_drift_{feature}"
 
@@ -178,6 +183,10 @@ class Monitoring(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _drift_suffix(self, subject: str) -> str:
+        base = self._args.base_name
+        return drift_alarm_name(base, subject).removeprefix(f"{base}-")
 
     def _engine_code(self) -> aws.s3.BucketObjectv2:
         """The `monitoring` package zip, uploaded once for the drift engine and the retraining gate."""
@@ -348,13 +357,12 @@ class Monitoring(pulumi.ComponentResource):
         )
 
         t, period = s.thresholds, alarm_period_seconds(s.schedule_minutes)
-        prefix = drift_alarm_prefix(a.base_name).removeprefix(f"{a.base_name}-")
         alarms = []
         for feature in contract.FEATURE_NAMES:
             ref = metrics.feature_drift(a.endpoint_name, a.variant_name, feature)
             alarms.append(
                 self._alarm(
-                    f"{prefix}{feature.replace('_', '-')}",
+                    self._drift_suffix(feature),
                     description=f"Input feature {feature} drifted (PSI)",
                     namespace=ref.namespace,
                     metric_name=ref.name,
@@ -369,7 +377,7 @@ class Monitoring(pulumi.ComponentResource):
         ref = metrics.prediction_drift(a.endpoint_name, a.variant_name)
         alarms.append(
             self._alarm(
-                f"{prefix}predictions",
+                self._drift_suffix("predictions"),
                 description="Prediction distribution drifted (PSI)",
                 namespace=ref.namespace,
                 metric_name=ref.name,
@@ -400,11 +408,10 @@ class Monitoring(pulumi.ComponentResource):
 
     def _model_monitor_alarms(self) -> list[aws.cloudwatch.MetricAlarm]:
         a, s = self._args, self._args.settings
-        prefix = drift_alarm_prefix(a.base_name).removeprefix(f"{a.base_name}-")
         dimensions = {"Endpoint": a.endpoint_name, "MonitoringSchedule": a.model_monitor_schedule_name}
         return [
             self._alarm(
-                f"{prefix}{feature.replace('_', '-')}",
+                self._drift_suffix(feature),
                 description=f"Model Monitor: input feature {feature} drifted from its baseline",
                 namespace=MODEL_MONITOR_NAMESPACE,
                 metric_name=model_monitor_metric(feature),

@@ -39,7 +39,7 @@ def text_summary(summary: dict[str, Any]) -> str:
             f"              {'(predictions)':<18} {prediction:8.4f}  "
             f"(threshold {d['thresholds']['prediction_psi']})"
         )
-        firing = ", ".join(window["alarms_firing"]) or "none"
+        firing = ", ".join(window["alarm_names"]) or "none"
         lines.append(f"              alarms that would fire: {firing}")
     if "report" in summary:
         lines.append(f"  report    {summary['report']}")

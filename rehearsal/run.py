@@ -21,6 +21,7 @@ import requests
 
 from infra import packaging, serving, storage, training
 from infra.config_schema import PROJECT_ROOT, load_stack_config
+from infra.monitoring import drift_alarm_name
 from infra.settings import Settings, settings_from_values
 from rehearsal import capture, emulator, report
 
@@ -320,6 +321,7 @@ def step_drift(state: _State) -> None:
         if prediction is not None and prediction > thresholds.prediction_drift_psi:
             firing.append("predictions")
         results[name] = {
+            "alarm_names": [drift_alarm_name(s.base_name, subject) for subject in firing],
             "records_analyzed": outcome["records_analyzed"],
             "malformed_records": outcome["malformed_records"],
             "feature_drift": outcome["feature_drift"],

@@ -49,6 +49,17 @@ def test_drifted_feature_alone_is_flagged_in_the_drifted_window(rehearsal):
 
 
 @pytest.mark.slow
+def test_alarms_it_says_would_fire_are_alarms_the_stack_declares(rehearsal):
+    summary, lines = rehearsal
+    declared = {
+        a.inputs["name"] for a in run_program(STACK).of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
+    named = summary["drift"]["windows"]["drifted"]["alarm_names"]
+    assert named and set(named) <= declared
+    assert any(named[0] in line for line in lines)
+
+
+@pytest.mark.slow
 def test_nothing_is_flagged_in_the_undrifted_window(rehearsal):
     summary, _ = rehearsal
     assert _flagged(summary, "undrifted") == []
