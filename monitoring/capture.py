@@ -29,6 +29,7 @@ UNKNOWN_FEATURE = "unknown_feature"
 MISSING_FEATURE = "missing_feature"
 BAD_VALUE = "bad_value"
 BAD_OUTPUT = "bad_output"
+ERROR_RESPONSE = "error_response"
 ROW_COUNT_MISMATCH = "row_count_mismatch"
 
 MALFORMED_REASONS = (
@@ -46,6 +47,7 @@ MALFORMED_REASONS = (
     MISSING_FEATURE,
     BAD_VALUE,
     BAD_OUTPUT,
+    ERROR_RESPONSE,
     ROW_COUNT_MISMATCH,
 )
 
@@ -166,7 +168,21 @@ class CaptureDecoder:
             if key < start_key or key >= end_key:
                 return None
             capture = record["captureData"]
-            rows = self._rows_inline(capture["endpointInput"])
+            captured_input = capture["endpointInput"]
+            data = captured_input["data"]
+            # The commonest request, one CSV row, without the general payload handling.
+            if (
+                captured_input["encoding"] == "CSV"
+                and captured_input["observedContentType"] == "text/csv"
+                and data.__class__ is str
+                and '"' not in data
+                and "\n" not in data
+                and "\r" not in data
+            ):
+                row = data.split(",")
+                rows = [row] if len(row) == self._feature_count else None
+            else:
+                rows = self._rows_inline(captured_input)
             probabilities = self._probabilities_inline(capture["endpointOutput"])
             if rows is None or probabilities is None or len(rows) != len(probabilities):
                 return self.decode_carefully(line, start_key, end_key)
@@ -392,6 +408,12 @@ class CaptureDecoder:
         document = parse_json_object(text, "endpointOutput", BAD_OUTPUT)
         classes = document.get("classes")
         probabilities = document.get("probabilities")
+        if "error" in document and probabilities is None:
+            error = document["error"]
+            code = error.get("code") if isinstance(error, dict) else error
+            raise MalformedRecord(
+                ERROR_RESPONSE, f"endpointOutput: the endpoint answered an error ({code!r})"
+            )
         if not isinstance(classes, list) or not isinstance(probabilities, list):
             raise MalformedRecord(
                 BAD_OUTPUT, 'endpointOutput: expected {"classes": [...], "probabilities": [...]}'

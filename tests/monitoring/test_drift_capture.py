@@ -149,7 +149,11 @@ def test_content_type_parameters_are_ignored() -> None:
             ),
             capture.MISSING_FEATURE,
         ),
-        (_record("1,2,one-year,0,dsl", output={"error": {"code": "bad"}}), capture.BAD_OUTPUT),
+        (
+            _record("1,2,one-year,0,dsl", output={"error": {"code": "unknown_category"}}),
+            capture.ERROR_RESPONSE,
+        ),
+        (_record("1,2,one-year,0,dsl", output={"model_version": "v1"}), capture.BAD_OUTPUT),
         (
             _record("1,2,one-year,0,dsl", output={"classes": [0, 2], "probabilities": [[0.5, 0.5]]}),
             capture.BAD_OUTPUT,
