@@ -9,7 +9,7 @@ import contextlib
 import json
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -301,10 +301,6 @@ class DriftAccumulator:
             if position is not None:
                 return position
         return len(counts) - 1
-
-    def add_many(self, records: Iterable[tuple[Sequence[Sequence[object]], Sequence[float]]]) -> None:
-        for rows, probabilities in records:
-            self.add(rows, probabilities)
 
     def merge(self, other: DriftAccumulator) -> None:
         if other.columns != self.columns or other.baseline != self.baseline:
