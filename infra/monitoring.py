@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -16,6 +17,7 @@ import pulumi_aws as aws
 from infra import iam
 from infra.packaging import Archive
 from infra.settings import MonitoringSettings
+from infra.storage import upload_code
 from monitoring import metrics
 from training import contract
 
@@ -192,15 +194,12 @@ class Monitoring(pulumi.ComponentResource):
         """The `monitoring` package zip, uploaded once for the drift engine and the retraining gate."""
         if self._code is None:
             a = self._args
-            self._code = aws.s3.BucketObjectv2(
+            self._code = upload_code(
                 f"{self._name}-lambda-code",
-                aws.s3.BucketObjectv2Args(
-                    bucket=a.artifacts_bucket,
-                    key=a.engine_code.key(f"{iam.CODE_PREFIX}/monitoring"),
-                    source=pulumi.FileAsset(str(a.engine_code.path)),
-                    content_type="application/zip",
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
+                archive=a.engine_code,
+                unit="monitoring",
+                bucket=a.artifacts_bucket,
+                parent=self,
             )
         return self._code
 
@@ -266,14 +265,13 @@ class Monitoring(pulumi.ComponentResource):
 
     def _lambda_engine(self) -> list[aws.cloudwatch.MetricAlarm]:
         a, s = self._args, self._args.settings
-        child = pulumi.ResourceOptions(parent=self)
         function_name = f"{a.base_name}-drift-engine"
-        role = iam.role(
-            f"{self._name}-engine-role",
-            role_name=f"{a.base_name}-drift-engine",
-            description="Drift engine: reads captured traffic and the model baseline, publishes drift metrics",
-            trust_policy=iam.lambda_trust_policy(),
-            inline_policy=iam.drift_engine_policy(
+        self._event_driven_function(
+            "engine",
+            function_name=function_name,
+            description="Measures drift of captured endpoint traffic against the training baseline",
+            handler="monitoring.handler.handler",
+            policy=iam.drift_engine_policy(
                 partition=a.partition,
                 region=a.region,
                 account_id=a.account_id,
@@ -284,76 +282,25 @@ class Monitoring(pulumi.ComponentResource):
                 key_arn=a.key_arn,
                 metric_namespace=metrics.NAMESPACE,
             ),
-            permissions_boundary=a.permissions_boundary_arn,
-            parent=self,
-        )
-        code = self._engine_code()
-        logs = aws.cloudwatch.LogGroup(
-            f"{self._name}-engine-logs",
-            aws.cloudwatch.LogGroupArgs(
-                name=f"/aws/lambda/{function_name}",
-                retention_in_days=a.log_retention_days,
-                kms_key_id=a.key_arn,
-            ),
-            opts=child,
-        )
-        engine = aws.lambda_.Function(
-            f"{self._name}-engine",
-            aws.lambda_.FunctionArgs(
-                name=function_name,
-                description="Measures drift of captured endpoint traffic against the training baseline",
-                runtime=LAMBDA_RUNTIME,
-                handler="monitoring.handler.handler",
-                role=role.arn,
-                s3_bucket=code.bucket,
-                s3_key=code.key,
-                source_code_hash=base64.b64encode(bytes.fromhex(a.engine_code.sha256)).decode(),
-                timeout=900,
-                memory_size=512,
-                environment=aws.lambda_.FunctionEnvironmentArgs(
-                    variables={
-                        "CAPTURE_S3_URI": pulumi.Output.format(
-                            "s3://{0}/{1}", a.capture_bucket, a.capture_prefix
-                        ),
-                        "ENDPOINT_NAME": a.endpoint_name,
-                        "VARIANT_NAME": a.variant_name,
-                        "MODEL_DATA_URL": a.model_data_url,
-                        "WINDOW_MINUTES": str(s.schedule_minutes),
-                    }
-                ),
-                logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=logs.name),
-            ),
-            opts=child,
-        )
-        schedule = aws.cloudwatch.EventRule(
-            f"{self._name}-engine-schedule",
-            aws.cloudwatch.EventRuleArgs(
+            environment={
+                "CAPTURE_S3_URI": pulumi.Output.format("s3://{0}/{1}", a.capture_bucket, a.capture_prefix),
+                "ENDPOINT_NAME": a.endpoint_name,
+                "VARIANT_NAME": a.variant_name,
+                "MODEL_DATA_URL": a.model_data_url,
+                "WINDOW_MINUTES": str(s.schedule_minutes),
+            },
+            timeout=900,
+            memory_size=512,
+            rule_key="engine-schedule",
+            rule=aws.cloudwatch.EventRuleArgs(
                 name=f"{a.base_name}-drift-schedule",
                 description="Runs the drift engine over the last window of captured traffic",
                 schedule_expression=schedule_expression(s.schedule_minutes),
             ),
-            opts=child,
-        )
-        aws.lambda_.Permission(
-            f"{self._name}-engine-invoke",
-            aws.lambda_.PermissionArgs(
-                action="lambda:InvokeFunction",
-                function=engine.name,
-                principal="events.amazonaws.com",
-                source_arn=schedule.arn,
+            # A missed run is retried within the hour; later, the next scheduled run covers new traffic.
+            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                maximum_retry_attempts=2, maximum_event_age_in_seconds=3600
             ),
-            opts=child,
-        )
-        aws.cloudwatch.EventTarget(
-            f"{self._name}-engine-target",
-            aws.cloudwatch.EventTargetArgs(
-                rule=schedule.name,
-                arn=engine.arn,
-                retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
-                    maximum_retry_attempts=2, maximum_event_age_in_seconds=3600
-                ),
-            ),
-            opts=child,
         )
 
         t, period = s.thresholds, alarm_period_seconds(s.schedule_minutes)
@@ -428,26 +375,63 @@ class Monitoring(pulumi.ComponentResource):
     def _retraining_gate(self) -> None:
         """Drift alarm -> EventBridge -> gate Lambda -> pipeline; the gate enforces the cooldown."""
         a, s = self._args, self._args.settings
-        child = pulumi.ResourceOptions(parent=self)
         function_name = f"{a.base_name}-retrain-gate"
-        role = iam.role(
-            f"{self._name}-gate-role",
-            role_name=function_name,
-            description="Retraining gate: starts the retraining pipeline unless a run is recent or in progress",
-            trust_policy=iam.lambda_trust_policy(),
-            inline_policy=iam.retrain_gate_policy(
+        self._event_driven_function(
+            "gate",
+            function_name=function_name,
+            description="Starts the retraining pipeline on drift, at most once per cooldown",
+            handler="monitoring.retrain.handler",
+            policy=iam.retrain_gate_policy(
                 partition=a.partition,
                 region=a.region,
                 account_id=a.account_id,
                 function_name=function_name,
                 pipeline_arn=a.pipeline_arn,
             ),
+            environment={
+                "PIPELINE_NAME": a.pipeline_name,
+                "COOLDOWN_MINUTES": str(s.retrain_cooldown_minutes),
+            },
+            timeout=60,
+            memory_size=128,
+            rule_key="drift-rule",
+            rule=aws.cloudwatch.EventRuleArgs(
+                name=f"{a.base_name}-drift-to-retraining",
+                description="A drift alarm entering ALARM asks the gate to start retraining",
+                event_pattern=pulumi.Output.json_dumps(drift_event_pattern(a.base_name), sort_keys=True),
+            ),
+        )
+
+    def _event_driven_function(
+        self,
+        key: str,
+        *,
+        function_name: str,
+        description: str,
+        handler: str,
+        policy: dict[str, Any],
+        environment: dict[str, pulumi.Input[str]],
+        timeout: int,
+        memory_size: int,
+        rule_key: str,
+        rule: aws.cloudwatch.EventRuleArgs,
+        retry_policy: aws.cloudwatch.EventTargetRetryPolicyArgs | None = None,
+    ) -> aws.lambda_.Function:
+        """A function from the `monitoring` package with its own role and log group, run by an EventBridge rule."""
+        a = self._args
+        child = pulumi.ResourceOptions(parent=self)
+        role = iam.role(
+            f"{self._name}-{key}-role",
+            role_name=function_name,
+            description=description,
+            trust_policy=iam.lambda_trust_policy(),
+            inline_policy=policy,
             permissions_boundary=a.permissions_boundary_arn,
             parent=self,
         )
         code = self._engine_code()
         logs = aws.cloudwatch.LogGroup(
-            f"{self._name}-gate-logs",
+            f"{self._name}-{key}-logs",
             aws.cloudwatch.LogGroupArgs(
                 name=f"/aws/lambda/{function_name}",
                 retention_in_days=a.log_retention_days,
@@ -455,53 +439,41 @@ class Monitoring(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        gate = aws.lambda_.Function(
-            f"{self._name}-gate",
+        function = aws.lambda_.Function(
+            f"{self._name}-{key}",
             aws.lambda_.FunctionArgs(
                 name=function_name,
-                description="Starts the retraining pipeline on drift, at most once per cooldown",
+                description=description,
                 runtime=LAMBDA_RUNTIME,
-                handler="monitoring.retrain.handler",
+                handler=handler,
                 role=role.arn,
                 s3_bucket=code.bucket,
                 s3_key=code.key,
                 source_code_hash=base64.b64encode(bytes.fromhex(a.engine_code.sha256)).decode(),
-                timeout=60,
-                memory_size=128,
-                environment=aws.lambda_.FunctionEnvironmentArgs(
-                    variables={
-                        "PIPELINE_NAME": a.pipeline_name,
-                        "COOLDOWN_MINUTES": str(s.retrain_cooldown_minutes),
-                    }
-                ),
+                timeout=timeout,
+                memory_size=memory_size,
+                environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
                 logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=logs.name),
             ),
             opts=child,
         )
-        rule = aws.cloudwatch.EventRule(
-            f"{self._name}-drift-rule",
-            aws.cloudwatch.EventRuleArgs(
-                name=f"{a.base_name}-drift-to-retraining",
-                description="A drift alarm entering ALARM asks the gate to start retraining",
-                event_pattern=pulumi.Output.json_dumps(drift_event_pattern(a.base_name), sort_keys=True),
-            ),
-            opts=child,
-        )
+        trigger = aws.cloudwatch.EventRule(f"{self._name}-{rule_key}", rule, opts=child)
         aws.lambda_.Permission(
-            f"{self._name}-gate-invoke",
+            f"{self._name}-{key}-invoke",
             aws.lambda_.PermissionArgs(
                 action="lambda:InvokeFunction",
-                function=gate.name,
+                function=function.name,
                 principal="events.amazonaws.com",
-                source_arn=rule.arn,
+                source_arn=trigger.arn,
             ),
             opts=child,
         )
         aws.cloudwatch.EventTarget(
-            f"{self._name}-gate-target",
-            aws.cloudwatch.EventTargetArgs(rule=rule.name, arn=gate.arn),
+            f"{self._name}-{key}-target",
+            aws.cloudwatch.EventTargetArgs(rule=trigger.name, arn=function.arn, retry_policy=retry_policy),
             opts=child,
         )
+        return function
 
     def _dashboard_body(self, alarm_arns: list[pulumi.Output[str]]) -> dict[str, object]:
         a = self._args

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import iam
 from infra.packaging import Archive
 from infra.settings import ServingSettings
+from infra.storage import upload_code
 
 VARIANT_NAME = "primary"  # fixed: blue/green and rolling updates require the same variant name
 PROGRAM = "inference.py"
@@ -74,15 +74,8 @@ class Serving(pulumi.ComponentResource):
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
 
-        code_object = aws.s3.BucketObjectv2(
-            f"{name}-code",
-            aws.s3.BucketObjectv2Args(
-                bucket=args.artifacts_bucket,
-                key=args.code.key(f"{iam.CODE_PREFIX}/serving"),
-                source=pulumi.FileAsset(str(args.code.path)),
-                content_type="application/gzip",
-            ),
-            opts=child,
+        code_object = upload_code(
+            f"{name}-code", archive=args.code, unit="serving", bucket=args.artifacts_bucket, parent=self
         )
         self.code_uri = pulumi.Output.format("s3://{0}/{1}", code_object.bucket, code_object.key)
         environment = self.code_uri.apply(

@@ -18,7 +18,7 @@ from infra.serving import (
     serving_environment,
 )
 from infra.settings import Settings
-from infra.storage import Storage, StorageArgs
+from infra.storage import Storage, StorageArgs, code_key
 from infra.training import Training, TrainingArgs, image_tag, model_package_group_name
 
 SKLEARN_REPOSITORY = "sagemaker-scikit-learn"
@@ -151,7 +151,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
             data_bucket=storage.data.name,
             artifacts_bucket=storage.artifacts.name,
             serving_environment=pulumi.Output.format(
-                "s3://{0}/{1}", storage.artifacts.name, serving_code.key(f"{iam.CODE_PREFIX}/serving")
+                "s3://{0}/{1}", storage.artifacts.name, code_key(serving_code, "serving")
             ).apply(lambda uri: serving_environment(settings=settings.serving, code_uri=uri, region=region)),
             inference_instance_types=(settings.serving.instance_type,),
         ),

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import iam
+from infra.packaging import Archive
 from infra.settings import StorageSettings
 
 BUCKET_PURPOSES = ("data", "artifacts", "capture")
@@ -25,6 +26,26 @@ class StorageArgs:
 def bucket_name(base_name: str, purpose: str, account_id: str, region: str) -> str:
     """Globally unique and stack-scoped: S3 names are shared by every account in the partition."""
     return f"{base_name}-{purpose}-{account_id}-{region}"
+
+
+def code_key(archive: Archive, unit: str) -> str:
+    """Where a code archive lives in the artifacts bucket: code/<unit>/<name>-<hash>.<ext>."""
+    return archive.key(f"{iam.CODE_PREFIX}/{unit}")
+
+
+def upload_code(
+    name: str, *, archive: Archive, unit: str, bucket: pulumi.Input[str], parent: pulumi.Resource
+) -> aws.s3.BucketObjectv2:
+    return aws.s3.BucketObjectv2(
+        name,
+        aws.s3.BucketObjectv2Args(
+            bucket=bucket,
+            key=code_key(archive, unit),
+            source=pulumi.FileAsset(str(archive.path)),
+            content_type="application/zip" if archive.path.suffix == ".zip" else "application/gzip",
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 class Bucket(pulumi.ComponentResource):

@@ -18,6 +18,7 @@ import pulumi_aws as aws
 from infra import iam
 from infra.packaging import Archive
 from infra.settings import TrainingSettings
+from infra.storage import upload_code
 from training import contract
 
 PROGRAM = "train.py"
@@ -276,16 +277,8 @@ class Training(pulumi.ComponentResource):
         super().__init__("sagestack:training:Training", name, None, opts)
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
-        code_key = args.code.key(f"{iam.CODE_PREFIX}/training")
-        code_object = aws.s3.BucketObjectv2(
-            f"{name}-code",
-            aws.s3.BucketObjectv2Args(
-                bucket=args.artifacts_bucket,
-                key=code_key,
-                source=pulumi.FileAsset(str(args.code.path)),
-                content_type="application/gzip",
-            ),
-            opts=child,
+        code_object = upload_code(
+            f"{name}-code", archive=args.code, unit="training", bucket=args.artifacts_bucket, parent=self
         )
         self.code_uri = pulumi.Output.format("s3://{0}/{1}", code_object.bucket, code_object.key)
         output_path = pulumi.Output.format("s3://{0}/{1}", args.artifacts_bucket, MODEL_OUTPUT_PREFIX)

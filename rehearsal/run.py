@@ -168,9 +168,9 @@ def step_training(state: _State) -> None:
         include_serving_code=s.serving.network_isolation, build_dir=build_dir
     )
     state.serving_archive = packaging.build_serving_archive(build_dir)
-    training_key = state.training_archive.key("code/training")
+    training_key = storage.code_key(state.training_archive, "training")
     _put(artifacts, training_key, state.training_archive.path.read_bytes())
-    _put(artifacts, state.serving_archive.key("code/serving"), state.serving_archive.path.read_bytes())
+    _put(artifacts, storage.code_key(state.serving_archive, "serving"), state.serving_archive.path.read_bytes())
     code_uri = f"s3://{artifacts}/{training_key}"
 
     channels = {}
