@@ -170,7 +170,9 @@ def step_training(state: _State) -> None:
     state.serving_archive = packaging.build_serving_archive(build_dir)
     training_key = storage.code_key(state.training_archive, "training")
     _put(artifacts, training_key, state.training_archive.path.read_bytes())
-    _put(artifacts, storage.code_key(state.serving_archive, "serving"), state.serving_archive.path.read_bytes())
+    _put(
+        artifacts, storage.code_key(state.serving_archive, "serving"), state.serving_archive.path.read_bytes()
+    )
     code_uri = f"s3://{artifacts}/{training_key}"
 
     channels = {}
