@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from infra.config_schema import PROJECT_NAME, project_config_schema, to_config_string
 
@@ -65,22 +65,28 @@ class SettingsError(ValueError):
 
 
 @cache
-def _sagemaker_enum(shape: str) -> frozenset[str]:
-    import botocore.session  # botocore's service model is the authority on valid instance types
+def _sagemaker_model() -> dict[str, Any]:
+    # botocore's service model is the authority on valid instance types; its loader skips building a session.
+    from botocore.loaders import Loader
 
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    return frozenset(model.shape_for(shape).enum)
+    model: dict[str, Any] = Loader().load_service_model("sagemaker", "service-2")
+    return model
+
+
+def _sagemaker_enum(shape: str) -> frozenset[str]:
+    return frozenset(_sagemaker_model()["shapes"][shape]["enum"])
 
 
 @cache
 def _sagemaker_regions() -> frozenset[str]:
-    import botocore.session
+    from botocore.loaders import Loader
 
-    session = botocore.session.get_session()
+    endpoints = Loader().load_data("endpoints")
     return frozenset(
         region
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("sagemaker", partition_name=partition)
+        for partition in endpoints["partitions"]
+        for region in partition["services"].get("api.sagemaker", {}).get("endpoints", {})
+        if region in partition["regions"]
     )
 
 
