@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from infra.packaging import Archive
 from infra.settings import ServingSettings
-from infra.storage import upload_code
+from infra.storage import object_uri, upload_code
 
 VARIANT_NAME = "primary"  # fixed: blue/green and rolling updates require the same variant name
 PROGRAM = "inference.py"
@@ -77,7 +77,7 @@ class Serving(pulumi.ComponentResource):
         code_object = upload_code(
             f"{name}-code", archive=args.code, unit="serving", bucket=args.artifacts_bucket, parent=self
         )
-        self.code_uri = pulumi.Output.format("s3://{0}/{1}", code_object.bucket, code_object.key)
+        self.code_uri = object_uri(code_object)
         environment = self.code_uri.apply(
             lambda uri: serving_environment(settings=s, code_uri=uri, region=args.region)
         )

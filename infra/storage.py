@@ -48,6 +48,11 @@ def upload_code(
     )
 
 
+def object_uri(stored: aws.s3.BucketObjectv2) -> pulumi.Output[str]:
+    """s3://bucket/key of an uploaded object; using it makes a consumer wait for the upload."""
+    return pulumi.Output.format("s3://{0}/{1}", stored.bucket, stored.key)
+
+
 class Bucket(pulumi.ComponentResource):
     """A private, KMS-encrypted, versioned, TLS-only bucket with expiring old versions."""
 

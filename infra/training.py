@@ -18,7 +18,7 @@ import pulumi_aws as aws
 from infra import iam
 from infra.packaging import Archive
 from infra.settings import TrainingSettings
-from infra.storage import upload_code
+from infra.storage import object_uri, upload_code
 from training import contract
 
 PROGRAM = "train.py"
@@ -280,7 +280,7 @@ class Training(pulumi.ComponentResource):
         code_object = upload_code(
             f"{name}-code", archive=args.code, unit="training", bucket=args.artifacts_bucket, parent=self
         )
-        self.code_uri = pulumi.Output.format("s3://{0}/{1}", code_object.bucket, code_object.key)
+        self.code_uri = object_uri(code_object)
         output_path = pulumi.Output.format("s3://{0}/{1}", args.artifacts_bucket, MODEL_OUTPUT_PREFIX)
         data_uris = pulumi.Output.from_input(args.data_bucket).apply(lambda bucket: channel_uris(s, bucket))
 
