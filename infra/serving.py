@@ -238,21 +238,9 @@ def deployment_config(
         blue_green_update_policy=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
             traffic_routing_configuration=routing,
             termination_wait_in_seconds=d.termination_wait_seconds,
-            maximum_execution_timeout_in_seconds=maximum_deployment_seconds(s),
+            maximum_execution_timeout_in_seconds=s.deployment_timeout_seconds,
         ),
         auto_rollback_configuration=aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
             alarms=alarms
         ),
     )
-
-
-def maximum_deployment_seconds(s: ServingSettings) -> int:
-    """Room for every traffic step's baking time plus the final wait, within SageMaker's 600-14400 s."""
-    d = s.deployment
-    steps = 1
-    if d.strategy == "canary":
-        steps = 2
-    elif d.strategy == "linear":
-        steps = -(-s.instance_count // d.linear_step_instances)
-    needed = 900 + steps * d.traffic_wait_seconds + d.termination_wait_seconds
-    return max(600, min(14_400, needed))

@@ -56,6 +56,11 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_BASE_NAME = 63 - len("-artifacts-123456789012-ap-southeast-7")
 
 
+# SageMaker's bounds on a blue/green deployment's MaximumExecutionTimeoutInSeconds.
+MIN_DEPLOYMENT_SECONDS, MAX_DEPLOYMENT_SECONDS = 600, 14_400
+PROVISIONING_SECONDS = 900  # a new fleet's instances take minutes to come up before traffic moves
+
+
 class SettingsError(ValueError):
     """One or more config values are invalid; the message lists every problem."""
 
@@ -144,6 +149,13 @@ class DeploymentSettings:
     termination_wait_seconds: int
 
 
+def deployment_seconds_needed(d: DeploymentSettings, instance_count: int) -> int:
+    steps = {"all-at-once": 1, "canary": 2, "linear": -(-instance_count // d.linear_step_instances)}[
+        d.strategy
+    ]
+    return PROVISIONING_SECONDS + steps * d.traffic_wait_seconds + d.termination_wait_seconds
+
+
 @dataclass(frozen=True)
 class AutoscalingSettings:
     min_instances: int
@@ -166,6 +178,11 @@ class ServingSettings:
     @property
     def captures(self) -> bool:
         return self.capture_sampling_percent > 0
+
+    @property
+    def deployment_timeout_seconds(self) -> int:
+        """Room for provisioning, every traffic step's baking time and the final wait (at least SageMaker's 600)."""
+        return max(MIN_DEPLOYMENT_SECONDS, deployment_seconds_needed(self.deployment, self.instance_count))
 
 
 @dataclass(frozen=True)
@@ -484,6 +501,14 @@ def _serving(r: _Reader, framework_version: str) -> ServingSettings:
                 linear,
                 f"10-50% of endpointInstanceCount ({instance_count}) instances per step, so linear "
                 "deployments need at least 2 instances",
+            )
+        needed = deployment_seconds_needed(deployment, instance_count)
+        if needed > MAX_DEPLOYMENT_SECONDS:
+            r.fail(
+                "trafficWaitSeconds",
+                deployment.traffic_wait_seconds,
+                f"a baking time that fits a deployment in SageMaker's {MAX_DEPLOYMENT_SECONDS} s: this "
+                f"{strategy} deployment would need {needed} s (provisioning, each step's wait, termination wait)",
             )
         if not min_instances <= instance_count <= max_instances:
             r.fail(

@@ -106,6 +106,17 @@ AWS_CONSTRAINTS = [
     ({"endpointInstanceCount": "3", "autoscalingMaxInstances": "2"}, "endpointInstanceCount", "between"),
     ({"protectResources": "true", "forceDestroyBuckets": "true"}, "forceDestroyBuckets", "never emptied"),
     ({"driftEngine": "model-monitor", "driftScheduleMinutes": "30"}, "driftScheduleMinutes", "hourly"),
+    (
+        {
+            "deploymentStrategy": "linear",
+            "endpointInstanceCount": "10",
+            "autoscalingMaxInstances": "10",
+            "linearStepInstances": "1",
+            "trafficWaitSeconds": "3600",
+        },
+        "trafficWaitSeconds",
+        "would need",
+    ),
 ]
 
 
