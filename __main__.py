@@ -10,4 +10,6 @@ from infra.stack import Sagestack
 settings = load_settings()  # raises on invalid config before any resource is registered
 stack = Sagestack(settings)
 for field in dataclasses.fields(stack.outputs):
-    pulumi.export(field.name, getattr(stack.outputs, field.name))
+    value = getattr(stack.outputs, field.name)
+    if value is not None:
+        pulumi.export(field.name, value)

@@ -128,6 +128,7 @@ class TrainingSettings:
     network_isolation: bool
     hyperparameters: Hyperparameters
     min_roc_auc: float
+    run: int
 
     @property
     def data_key_prefix(self) -> str:
@@ -214,6 +215,7 @@ class Settings:
     cost_centre: str
     permissions_boundary_arn: str | None
     log_retention_days: int
+    deploy_model: bool
     storage: StorageSettings
     training: TrainingSettings
     serving: ServingSettings
@@ -386,6 +388,7 @@ def _read(stack: str, region: str, values: Mapping[str, str]) -> tuple[Settings,
         ),
         permissions_boundary_arn=boundary or None,
         log_retention_days=log_retention,
+        deploy_model=r.boolean("deployModel"),
         storage=storage,
         training=training,
         serving=serving,
@@ -433,6 +436,7 @@ def _training(r: _Reader) -> TrainingSettings:
         network_isolation=r.boolean("trainingNetworkIsolation"),
         hyperparameters=hyperparameters,
         min_roc_auc=r.number("minRocAuc", 0.5, 1.0),
+        run=r.integer("trainingRun", 1, 1_000_000),
     )
 
 

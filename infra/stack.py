@@ -30,13 +30,14 @@ class StackOutputs:
     data_bucket: pulumi.Output[str]
     artifacts_bucket: pulumi.Output[str]
     capture_bucket: pulumi.Output[str]
-    training_job_name: pulumi.Output[str]
-    model_data_url: pulumi.Output[str]
-    pipeline_name: pulumi.Output[str]
-    endpoint_name: pulumi.Output[str]
-    endpoint_config_name: pulumi.Output[str]
-    alarm_topic_arn: pulumi.Output[str]
-    dashboard_name: pulumi.Output[str]
+    # Absent while the stack is bootstrapped with deployModel=false.
+    training_job_name: pulumi.Output[str] | None = None
+    model_data_url: pulumi.Output[str] | None = None
+    pipeline_name: pulumi.Output[str] | None = None
+    endpoint_name: pulumi.Output[str] | None = None
+    endpoint_config_name: pulumi.Output[str] | None = None
+    alarm_topic_arn: pulumi.Output[str] | None = None
+    dashboard_name: pulumi.Output[str] | None = None
 
 
 class Sagestack(pulumi.ComponentResource):
@@ -135,6 +136,13 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
         permissions_boundary=settings.permissions_boundary_arn,
         parent=parent,
     )
+
+    if not settings.deploy_model:
+        return StackOutputs(
+            data_bucket=storage.data.name,
+            artifacts_bucket=storage.artifacts.name,
+            capture_bucket=storage.capture.name,
+        )
 
     serving_code = packaging.build_serving_archive()
     training_code = packaging.build_training_archive(include_serving_code=settings.serving.network_isolation)

@@ -79,6 +79,7 @@ def job_name(*, base_name: str, code_sha256: str, settings: TrainingSettings, im
             "hyperparameters": hyperparameters(settings),
             "image": image_uri,
             "isolated": settings.network_isolation,
+            "run": settings.run,
         },
         sort_keys=True,
     )

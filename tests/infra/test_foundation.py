@@ -190,3 +190,13 @@ def test_a_forked_stack_file_is_tested_like_the_others(tmp_path, monkeypatch) ->
     assert "team-a" in config_schema.stack_names(tmp_path)
     config = config_schema.load_stack_config("team-a", tmp_path)
     assert settings_from_values("team-a", config.region, config.values).base_name == "sagestack-team-a"
+
+
+def test_bootstrap_creates_only_storage_and_roles() -> None:
+    """deployModel=false: the first `up` of a new stack, before any training data exists."""
+    recording = run_program("dev", {"deployModel": "false"})
+    types = {r.type for r in recording.aws_resources()}
+    assert {checks.BUCKET, "aws:kms/key:Key", checks.ROLE} <= types
+    assert not {t for t in types if t.startswith(("aws:sagemaker/", "aws:lambda/", "aws:cloudwatch/"))}
+    assert set(recording.outputs) == {"data_bucket", "artifacts_bucket", "capture_bucket"}
+    assert checks.bucket_problems(recording) == [] and checks.iam_problems(recording) == []
