@@ -268,3 +268,20 @@ def test_registry_and_pipeline_carry_the_stack_name(recording: Recording) -> Non
 def test_pin_check_fails_on_another_minor_release() -> None:
     assert not pin_matches("1.9-0", "1.8.2")
     assert not pin_matches("1.2-1", "1.9.1")
+
+
+def test_a_new_training_run_number_gives_a_new_job_name() -> None:
+    """SageMaker never reuses a job name, so retrying a failed job with unchanged inputs takes a new run."""
+    first = training.job_name(
+        base_name="sagestack-dev",
+        code_sha256="a" * 64,
+        image_uri="img:1",
+        settings=settings_of("dev").training,
+    )
+    retry = training.job_name(
+        base_name="sagestack-dev",
+        code_sha256="a" * 64,
+        image_uri="img:1",
+        settings=settings_of("dev", trainingRun="2").training,
+    )
+    assert first != retry
