@@ -10,6 +10,7 @@ import binascii
 import csv
 import io
 import json
+import re
 from base64 import b64decode
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -56,6 +57,16 @@ JSON_KIND = "json"
 
 # The C scanner behind json.loads, called directly: json.loads' own wrapper costs as much as a small parse.
 _scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+# The response ends with `"probabilities": [[p0, p1]]}` for one row; the numbers are JSON numbers with a
+# fraction, which the JSON decoder turns into floats exactly as float() does. [0-9], not \d: JSON digits are ASCII.
+_PROBABILITIES_KEY = '"probabilities": '
+_JSON_FRACTION = r"-?(?:0|[1-9][0-9]*)\.[0-9]+(?:[eE][-+]?[0-9]+)?"
+_one_row_of_two = re.compile(rf"\[\[({_JSON_FRACTION}), ({_JSON_FRACTION})\]\]\}}").fullmatch
+# Distinct response heads remembered; past this the fast path simply stops learning new ones.
+MAX_RESPONSE_HEADS = 256
+_PROBES = ((0.25, 0.75), (0.125, 0.875))
 
 
 class MalformedRecord(ValueError):
@@ -143,6 +154,8 @@ class CaptureDecoder:
         self._feature_set = frozenset(self.feature_names)
         self._kinds: dict[object, str | None] = {}
         self._positive_index: dict[tuple[object, ...], int] = {}
+        # Response text up to its last `"probabilities": ` -> position of P(positive) in a row, or -1.
+        self._response_heads: dict[str, int] = {}
 
     def decode_in_window(
         self, line: bytes | str, start_key: str, end_key: str
@@ -183,12 +196,55 @@ class CaptureDecoder:
                 rows = [row] if len(row) == self._feature_count else None
             else:
                 rows = self._rows_inline(captured_input)
-            probabilities = self._probabilities_inline(capture["endpointOutput"])
+            captured_output = capture["endpointOutput"]
+            probabilities = None
+            # The commonest response, one row of two classes: only its head is decoded, once, then remembered.
+            if (
+                captured_output["encoding"] == "JSON"
+                and captured_output["observedContentType"] == "application/json"
+            ):
+                response = captured_output["data"]
+                split = response.rfind(_PROBABILITIES_KEY) + len(_PROBABILITIES_KEY)
+                match = _one_row_of_two(response, split)
+                if match is not None:
+                    head = response[:split]
+                    position = self._response_heads.get(head)
+                    if position is None:
+                        position = self._learn_response_head(head)
+                    if position >= 0:
+                        probabilities = [float(match[position + 1])]
+            if probabilities is None:
+                probabilities = self._probabilities_inline(captured_output)
             if rows is None or probabilities is None or len(rows) != len(probabilities):
                 return self.decode_carefully(line, start_key, end_key)
             return rows, probabilities
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, StopIteration, RecursionError):
             return self.decode_carefully(line, start_key, end_key)
+
+    def _learn_response_head(self, head: str) -> int:
+        """Where the careful path finds P(positive) in `head + "[[p0, p1]]}"`: 0 or 1, or -1 if not like that.
+
+        The careful path must read the probe row back for two disjoint probes: then the row is the
+        response's "probabilities", and the rest of the response, which it reads too, does not depend on it.
+        """
+        if len(self._response_heads) >= MAX_RESPONSE_HEADS:
+            return -1
+        positions = set()
+        for probe in _PROBES:
+            response = {
+                "observedContentType": "application/json",
+                "encoding": "JSON",
+                "data": f"{head}[[{probe[0]!r}, {probe[1]!r}]]}}",
+            }
+            try:
+                positives = self.positive_probabilities(response)
+            except MalformedRecord:
+                positives = []
+            found = len(positives) == 1 and positives[0] in probe
+            positions.add(probe.index(positives[0]) if found else -1)
+        position = positions.pop() if len(positions) == 1 else -1
+        self._response_heads[head] = position
+        return position
 
     def _text_inline(self, captured: dict[str, Any]) -> tuple[str | None, str]:
         encoding = captured["encoding"]

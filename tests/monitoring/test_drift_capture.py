@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -259,3 +260,111 @@ def test_inline_and_careful_decoding_agree(line: str | bytes) -> None:
 def test_the_agreement_corpus_exercises_accepted_and_rejected_lines() -> None:
     outcomes = [_outcome(CaptureDecoder(FEATURES).decode_carefully, line)[0] for line in _agreement_corpus()]
     assert outcomes.count("ok") >= 60 and outcomes.count("malformed") >= 3
+
+
+def _with_response(line: str, response: str, content_type: str = "application/json") -> str:
+    record = json.loads(line)
+    record["captureData"]["endpointOutput"].update(
+        {"data": response, "encoding": "JSON", "observedContentType": content_type}
+    )
+    return json.dumps(record)
+
+
+# Responses near the one-row fast path's edges: each must decode exactly as the careful path decodes it.
+RESPONSES_AT_THE_EDGES = [
+    '{"classes": [0, 1], "probabilities": [[0.25, 0.75]]}',
+    '{"classes": [1, 0], "probabilities": [[0.25, 0.75]]}',
+    '{"classes": ["0", "1"], "probabilities": [[0.25, 0.75]]}',
+    '{"classes": [0, 1, 2], "probabilities": [[0.25, 0.75]]}',
+    '{"classes": [0, 2], "probabilities": [[0.25, 0.75]]}',
+    '{"classes": [0, 1], "probabilities": [[0.25, 0.75]]} ',
+    '{"classes": [0, 1], "probabilities": [[0.25, 0.75]]}x',
+    '{"classes": [0, 1], "probabilities": [[0.25, 0.75]]}}',
+    '{"classes": [0, 1], "probabilities": [[0.25,0.75]]}',
+    '{"classes": [0, 1], "probabilities": [[1e-05, 0.99999]]}',
+    '{"classes": [0, 1], "probabilities": [[0.99999, 1.5e-05]]}',
+    '{"classes": [0, 1], "probabilities": [[0, 1]]}',
+    '{"classes": [0, 1], "probabilities": [[0.0, 1.0]]}',
+    '{"classes": [0, 1], "probabilities": [[NaN, Infinity]]}',
+    '{"classes": [0, 1], "probabilities": [[0.5, 1.0e400]]}',
+    '{"classes": [0, 1], "probabilities": [[0.25, 00.75]]}',
+    '{"classes": [0, 1], "probabilities": [[0.25, 0.7\u0665]]}',
+    '{"classes": [0, 1], "probabilities": [[0.25, 0.75], [0.5, 0.5]]}',
+    '{"classes": [0, 1], "probabilities": [[0.1, 0.9]], "probabilities": [[0.25, 0.75]]}',
+    '{"classes": [0, 1], "x\\"probabilities": [[0.25, 0.75]]}',
+    '{"probabilities": [[0.1, 0.9]], "classes": [0, 1], "x\\"probabilities": [[0.25, 0.75]]}',
+    '{"probabilities": [[0.25, 0.75]], "classes": [0, 1], "x\\"probabilities": [[0.1, 0.9]]}',
+    '{"probabilities": [[0.125, 0.875]], "classes": [0, 1], "x\\"probabilities": [[0.1, 0.9]]}',
+    '{"probabilities": [[0.1, 0.9]], "classes": [0, 1], "x": {"probabilities": [[0.25, 0.75]]}}',
+    '{"classes": [0, 1], "x": {"probabilities": [[0.25, 0.75]]}',
+    '{"error": {"code": "x"}, "probabilities": [[0.25, 0.75]]}',
+    '{"model_version": "v\\u0001", "classes": [0, 1], "probabilities": [[0.25, 0.75]]}',
+    '{"model_version": "v\x01", "classes": [0, 1], "probabilities": [[0.25, 0.75]]}',
+    '[{"classes": [0, 1], "probabilities": [[0.25, 0.75]]}]',
+    '{"classes": [0, 1], "probabilities": [[0.25, 0.75]]',
+    '"probabilities": [[0.25, 0.75]]}',
+]
+
+
+def _mutated(rng: random.Random, text: str) -> str:
+    """`text` with one or two characters replaced, deleted or inserted, half the time near its end."""
+    alphabet = '0123456789.eE-+ ,[]{}"\\:x\t\u0665'
+    chars = list(text)
+    for _ in range(rng.randint(1, 2)):
+        low = max(0, len(chars) - 40) if rng.random() < 0.5 else 0
+        at = rng.randrange(low, len(chars))
+        operation = rng.random()
+        if operation < 0.4:
+            chars[at] = rng.choice(alphabet)
+        elif operation < 0.7:
+            del chars[at]
+        else:
+            chars.insert(at, rng.choice(alphabet))
+    return "".join(chars)
+
+
+def _generated_response_corpus() -> list[str]:
+    from monitoring_synthetic import Traffic, capture_lines, draw_rows
+
+    rng = random.Random(11)
+    rows = draw_rows(rng, 40, Traffic())
+    times = [datetime(2026, 11, 28, 3, 30, tzinfo=UTC)] * 40
+    single = capture_lines(rows, times, formats=(("csv", "CSV"),))
+    double = capture_lines(rows, times, formats=(("csv", "CSV"),), rows_per_record=2)
+    lines = []
+    for response in RESPONSES_AT_THE_EDGES:
+        lines += [_with_response(single[0], response), _with_response(double[0], response)]
+    for number in range(1500):
+        line = single[number % len(single)]
+        response = json.loads(line)["captureData"]["endpointOutput"]["data"]
+        lines.append(_with_response(line, _mutated(rng, response)))
+    for content_type in ("application/json; charset=utf-8", "text/csv", "application/x-npy", ""):
+        lines.append(_with_response(single[0], RESPONSES_AT_THE_EDGES[0], content_type))
+    return [*single, *double, *lines]
+
+
+def test_the_response_fast_path_decodes_generated_lines_as_the_careful_path_does() -> None:
+    # One decoder for the whole corpus, so what it learns from one line is in play for every later line.
+    decoder = CaptureDecoder(FEATURES)
+    corpus = _generated_response_corpus()
+    disagreements = [
+        line
+        for line in corpus
+        if repr(_outcome(decoder.decode_in_window, line))
+        != repr(_outcome(CaptureDecoder(FEATURES).decode_carefully, line))
+    ]
+    assert disagreements == []
+    outcomes = [_outcome(CaptureDecoder(FEATURES).decode_carefully, line)[0] for line in corpus]
+    assert outcomes.count("ok") >= 300 and outcomes.count("malformed") >= 300
+
+
+def test_the_response_fast_path_remembers_a_bounded_number_of_heads() -> None:
+    decoder = CaptureDecoder(FEATURES)
+    line = _record("1,2,one-year,0,dsl")
+    for number in range(capture.MAX_RESPONSE_HEADS + 50):
+        response = f'{{"model_version": "v{number}", "classes": [0, 1], "probabilities": [[0.25, 0.75]]}}'
+        assert decoder.decode_in_window(_with_response(line, response), "2026", "2027") == (
+            [["1", "2", "one-year", "0", "dsl"]],
+            [0.75],
+        )
+    assert len(decoder._response_heads) == capture.MAX_RESPONSE_HEADS
