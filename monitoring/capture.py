@@ -14,6 +14,7 @@ import re
 from base64 import b64decode
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 BAD_JSON = "bad_json"
@@ -152,6 +153,12 @@ class CaptureDecoder:
         self.positive_class = positive_class
         self._feature_count = len(self.feature_names)
         self._feature_set = frozenset(self.feature_names)
+        # An instance object's values in schema order; KeyError for a missing feature, as instance[name] raises.
+        self._values_in_order: Callable[[dict[str, Any]], Any] = (
+            itemgetter(*self.feature_names)
+            if self._feature_count > 1
+            else lambda instance: (instance[self.feature_names[0]],)
+        )
         self._kinds: dict[object, str | None] = {}
         self._positive_index: dict[tuple[object, ...], int] = {}
         # Response text up to its last `"probabilities": ` -> position of P(positive) in a row, or -1.
@@ -183,18 +190,31 @@ class CaptureDecoder:
             capture = record["captureData"]
             captured_input = capture["endpointInput"]
             data = captured_input["data"]
-            # The commonest request, one CSV row, without the general payload handling.
-            if (
-                captured_input["encoding"] == "CSV"
-                and captured_input["observedContentType"] == "text/csv"
-                and data.__class__ is str
-                and '"' not in data
-                and "\n" not in data
-                and "\r" not in data
-            ):
-                row = data.split(",")
-                rows = [row] if len(row) == self._feature_count else None
-            else:
+            encoding = captured_input["encoding"]
+            content_type = captured_input["observedContentType"]
+            rows = None
+            # The commonest requests, one CSV row or one JSON instance, without the general payload handling.
+            if data.__class__ is not str:
+                pass
+            elif content_type == "text/csv":
+                if encoding == "CSV" and '"' not in data and "\n" not in data and "\r" not in data:
+                    row = data.split(",")
+                    if len(row) == self._feature_count:
+                        rows = [row]
+            elif content_type == "application/json" and (encoding == "JSON" or encoding == "BASE64"):
+                if encoding == "BASE64":
+                    data = b64decode(data, validate=True).decode("utf-8")
+                if data[:1] == "{":
+                    document, end = _scan_json(data, 0)
+                    instances = document["instances"] if end == len(data) else None
+                    if instances.__class__ is list and len(instances) == 1:
+                        instance = instances[0]
+                        if len(instance) == self._feature_count:
+                            if instance.__class__ is list:
+                                rows = instances
+                            elif instance.__class__ is dict:
+                                rows = [list(self._values_in_order(instance))]
+            if rows is None:
                 rows = self._rows_inline(captured_input)
             captured_output = capture["endpointOutput"]
             probabilities = None

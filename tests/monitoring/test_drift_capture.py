@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -270,6 +271,18 @@ def _with_response(line: str, response: str, content_type: str = "application/js
     return json.dumps(record)
 
 
+def _with_request(line: str, change: Callable[[str], str]) -> str:
+    """`line` with its request payload changed by `change` (applied under the base64 if there is one)."""
+    record = json.loads(line)
+    captured = record["captureData"]["endpointInput"]
+    if captured["encoding"] == "BASE64":
+        text = change(base64.b64decode(captured["data"]).decode())
+        captured["data"] = base64.b64encode(text.encode()).decode()
+    else:
+        captured["data"] = change(captured["data"])
+    return json.dumps(record)
+
+
 # Responses near the one-row fast path's edges: each must decode exactly as the careful path decodes it.
 RESPONSES_AT_THE_EDGES = [
     '{"classes": [0, 1], "probabilities": [[0.25, 0.75]]}',
@@ -306,6 +319,26 @@ RESPONSES_AT_THE_EDGES = [
 ]
 
 
+# Requests near the one-instance fast path's edges.
+REQUESTS_AT_THE_EDGES = [
+    '{"instances": [[1, 2, "one-year", 0, "dsl"]]}',
+    '{"instances": [[1, 2, "one-year", 0, "dsl"]]} x',
+    '{"instances": [[1, 2, "one-year", 0, "dsl"]]} ',
+    '{"instances": [[1, 2, "one-year", 0, "dsl"]], "instances": []}',
+    '{"instances": [[1, 2, "one-year", 0, "dsl"], [1, 2]]}',
+    '{"instances": [[1, 2, "one-year", 0, "dsl"], [3, 4, "two-year", 1, "dsl"]]}',
+    '{"instances": ["abcde"]}',
+    '{"instances": [5]}',
+    '{"instances": [null]}',
+    '{"instances": []}',
+    '{"instances": [{"tenure_months": 1, "monthly_charges": 2, "contract": "one-year", "support_calls": 0}]}',
+    '{"instances": [{"tenure_months": 1, "monthly_charges": 2, "contract": "one-year", "support_calls": 0, '
+    '"region": "eu"}]}',
+    '{"instances": [{"tenure_months": 1, "monthly_charges": 2, "contract": "one-year", "support_calls": 0, '
+    '"internet_service": "dsl"}]}',
+]
+
+
 def _mutated(rng: random.Random, text: str) -> str:
     """`text` with one or two characters replaced, deleted or inserted, half the time near its end."""
     alphabet = '0123456789.eE-+ ,[]{}"\\:x\t\u0665'
@@ -323,7 +356,7 @@ def _mutated(rng: random.Random, text: str) -> str:
     return "".join(chars)
 
 
-def _generated_response_corpus() -> list[str]:
+def _generated_corpus() -> list[str]:
     from monitoring_synthetic import Traffic, capture_lines, draw_rows
 
     rng = random.Random(11)
@@ -338,15 +371,26 @@ def _generated_response_corpus() -> list[str]:
         line = single[number % len(single)]
         response = json.loads(line)["captureData"]["endpointOutput"]["data"]
         lines.append(_with_response(line, _mutated(rng, response)))
+    for request in REQUESTS_AT_THE_EDGES:
+        for encoding, data in (("JSON", request), ("BASE64", base64.b64encode(request.encode()).decode())):
+            line = _record(data, encoding=encoding, content_type="application/json")
+            for response in (
+                '{"classes": [0, 1], "probabilities": [[0.25, 0.75]]}',
+                '{"classes": [0, 1], "probabilities": [[0.25, 0.75], [0.5, 0.5]]}',
+            ):
+                lines.append(_with_response(line, response))
+    requests = capture_lines(rows, times, formats=(("json", "JSON"), ("json", "BASE64"), ("csv", "CSV")))
+    for number in range(900):
+        lines.append(_with_request(requests[number % len(requests)], lambda text: _mutated(rng, text)))
     for content_type in ("application/json; charset=utf-8", "text/csv", "application/x-npy", ""):
         lines.append(_with_response(single[0], RESPONSES_AT_THE_EDGES[0], content_type))
     return [*single, *double, *lines]
 
 
-def test_the_response_fast_path_decodes_generated_lines_as_the_careful_path_does() -> None:
+def test_the_fast_paths_decode_generated_lines_as_the_careful_path_does() -> None:
     # One decoder for the whole corpus, so what it learns from one line is in play for every later line.
     decoder = CaptureDecoder(FEATURES)
-    corpus = _generated_response_corpus()
+    corpus = _generated_corpus()
     disagreements = [
         line
         for line in corpus
