@@ -67,6 +67,8 @@ _JSON_FRACTION = r"-?(?:0|[1-9][0-9]*)\.[0-9]+(?:[eE][-+]?[0-9]+)?"
 _one_row_of_two = re.compile(rf"\[\[({_JSON_FRACTION}), ({_JSON_FRACTION})\]\]\}}").fullmatch
 # Distinct response heads remembered; past this the fast path simply stops learning new ones.
 MAX_RESPONSE_HEADS = 256
+# Distinct content-type strings remembered; real endpoints send a handful, a hostile stream could send millions.
+MAX_CONTENT_TYPES = 64
 _PROBES = ((0.25, 0.75), (0.125, 0.875))
 
 
@@ -275,12 +277,16 @@ class CaptureDecoder:
             data = b64decode(data, validate=True).decode("utf-8")
         elif encoding != "CSV" and encoding != "JSON":
             return None, ""
-        content_type = captured["observedContentType"]
-        kind = self._kinds.get(content_type, "")
-        if kind == "":
+        return self._kind_of(captured["observedContentType"]), data
+
+    def _kind_of(self, content_type: object) -> str | None:
+        try:
+            return self._kinds[content_type]
+        except (KeyError, TypeError):
             kind = _content_kind(content_type)
-            self._kinds[content_type] = kind
-        return kind, data
+            if isinstance(content_type, str) and len(self._kinds) < MAX_CONTENT_TYPES:
+                self._kinds[content_type] = kind
+            return kind
 
     def _rows_inline(self, captured_input: dict[str, Any]) -> list[list[Any]] | None:
         kind, text = self._text_inline(captured_input)
@@ -379,12 +385,7 @@ class CaptureDecoder:
                 UNKNOWN_ENCODING, f"{where}.encoding: expected CSV, JSON or BASE64, got {encoding!r}"
             )
         content_type = captured.get("observedContentType")
-        try:
-            kind = self._kinds[content_type]
-        except (KeyError, TypeError):
-            kind = _content_kind(content_type)
-            if isinstance(content_type, str):
-                self._kinds[content_type] = kind
+        kind = self._kind_of(content_type)
         if kind is None:
             # Without a recognised content type, a textual encoding still says what the bytes are.
             if encoding == "CSV":

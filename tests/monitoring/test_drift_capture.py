@@ -412,3 +412,12 @@ def test_the_response_fast_path_remembers_a_bounded_number_of_heads() -> None:
             [0.75],
         )
     assert len(decoder._response_heads) == capture.MAX_RESPONSE_HEADS
+
+
+def test_content_type_cache_stays_bounded_under_a_hostile_stream() -> None:
+    from monitoring import capture
+
+    decoder = capture.CaptureDecoder(["tenure_months", "contract"])
+    for number in range(capture.MAX_CONTENT_TYPES * 3):
+        assert decoder._kind_of(f"text/csv; x={number}") == capture.CSV_KIND
+    assert len(decoder._kinds) == capture.MAX_CONTENT_TYPES
