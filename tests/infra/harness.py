@@ -61,12 +61,6 @@ class Recording:
         assert len(found) == 1, f"expected one {resource_type}, found {[r.name for r in found]}"
         return found[0]
 
-    def by_id(self, physical_id: str) -> RecordedResource:
-        for resource in self.resources:
-            if resource.physical_id == physical_id:
-                return resource
-        raise KeyError(physical_id)
-
     def aws_resources(self) -> Iterator[RecordedResource]:
         return (r for r in self.resources if r.type.startswith("aws:"))
 
