@@ -27,6 +27,8 @@ MODEL_MONITOR_REPOSITORY = "sagemaker-model-monitor-analyzer"
 
 @dataclass(frozen=True)
 class StackOutputs:
+    base_name: str
+    region: str
     data_bucket: pulumi.Output[str]
     artifacts_bucket: pulumi.Output[str]
     capture_bucket: pulumi.Output[str]
@@ -139,6 +141,8 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
 
     if not settings.deploy_model:
         return StackOutputs(
+            base_name=base,
+            region=region,
             data_bucket=storage.data.name,
             artifacts_bucket=storage.artifacts.name,
             capture_bucket=storage.capture.name,
@@ -235,6 +239,8 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
         )
 
     return StackOutputs(
+        base_name=base,
+        region=region,
         data_bucket=storage.data.name,
         artifacts_bucket=storage.artifacts.name,
         capture_bucket=storage.capture.name,

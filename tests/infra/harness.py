@@ -20,6 +20,7 @@ from pulumi.runtime.sync_await import _sync_await
 from infra.config_schema import PROJECT_NAME, PROJECT_ROOT, load_stack_config, stack_names
 
 ACCOUNT_ID = "123456789012"
+ROLLOUT_TYPE = "pulumi-python:dynamic/sagestack:EndpointRollout"
 # The sklearn and Model Monitor images' registry accounts differ by region; one stands in for all here.
 IMAGE_REGISTRY_ID = "683313688378"
 
@@ -36,6 +37,7 @@ class RecordedResource:
     parent: str = ""
     protect: bool = False
     retain_on_delete: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)
     state: dict[str, Any] = field(
         default_factory=dict
@@ -104,6 +106,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["keyId"] = physical
         if args.typ == "aws:s3/bucket:Bucket":
             state.setdefault("bucket", f"{args.name}-abc1234")
+        if args.typ == ROLLOUT_TYPE:  # a successful rollout serves the configuration it was given
+            state["served_endpoint_config_name"] = inputs["endpoint_config_name"]
         self.resources[-1].state = state
         return physical, state
 
@@ -180,6 +184,7 @@ def run_program(
         resource.parent = request.parent
         resource.protect = bool(request.protect)
         resource.retain_on_delete = bool(request.retainOnDelete)
+        resource.ignore_changes = list(request.ignoreChanges)
         resource.depends_on = list(request.dependencies)
     outputs = {name: _resolve(value) for name, value in exports.items()}
     return Recording(stack=stack, resources=mocks.resources, calls=mocks.calls, outputs=outputs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -103,7 +105,20 @@ def test_deploy_promotes_dev_then_staging_then_prod_behind_environments() -> Non
     assert {jobs[j]["with"]["environment"] for j in ("staging", "prod")} == {"staging", "prod"}
     up = _load("deploy-stack.yml")["jobs"]["up"]
     assert up["environment"] == "${{ inputs.environment }}"
-    verify = up["steps"][-1]["run"]
-    assert "serving/verify.py" in verify
-    assert "pulumi stack output endpoint_name" in verify
-    assert "pulumi stack output endpoint_config_name" in verify
+    runs = [str(step.get("run", "")) for step in up["steps"]]
+    verify = next(i for i, run in enumerate(runs) if "serving/verify.py" in run)
+    assert "pulumi stack output endpoint_name" in runs[verify]
+    assert "pulumi stack output endpoint_config_name" in runs[verify]
+    # Retained models and configurations are deleted only after the deployment was verified.
+    clean_up = next(i for i, run in enumerate(runs) if "-m infra.rollout" in run)
+    assert clean_up > verify
+    assert "stack=$STACK" in runs[clean_up]
+
+
+def test_every_stack_output_a_workflow_reads_is_exported() -> None:
+    from infra.stack import StackOutputs
+
+    exported = {field.name for field in dataclasses.fields(StackOutputs)}
+    for workflow in WORKFLOWS.glob("*.yml"):
+        for name in re.findall(r"pulumi stack output (\w+)", workflow.read_text()):
+            assert name in exported, f"{workflow.name} reads stack output {name!r}, which is not exported"
