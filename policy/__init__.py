@@ -1,1 +1,1 @@
-"""sagestack's CrossGuard policy pack (`pulumi preview --policy-pack policy`); the rules live in rules.py."""
+"""sagestack's CrossGuard policy pack (`pulumi preview --policy-pack policy`); the rules live in guardrails/."""

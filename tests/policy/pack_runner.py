@@ -25,7 +25,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from policy import rules
+from policy.guardrails import rules
 
 PACK_CONFIG_DIR = Path(__file__).resolve().parents[2] / "policy" / "config"
 

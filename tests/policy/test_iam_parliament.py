@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from policy import rules
+from policy.guardrails import iam, resource_types
 from tests.infra.harness import Recording, stack_names
 
 
@@ -35,27 +35,27 @@ parliament = _import_parliament()
 # (resource type, statement Sid, parliament issue) -> why the finding is accepted. The one place for them.
 SUPPRESSIONS: dict[tuple[str, str, str], str] = {
     (
-        rules.KMS_KEY,
+        resource_types.KMS_KEY,
         "AccountAdministersKeyThroughIam",
         "RESOURCE_STAR",
     ): 'in a key policy "*" is the key itself; the root principal only delegates to IAM policies',
     (
-        rules.KMS_KEY,
+        resource_types.KMS_KEY,
         "CloudWatchAlarmsPublishToEncryptedTopic",
         "RESOURCE_STAR",
     ): 'in a key policy "*" is the key itself, and aws:SourceAccount scopes the CloudWatch service',
     (
-        rules.KMS_KEY,
+        resource_types.KMS_KEY,
         "CloudWatchLogsEncryptStackLogGroups",
         "RESOURCE_STAR",
     ): 'in a key policy "*" is the key itself, and the encryption context scopes it to the stack\'s log groups',
     (
-        rules.KMS_KEY,
+        resource_types.KMS_KEY,
         "CloudWatchLogsEncryptStackLogGroups",
         "UNKNOWN_CONDITION_FOR_ACTION",
     ): "AWS's documented CloudWatch Logs key statement puts DescribeKey under the log-group encryption context",
     (
-        rules.KMS_KEY,
+        resource_types.KMS_KEY,
         "CloudWatchLogsEncryptStackLogGroups",
         "MISMATCHED_TYPE",
     ): "AWS documents ArnLike on kms:EncryptionContext:aws:logs:arn; parliament types that key as a String",
@@ -65,7 +65,7 @@ SUPPRESSIONS: dict[tuple[str, str, str], str] = {
 def findings(document: dict[str, Any]) -> list[tuple[str | None, str, str]]:
     """(Sid, issue, detail) of every finding: statements one by one, so each finding names its statement."""
     found: list[tuple[str | None, str, str]] = []
-    for index, statement in enumerate(rules.statements(document)):
+    for index, statement in enumerate(iam.statements(document)):
         single = {"Version": document.get("Version", "2012-10-17"), "Statement": [statement]}
         for finding in parliament.analyze_policy_string(json.dumps(single)).findings:
             found.append((statement.get("Sid") or f"Statement[{index}]", finding.issue, str(finding.detail)))
@@ -78,11 +78,11 @@ def findings(document: dict[str, Any]) -> list[tuple[str | None, str, str]]:
     return found
 
 
-def stack_documents(recording: Recording) -> list[tuple[str, str, rules.PolicyDocument]]:
+def stack_documents(recording: Recording) -> list[tuple[str, str, iam.PolicyDocument]]:
     return [
         (r.type, r.name, document)
         for r in recording.resources
-        for document in rules.policy_documents(r.type, r.inputs)
+        for document in iam.policy_documents(r.type, r.inputs)
     ]
 
 
@@ -92,7 +92,7 @@ def test_every_generated_policy_document_is_clean_or_suppressed_with_a_reason(
 ) -> None:
     documents = stack_documents(recordings[stack])
     kinds = {resource_type for resource_type, _, _ in documents}
-    assert {rules.IAM_ROLE, rules.BUCKET_POLICY, rules.KMS_KEY} <= kinds, (
+    assert {resource_types.IAM_ROLE, resource_types.BUCKET_POLICY, resource_types.KMS_KEY} <= kinds, (
         f"{stack}: documents missing: {kinds}"
     )
     unexplained = [
@@ -152,6 +152,6 @@ def test_action_star_is_caught_by_the_policy_pack_where_parliament_is_silent() -
         "Version": "2012-10-17",
         "Statement": [{"Sid": "All", "Effect": "Allow", "Action": "*", "Resource": "*"}],
     }
-    assert rules.wildcard_grants(rules.IAM_POLICY, document) == [
+    assert iam.wildcard_grants(resource_types.IAM_POLICY, document) == [
         'All: "Action": "*" grants every action of every service'
     ]

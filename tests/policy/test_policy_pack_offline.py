@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import subprocess
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from policy import rules
+from policy.guardrails import iam, instance_storage, resource_types, rules, storage, values
 from tests.infra.harness import Recording, stack_names
 from tests.policy.pack_runner import (
     PACK_CONFIG_DIR,
@@ -64,19 +65,19 @@ def test_every_stack_is_checked_for_what_the_policies_cover(recordings: dict[str
     for stack, recording in recordings.items():
         types = {r.type for r in recording.resources}
         expected = {
-            rules.BUCKET,
-            rules.BUCKET_ENCRYPTION,
-            rules.BUCKET_VERSIONING,
-            rules.BUCKET_POLICY,
-            rules.BUCKET_PUBLIC_ACCESS_BLOCK,
-            rules.KMS_KEY,
-            rules.IAM_ROLE,
-            rules.TRAINING_JOB,
-            rules.ENDPOINT_CONFIGURATION,
-            rules.ENDPOINT,
-            rules.ENDPOINT_ROLLOUT,
-            rules.METRIC_ALARM,
-            rules.AWS_PROVIDER,
+            resource_types.BUCKET,
+            resource_types.BUCKET_ENCRYPTION,
+            resource_types.BUCKET_VERSIONING,
+            resource_types.BUCKET_POLICY,
+            resource_types.BUCKET_PUBLIC_ACCESS_BLOCK,
+            resource_types.KMS_KEY,
+            resource_types.IAM_ROLE,
+            resource_types.TRAINING_JOB,
+            resource_types.ENDPOINT_CONFIGURATION,
+            resource_types.ENDPOINT,
+            resource_types.ENDPOINT_ROLLOUT,
+            resource_types.METRIC_ALARM,
+            resource_types.AWS_PROVIDER,
         }
         assert expected <= types, f"{stack}: missing {expected - types}"
 
@@ -100,29 +101,33 @@ def _mutated(
 REAL_STACK_BREAKS: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = [
     (
         "s3-bucket-versioning",
-        rules.BUCKET_VERSIONING,
+        resource_types.BUCKET_VERSIONING,
         lambda p: p["versioningConfiguration"].update(status="Suspended"),
     ),
     (
         "s3-bucket-public-access-block",
-        rules.BUCKET_PUBLIC_ACCESS_BLOCK,
+        resource_types.BUCKET_PUBLIC_ACCESS_BLOCK,
         lambda p: p.update(ignorePublicAcls=False),
     ),
-    ("kms-key-rotation", rules.KMS_KEY, lambda p: p.update(enableKeyRotation=False)),
+    ("kms-key-rotation", resource_types.KMS_KEY, lambda p: p.update(enableKeyRotation=False)),
     (
         "sagemaker-endpoint-config-data-capture",
-        rules.ENDPOINT_CONFIGURATION,
+        resource_types.ENDPOINT_CONFIGURATION,
         lambda p: p.pop("dataCaptureConfig"),
     ),
-    ("sagemaker-training-job-stopping-condition", rules.TRAINING_JOB, lambda p: p.pop("stoppingCondition")),
+    (
+        "sagemaker-training-job-stopping-condition",
+        resource_types.TRAINING_JOB,
+        lambda p: p.pop("stoppingCondition"),
+    ),
     (
         "sagemaker-instance-type-allow-list",
-        rules.TRAINING_JOB,
+        resource_types.TRAINING_JOB,
         lambda p: p["resourceConfig"].update(instanceType="ml.p4d.24xlarge"),
     ),
     (
         "iam-no-wildcard-actions",
-        rules.IAM_ROLE,
+        resource_types.IAM_ROLE,
         lambda p: p["inlinePolicies"][0].update(
             policy=json.dumps(
                 {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
@@ -131,7 +136,7 @@ REAL_STACK_BREAKS: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = [
     ),
     (
         "iam-no-managed-full-access",
-        rules.IAM_ROLE,
+        resource_types.IAM_ROLE,
         lambda p: p.update(managedPolicyArns=["arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"]),
     ),
 ]
@@ -154,7 +159,9 @@ def test_a_real_stack_without_drift_alarms_is_flagged(recordings: dict[str, Reco
     fixtures = [
         f
         for f in fixtures_from_recording(recordings["prod"])
-        if not (f.type == rules.METRIC_ALARM and f.props.get("namespace") == "Sagestack/ModelMonitoring")
+        if not (
+            f.type == resource_types.METRIC_ALARM and f.props.get("namespace") == "Sagestack/ModelMonitoring"
+        )
     ]
     violations = run_pack(fixtures, pack_config("prod"))
     assert {v.policy for v in violations} == {"sagemaker-endpoint-drift-alarm"}
@@ -168,17 +175,17 @@ def test_a_real_stack_without_rollback_alarms_is_flagged_where_the_profile_asks(
 
     assert pack_config("prod")["sagemaker-endpoint-auto-rollback"]["requireAutoRollback"] is True
     violations = run_pack(
-        _mutated(recordings["prod"], rules.ENDPOINT_ROLLOUT, drop_rollback), pack_config("prod")
+        _mutated(recordings["prod"], resource_types.ENDPOINT_ROLLOUT, drop_rollback), pack_config("prod")
     )
     assert {v.policy for v in violations} == {"sagemaker-endpoint-auto-rollback"}
     assert not run_pack(
-        _mutated(recordings["dev"], rules.ENDPOINT_ROLLOUT, drop_rollback), pack_config("dev")
+        _mutated(recordings["dev"], resource_types.ENDPOINT_ROLLOUT, drop_rollback), pack_config("dev")
     )
 
 
 def test_a_real_stack_on_the_default_provider_is_flagged(recordings: dict[str, Recording]) -> None:
     fixtures = fixtures_from_recording(recordings["staging"])
-    bucket = next(f for f in fixtures if f.type == rules.BUCKET)
+    bucket = next(f for f in fixtures if f.type == resource_types.BUCKET)
     bucket.provider = None
     violations = run_pack(fixtures, pack_config("staging"))
     assert [(v.policy, v.resource) for v in violations] == [("aws-required-tags", bucket.name)]
@@ -234,10 +241,12 @@ def good_stack() -> list[Fixture]:
     )
     p = "aws"
     return [
-        Fixture(rules.AWS_PROVIDER, p, {"region": "eu-west-1", "defaultTags": json.dumps({"tags": TAGS})}),
-        Fixture(rules.BUCKET, "data", {"bucket": "data-bucket"}, p, id="data-bucket-id"),
         Fixture(
-            rules.BUCKET_ENCRYPTION,
+            resource_types.AWS_PROVIDER, p, {"region": "eu-west-1", "defaultTags": json.dumps({"tags": TAGS})}
+        ),
+        Fixture(resource_types.BUCKET, "data", {"bucket": "data-bucket"}, p, id="data-bucket-id"),
+        Fixture(
+            resource_types.BUCKET_ENCRYPTION,
             "data-encryption",
             {
                 "bucket": "data-bucket-id",
@@ -254,27 +263,29 @@ def good_stack() -> list[Fixture]:
             p,
         ),
         Fixture(
-            rules.BUCKET_VERSIONING,
+            resource_types.BUCKET_VERSIONING,
             "data-versioning",
             {"bucket": "data-bucket-id", "versioningConfiguration": {"status": "Enabled"}},
             p,
         ),
         Fixture(
-            rules.BUCKET_PUBLIC_ACCESS_BLOCK,
+            resource_types.BUCKET_PUBLIC_ACCESS_BLOCK,
             "data-public-access",
-            {"bucket": "data-bucket-id", **dict.fromkeys(rules.PUBLIC_ACCESS_FLAGS, True)},
+            {"bucket": "data-bucket-id", **dict.fromkeys(storage.PUBLIC_ACCESS_FLAGS, True)},
             p,
         ),
-        Fixture(rules.BUCKET_POLICY, "data-tls-only", {"bucket": "data-bucket-id", "policy": tls_only}, p),
-        Fixture(rules.KMS_KEY, "key", {"enableKeyRotation": True, "policy": key_policy}, p),
         Fixture(
-            rules.IAM_ROLE,
+            resource_types.BUCKET_POLICY, "data-tls-only", {"bucket": "data-bucket-id", "policy": tls_only}, p
+        ),
+        Fixture(resource_types.KMS_KEY, "key", {"enableKeyRotation": True, "policy": key_policy}, p),
+        Fixture(
+            resource_types.IAM_ROLE,
             "role",
             {"name": "role", "inlinePolicies": [{"name": "p", "policy": role_policy}]},
             p,
         ),
         Fixture(
-            rules.TRAINING_JOB,
+            resource_types.TRAINING_JOB,
             "job",
             {
                 "outputDataConfig": {"s3OutputPath": "s3://artifacts/models", "kmsKeyId": KEY_ARN},
@@ -289,7 +300,7 @@ def good_stack() -> list[Fixture]:
             p,
         ),
         Fixture(
-            rules.ENDPOINT_CONFIGURATION,
+            resource_types.ENDPOINT_CONFIGURATION,
             "config",
             {
                 "name": "config-1",
@@ -305,13 +316,13 @@ def good_stack() -> list[Fixture]:
             p,
         ),
         Fixture(
-            rules.ENDPOINT,
+            resource_types.ENDPOINT,
             "endpoint",
             {"name": "endpoint-1", "endpointConfigName": "config-1"},
             p,
         ),
         Fixture(
-            rules.ENDPOINT_ROLLOUT,
+            resource_types.ENDPOINT_ROLLOUT,
             "rollout",
             {
                 "endpoint_name": "endpoint-1",
@@ -324,7 +335,7 @@ def good_stack() -> list[Fixture]:
             p,
         ),
         Fixture(
-            rules.METRIC_ALARM,
+            resource_types.METRIC_ALARM,
             "errors",
             {
                 "name": "endpoint-1-errors",
@@ -335,7 +346,7 @@ def good_stack() -> list[Fixture]:
             p,
         ),
         Fixture(
-            rules.METRIC_ALARM,
+            resource_types.METRIC_ALARM,
             "drift",
             {
                 "name": "endpoint-1-drift",
@@ -509,7 +520,7 @@ BROKEN: list[tuple[str, str, Callable[[list[Fixture]], None]]] = [
         "AdministratorAccess attachment",
         lambda stack: stack.append(
             Fixture(
-                rules.IAM_ROLE_POLICY_ATTACHMENT,
+                resource_types.IAM_ROLE_POLICY_ATTACHMENT,
                 "admin",
                 {"role": "role", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
                 "aws",
@@ -578,7 +589,7 @@ BROKEN: list[tuple[str, str, Callable[[list[Fixture]], None]]] = [
         "pipeline training on a c5.18xlarge",
         lambda stack: stack.append(
             Fixture(
-                rules.PIPELINE,
+                resource_types.PIPELINE,
                 "pipeline",
                 {
                     "pipelineDefinition": json.dumps(
@@ -735,7 +746,7 @@ def test_a_provisioned_variant_beside_a_serverless_one_still_needs_capture() -> 
     ],
 )
 def test_local_nvme_instance_types(instance_type: str, nvme: bool) -> None:
-    assert rules.has_local_nvme_storage(instance_type) is nvme
+    assert instance_storage.has_instance_storage(instance_type) is nvme
 
 
 def test_nvme_instances_need_no_volume_key_where_aws_forbids_one() -> None:
@@ -754,9 +765,9 @@ def test_the_account_root_key_admin_statement_is_accepted_only_in_key_policies()
         "Action": "kms:*",
         "Resource": "*",
     }
-    assert rules.wildcard_grants(rules.KMS_KEY, {"Statement": [root_admin]}) == []
-    assert rules.wildcard_grants(rules.BUCKET_POLICY, {"Statement": [root_admin]}) != []
-    assert rules.wildcard_grants(rules.KMS_KEY, {"Statement": [{**root_admin, "Action": "*"}]}) != []
+    assert iam.wildcard_grants(resource_types.KMS_KEY, {"Statement": [root_admin]}) == []
+    assert iam.wildcard_grants(resource_types.BUCKET_POLICY, {"Statement": [root_admin]}) != []
+    assert iam.wildcard_grants(resource_types.KMS_KEY, {"Statement": [{**root_admin, "Action": "*"}]}) != []
 
 
 def test_deny_statements_and_scoped_service_wildcards_are_not_grants() -> None:
@@ -767,7 +778,7 @@ def test_deny_statements_and_scoped_service_wildcards_are_not_grants() -> None:
             {"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"},
         ]
     }
-    assert rules.wildcard_grants(rules.IAM_POLICY, document) == []
+    assert iam.wildcard_grants(resource_types.IAM_POLICY, document) == []
 
 
 def test_the_default_allow_list_applies_without_pack_config() -> None:
@@ -812,8 +823,27 @@ def test_unknown_values_do_not_hide_known_violations() -> None:
 
 def test_plain_copies_unknown_checking_proxies_without_raising() -> None:
     props = {"a": {"b": [1, UNKNOWN_STRING_VALUE, {"c": UNKNOWN_OBJECT_VALUE}]}, "d": "x"}
-    assert rules.plain(unknown_checking_proxy(copy.deepcopy(props))) == props
-    with pytest.raises(rules.Unknown):
-        rules.get(props, "a", "b", 1)
-    assert rules.get(props, "a", "b", 0) == 1
-    assert rules.get(props, "missing", "deeper") is None
+    assert values.plain(unknown_checking_proxy(copy.deepcopy(props))) == props
+    with pytest.raises(values.Unknown):
+        values.get(props, "a", "b", 1)
+    assert values.get(props, "a", "b", 0) == 1
+    assert values.get(props, "missing", "deeper") is None
+
+
+def test_guardrails_modules_import_each_other_relatively_only() -> None:
+    """Pulumi loads the package as `guardrails`, tests as `policy.guardrails`: an absolute sibling import
+    would load a second copy of a module under another name (issue 15, item 8)."""
+    package = ROOT / "policy" / "guardrails"
+    siblings = {p.stem for p in package.glob("*.py")} | {"guardrails", "policy"}
+    absolute = []
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [(node.module or "").split(".")[0]]
+            else:
+                continue
+            absolute += [f"{path.name}: {name}" for name in names if name in siblings]
+    assert absolute == []
+    assert "guardrails" not in sys.modules and "rules" not in sys.modules

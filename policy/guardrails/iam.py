@@ -1,0 +1,165 @@
+"""IAM documents: where each resource type carries policy documents, and what a grant too wide looks like."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .resource_types import (
+    BUCKET_POLICY,
+    IAM_GROUP_POLICY,
+    IAM_GROUP_POLICY_ATTACHMENT,
+    IAM_POLICY,
+    IAM_POLICY_ATTACHMENT,
+    IAM_ROLE,
+    IAM_ROLE_POLICY,
+    IAM_ROLE_POLICY_ATTACHMENT,
+    IAM_USER_POLICY,
+    IAM_USER_POLICY_ATTACHMENT,
+    KMS_KEY,
+    SNS_TOPIC,
+    SNS_TOPIC_POLICY,
+    SQS_QUEUE_POLICY,
+)
+from .values import as_list, get, items, known
+
+# Where each resource type carries policy documents, as paths into its properties ("[]" = every element).
+POLICY_DOCUMENT_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
+    IAM_ROLE: (("inlinePolicies", "[]", "policy"),),
+    IAM_ROLE_POLICY: (("policy",),),
+    IAM_USER_POLICY: (("policy",),),
+    IAM_GROUP_POLICY: (("policy",),),
+    IAM_POLICY: (("policy",),),
+    BUCKET_POLICY: (("policy",),),
+    KMS_KEY: (("policy",),),
+    SNS_TOPIC: (("policy",),),
+    SNS_TOPIC_POLICY: (("policy",),),
+    SQS_QUEUE_POLICY: (("policy",),),
+}
+
+# Where each resource type names managed policies it attaches.
+MANAGED_POLICY_ARN_PATHS: dict[str, tuple[str, ...]] = {
+    IAM_ROLE_POLICY_ATTACHMENT: ("policyArn",),
+    IAM_USER_POLICY_ATTACHMENT: ("policyArn",),
+    IAM_GROUP_POLICY_ATTACHMENT: ("policyArn",),
+    IAM_POLICY_ATTACHMENT: ("policyArn",),
+    IAM_ROLE: ("managedPolicyArns",),
+}
+
+
+@dataclass(frozen=True)
+class PolicyDocument:
+    location: str  # e.g. "inlinePolicies[0].policy"
+    document: dict[str, Any]
+
+
+def _walk(props: Any, path: Sequence[str], location: str) -> Iterator[tuple[str, Any]]:
+    if not path:
+        yield location, props
+        return
+    head, rest = path[0], path[1:]
+    if head == "[]":
+        for index, element in enumerate(items(props)):
+            yield from _walk(element, rest, f"{location}[{index}]")
+    else:
+        value = get(props, head)
+        if value is not None:
+            yield from _walk(value, rest, f"{location}.{head}" if location else head)
+
+
+def policy_documents(resource_type: str, props: Mapping[str, Any]) -> list[PolicyDocument]:
+    """Every IAM policy document a resource carries, parsed; raises Unknown if any is not known yet."""
+    documents = []
+    for path in POLICY_DOCUMENT_PATHS.get(resource_type, ()):
+        for location, raw in _walk(props, path, ""):
+            raw = known(raw)
+            if isinstance(raw, str):
+                if not raw.strip():
+                    continue
+                try:
+                    parsed = json.loads(raw)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{location}: not valid JSON ({e})") from e
+            else:
+                parsed = raw
+            documents.append(PolicyDocument(location, parsed))
+    return documents
+
+
+def statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    found = document.get("Statement", [])
+    return [found] if isinstance(found, dict) else list(found)
+
+
+_SERVICE_WIDE = re.compile(r"^[A-Za-z0-9-]+:\*$")
+_ACCOUNT_ROOT = re.compile(r"^(arn:aws[a-z-]*:iam::\d{12}:root|\d{12})$")
+
+
+def _is_account_root_only(principal: Any) -> bool:
+    if not isinstance(principal, dict) or set(principal) != {"AWS"}:
+        return False
+    values = as_list(principal["AWS"])
+    return bool(values) and all(isinstance(v, str) and _ACCOUNT_ROOT.match(v) for v in values)
+
+
+def wildcard_grants(resource_type: str, document: Mapping[str, Any]) -> list[str]:
+    """Allow statements that grant every action, or every action of a service on every resource."""
+    problems = []
+    for index, statement in enumerate(statements(document)):
+        if statement.get("Effect") != "Allow":
+            continue
+        label = statement.get("Sid") or f"Statement[{index}]"
+        if "NotAction" in statement:
+            problems.append(f"{label}: Allow with NotAction grants every action not listed")
+            continue
+        actions = [a for a in as_list(statement.get("Action")) if isinstance(a, str)]
+        resources = as_list(statement.get("Resource"))
+        every_resource = "*" in resources or "NotResource" in statement
+        if "*" in actions:
+            problems.append(f'{label}: "Action": "*" grants every action of every service')
+            continue
+        service_wide = [a for a in actions if _SERVICE_WIDE.match(a)]
+        if not service_wide or not every_resource:
+            continue
+        # The account-root key-admin statement: in a key policy "*" is this key, and the root principal
+        # only delegates to IAM, whose policies this pack checks. Without it the key becomes unmanageable.
+        if (
+            resource_type == KMS_KEY
+            and service_wide == ["kms:*"]
+            and len(actions) == 1
+            and _is_account_root_only(statement.get("Principal"))
+        ):
+            continue
+        problems.append(f'{label}: {", ".join(service_wide)} on "Resource": "*" grants a whole service')
+    return problems
+
+
+_AWS_MANAGED_BROAD = re.compile(
+    r"^arn:aws[a-z-]*:iam::aws:policy/(?:[\w+=,.@-]+/)*(?:[\w+=,.@-]*FullAccess[\w+=,.@-]*|AdministratorAccess"
+    r"|PowerUserAccess)$"
+)
+
+
+def check_iam_wildcards(
+    resource_type: str, props: dict[str, Any], _config: Mapping[str, Any]
+) -> Iterable[str]:
+    for document in policy_documents(resource_type, props):
+        for problem in wildcard_grants(resource_type, document.document):
+            yield f"{document.location}: {problem}"
+
+
+def check_managed_full_access(
+    resource_type: str, props: dict[str, Any], _config: Mapping[str, Any]
+) -> Iterable[str]:
+    prop = MANAGED_POLICY_ARN_PATHS.get(resource_type)
+    if prop is None:
+        return
+    for arn in items(props, *prop):
+        if isinstance(arn, str) and _AWS_MANAGED_BROAD.match(arn):
+            yield (
+                f"{prop[0]}: AWS managed policy {arn} grants far more than the stack needs; "
+                "attach a least-privilege policy instead"
+            )
