@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,18 +15,15 @@ from infra.rollout import EndpointRollout, RolloutArgs
 from infra.settings import ServingSettings
 from infra.storage import object_uri, upload_code
 
+# One definition with the policy pack: SageMaker rejects a volume KmsKeyId for local NVMe instance types.
+from policy.guardrails.instance_storage import has_instance_storage
+
 VARIANT_NAME = "primary"  # fixed: blue/green and rolling updates require the same variant name
 PROGRAM = "inference.py"
 CAPTURE_PREFIX = "datacapture"
 # With network isolation the code travels inside model.tar.gz, which SageMaker unpacks into /opt/ml/model.
 IN_ARTIFACT_SUBMIT_DIRECTORY = "/opt/ml/model/code"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-# Nitro instances with local NVMe storage encrypt it in hardware and SageMaker rejects a KmsKeyId for them.
-_LOCAL_STORAGE_FAMILY = re.compile(r"^ml\.([a-z]+\d+[a-z]*d[a-z]*|g5|g6|g6e|p5|p5e|p5en|trn1|trn1n|inf2)\.")
-
-
-def has_instance_storage(instance_type: str) -> bool:
-    return bool(_LOCAL_STORAGE_FAMILY.match(instance_type))
 
 
 def endpoint_name(base_name: str) -> str:

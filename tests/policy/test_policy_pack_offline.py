@@ -731,9 +731,14 @@ def test_a_provisioned_variant_beside_a_serverless_one_still_needs_capture() -> 
     }
 
 
+# ResourceConfig.VolumeSizeInGB in the SageMaker API reference: ml.p4d, ml.g4dn and ml.g5 have NVMe instance
+# storage, ml.c5 and ml.p2 are EBS-only (docs.aws.amazon.com/sagemaker/latest/APIReference/API_ResourceConfig.html).
 @pytest.mark.parametrize(
     ("instance_type", "nvme"),
     [
+        ("ml.p2.xlarge", False),
+        ("m5d.large", False),
+        ("ml.m5d", False),
         ("ml.m5.large", False),
         ("ml.t2.medium", False),
         ("ml.c5.xlarge", False),
