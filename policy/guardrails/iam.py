@@ -40,6 +40,16 @@ POLICY_DOCUMENT_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
     SQS_QUEUE_POLICY: (("policy",),),
 }
 
+# Identity policies: whoever holds them may act, so "Resource" is what scopes them (no Principal does).
+IDENTITY_POLICY_TYPES = frozenset({IAM_ROLE, IAM_ROLE_POLICY, IAM_USER_POLICY, IAM_GROUP_POLICY, IAM_POLICY})
+
+# Actions AWS offers no resource type to scope to, with the condition key that scopes them instead ("" if
+# none): the IAM Service Authorization Reference, CloudWatch and ECR pages.
+DEFAULT_UNSCOPABLE_ACTIONS = {
+    "cloudwatch:PutMetricData": "cloudwatch:namespace",
+    "ecr:GetAuthorizationToken": "",
+}
+
 # Where each resource type names managed policies it attaches.
 MANAGED_POLICY_ARN_PATHS: dict[str, tuple[str, ...]] = {
     IAM_ROLE_POLICY_ATTACHMENT: ("policyArn",),
@@ -137,6 +147,43 @@ def wildcard_grants(resource_type: str, document: Mapping[str, Any]) -> list[str
     return problems
 
 
+def _condition_keys(statement: Mapping[str, Any]) -> set[str]:
+    """Every condition key a statement tests, lower-cased (IAM compares condition keys case-insensitively)."""
+    condition = statement.get("Condition")
+    if not isinstance(condition, dict):
+        return set()
+    return {key.lower() for test in condition.values() if isinstance(test, dict) for key in test}
+
+
+def resource_star_grants(document: Mapping[str, Any], unscopable: Mapping[str, str]) -> list[str]:
+    """Allow statements on "Resource": "*" for actions AWS can scope, or without the condition that scopes them.
+
+    A statement with NotAction or a wildcard action ("*", "svc:*") is left to `wildcard_grants`, so that
+    one wrong statement is one violation.
+    """
+    problems = []
+    for index, statement in enumerate(statements(document)):
+        if statement.get("Effect") != "Allow" or "NotAction" in statement:
+            continue
+        if "*" not in as_list(statement.get("Resource")) and "NotResource" not in statement:
+            continue
+        label = statement.get("Sid") or f"Statement[{index}]"
+        actions = [a for a in as_list(statement.get("Action")) if isinstance(a, str)]
+        if any(a == "*" or _SERVICE_WIDE.match(a) for a in actions):
+            continue
+        scopable = [a for a in actions if a not in unscopable]
+        if scopable:
+            problems.append(
+                f'{label}: {", ".join(scopable)} on "Resource": "*": scope it to the resources it needs'
+            )
+        keys = _condition_keys(statement)
+        for action in actions:
+            key = unscopable.get(action)
+            if key and key.lower() not in keys:
+                problems.append(f'{label}: {action} on "Resource": "*" without a {key} condition')
+    return problems
+
+
 _AWS_MANAGED_BROAD = re.compile(
     r"^arn:aws[a-z-]*:iam::aws:policy/(?:[\w+=,.@-]+/)*(?:[\w+=,.@-]*FullAccess[\w+=,.@-]*|AdministratorAccess"
     r"|PowerUserAccess)$"
@@ -163,3 +210,13 @@ def check_managed_full_access(
                 f"{prop[0]}: AWS managed policy {arn} grants far more than the stack needs; "
                 "attach a least-privilege policy instead"
             )
+
+
+def check_identity_resource_star(
+    resource_type: str, props: dict[str, Any], config: Mapping[str, Any]
+) -> Iterable[str]:
+    if resource_type not in IDENTITY_POLICY_TYPES:
+        return
+    for document in policy_documents(resource_type, props):
+        for problem in resource_star_grants(document.document, config["unscopableActions"]):
+            yield f"{document.location}: {problem}"

@@ -11,7 +11,12 @@ from pulumi_policy import PolicyConfigSchema, ResourceValidationPolicy, Severity
 
 from .adapters import resource_policy, stack_policy
 from .alarms import DRIFT_METRIC_NAMESPACES, check_auto_rollback, check_drift_alarms
-from .iam import check_iam_wildcards, check_managed_full_access
+from .iam import (
+    DEFAULT_UNSCOPABLE_ACTIONS,
+    check_iam_wildcards,
+    check_identity_resource_star,
+    check_managed_full_access,
+)
 from .sagemaker import (
     DEFAULT_ALLOWED_INSTANCE_TYPES,
     check_endpoint_capture,
@@ -22,6 +27,8 @@ from .sagemaker import (
 )
 from .storage import (
     check_bucket_encryption,
+    check_bucket_noncurrent_version_expiry,
+    check_bucket_owner_enforced,
     check_bucket_public_access,
     check_bucket_tls_only,
     check_bucket_versioning,
@@ -60,6 +67,17 @@ DRIFT_SCHEMA = PolicyConfigSchema(
         }
     }
 )
+UNSCOPABLE_SCHEMA = PolicyConfigSchema(
+    properties={
+        "unscopableActions": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "default": dict(DEFAULT_UNSCOPABLE_ACTIONS),
+            "description": 'Actions an identity policy may grant on "Resource": "*" (AWS has no resource to '
+            'scope them to), each with the condition key that must scope it instead ("" for none)',
+        }
+    }
+)
 TAGS_SCHEMA = PolicyConfigSchema(
     properties={
         "requiredTags": {
@@ -79,6 +97,13 @@ RESOURCE_POLICIES: list[ResourceValidationPolicy] = [
         "(except the account-root key-admin statement of a key policy).",
         check_iam_wildcards,
         severity=Severity.CRITICAL,
+    ),
+    resource_policy(
+        "iam-resource-star-only-where-unscopable",
+        'Identity policies grant on "Resource": "*" only actions AWS cannot scope to a resource, each with the '
+        "condition that scopes it where AWS offers one.",
+        check_identity_resource_star,
+        config_schema=UNSCOPABLE_SCHEMA,
     ),
     resource_policy(
         "iam-no-managed-full-access",
@@ -128,6 +153,17 @@ STACK_POLICIES: list[StackValidationPolicy] = [
         "Every bucket blocks public access with all four flags.",
         check_bucket_public_access,
         severity=Severity.CRITICAL,
+    ),
+    stack_policy(
+        "s3-bucket-owner-enforced",
+        "Every bucket disables ACLs: its ownership controls say BucketOwnerEnforced.",
+        check_bucket_owner_enforced,
+    ),
+    stack_policy(
+        "s3-bucket-noncurrent-version-expiry",
+        "Every bucket's lifecycle expires noncurrent versions, so versioning does not keep them forever.",
+        check_bucket_noncurrent_version_expiry,
+        severity=Severity.MEDIUM,
     ),
     stack_policy(
         "s3-bucket-tls-only", "Every bucket's policy denies requests without TLS.", check_bucket_tls_only

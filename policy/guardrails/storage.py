@@ -1,4 +1,5 @@
-"""Buckets and the key that encrypts them: SSE-KMS with a bucket key, versioned, private, TLS-only; rotation.
+"""Buckets and the key that encrypts them: SSE-KMS with a bucket key, versioned, private, ACL-free,
+TLS-only, with expiring old versions; a key that rotates.
 
 Bucket rules are stack policies: a bucket's settings live in sub-resources that refer to it, so each rule
 looks for a sub-resource attached to every bucket and reports on the bucket.
@@ -14,6 +15,8 @@ from .iam import policy_documents, statements
 from .resource_types import (
     BUCKET,
     BUCKET_ENCRYPTION,
+    BUCKET_LIFECYCLE,
+    BUCKET_OWNERSHIP_CONTROLS,
     BUCKET_POLICY,
     BUCKET_PUBLIC_ACCESS_BLOCK,
     BUCKET_VERSIONING,
@@ -133,3 +136,33 @@ def check_bucket_tls_only(
     resources: list[StackResource], _config: Mapping[str, Any]
 ) -> Iterable[tuple[str, str | None]]:
     return _per_bucket(resources, BUCKET_POLICY, "TLS-only bucket policy", _tls_problems)
+
+
+def _ownership_problems(controls: StackResource) -> list[str]:
+    ownership = get(controls.props, "rule", "objectOwnership")
+    if ownership == "BucketOwnerEnforced":
+        return []
+    return [f"rule.objectOwnership = {ownership!r}, expected BucketOwnerEnforced (ACLs disabled)"]
+
+
+def check_bucket_owner_enforced(
+    resources: list[StackResource], _config: Mapping[str, Any]
+) -> Iterable[tuple[str, str | None]]:
+    return _per_bucket(resources, BUCKET_OWNERSHIP_CONTROLS, "ownership controls", _ownership_problems)
+
+
+def _noncurrent_expiry_problems(lifecycle: StackResource) -> list[str]:
+    for rule in items(lifecycle.props, "rules"):
+        if get(rule, "status") != "Enabled":
+            continue
+        for expiration in items(rule, "noncurrentVersionExpiration"):
+            days = get(expiration, "noncurrentDays")
+            if isinstance(days, int | float) and days > 0:
+                return []
+    return ["no Enabled rule sets noncurrentVersionExpiration.noncurrentDays: old versions are kept forever"]
+
+
+def check_bucket_noncurrent_version_expiry(
+    resources: list[StackResource], _config: Mapping[str, Any]
+) -> Iterable[tuple[str, str | None]]:
+    return _per_bucket(resources, BUCKET_LIFECYCLE, "lifecycle configuration", _noncurrent_expiry_problems)

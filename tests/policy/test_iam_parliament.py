@@ -155,3 +155,22 @@ def test_action_star_is_caught_by_the_policy_pack_where_parliament_is_silent() -
     assert iam.wildcard_grants(resource_types.IAM_POLICY, document) == [
         'All: "Action": "*" grants every action of every service'
     ]
+
+
+def test_the_pack_lets_only_unscopable_actions_use_resource_star() -> None:
+    """The pack's default list, against parliament's copy of the IAM Service Authorization Reference."""
+    definitions = json.loads((importlib.resources.files("parliament") / "iam_definition.json").read_text())
+    privileges = {
+        f"{service['prefix']}:{privilege['privilege']}": privilege
+        for service in definitions
+        for privilege in service["privileges"]
+    }
+    assert iam.DEFAULT_UNSCOPABLE_ACTIONS
+    for action, condition_key in iam.DEFAULT_UNSCOPABLE_ACTIONS.items():
+        resource_types_of_action = privileges[action]["resource_types"]
+        # An empty resource type is the reference's "*": the action has no resource to scope to.
+        assert [r["resource_type"] for r in resource_types_of_action] == [""], action
+        keys = resource_types_of_action[0]["condition_keys"]
+        assert (condition_key in keys) if condition_key else keys == [], (action, keys)
+    # A scopable action for contrast: GetObject has the object as its resource type.
+    assert "object*" in [r["resource_type"] for r in privileges["s3:GetObject"]["resource_types"]]

@@ -139,6 +139,16 @@ REAL_STACK_BREAKS: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = [
         resource_types.IAM_ROLE,
         lambda p: p.update(managedPolicyArns=["arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"]),
     ),
+    (
+        "s3-bucket-owner-enforced",
+        resource_types.BUCKET_OWNERSHIP_CONTROLS,
+        lambda p: p["rule"].update(objectOwnership="BucketOwnerPreferred"),
+    ),
+    (
+        "s3-bucket-noncurrent-version-expiry",
+        resource_types.BUCKET_LIFECYCLE,
+        lambda p: [rule.pop("noncurrentVersionExpiration", None) for rule in p["rules"]],
+    ),
 ]
 
 
@@ -153,6 +163,28 @@ def test_a_broken_real_stack_is_flagged(
 ) -> None:
     violations = run_pack(_mutated(recordings["dev"], resource_type, change), pack_config("dev"))
     assert {v.policy for v in violations} == {policy}, "\n".join(map(str, violations))
+
+
+def test_a_real_stack_publishing_metrics_without_the_namespace_condition_is_flagged(
+    recordings: dict[str, Recording],
+) -> None:
+    """PutMetricData has no resource to scope to; without its namespace condition a role may write any metric."""
+    fixtures = fixtures_from_recording(recordings["dev"])
+    dropped = []
+    for fixture in fixtures:
+        if fixture.type != resource_types.IAM_ROLE:
+            continue
+        for inline in fixture.props.get("inlinePolicies", []):
+            document = json.loads(inline["policy"])
+            for statement in document["Statement"]:
+                if "cloudwatch:PutMetricData" in statement["Action"]:
+                    dropped.append(statement.pop("Condition"))
+            inline["policy"] = json.dumps(document)
+    violations = run_pack(fixtures, pack_config("dev"))
+    assert len(dropped) >= 2  # the SageMaker execution role and the drift engine's role
+    assert {v.policy for v in violations} == {"iam-resource-star-only-where-unscopable"}
+    assert len(violations) == len(dropped)
+    assert all("without a cloudwatch:namespace condition" in v.message for v in violations)
 
 
 def test_a_real_stack_without_drift_alarms_is_flagged(recordings: dict[str, Recording]) -> None:
@@ -238,6 +270,14 @@ def good_stack() -> list[Fixture]:
     role_policy = _document(
         {"Sid": "Read", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"{bucket_arn}/data/*"]},
         {"Sid": "Bucket", "Effect": "Allow", "Action": "s3:*", "Resource": bucket_arn},
+        {
+            "Sid": "Metrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": "Test"}},
+        },
+        {"Sid": "Ecr", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
     )
     p = "aws"
     return [
@@ -276,6 +316,27 @@ def good_stack() -> list[Fixture]:
         ),
         Fixture(
             resource_types.BUCKET_POLICY, "data-tls-only", {"bucket": "data-bucket-id", "policy": tls_only}, p
+        ),
+        Fixture(
+            resource_types.BUCKET_OWNERSHIP_CONTROLS,
+            "data-ownership",
+            {"bucket": "data-bucket-id", "rule": {"objectOwnership": "BucketOwnerEnforced"}},
+            p,
+        ),
+        Fixture(
+            resource_types.BUCKET_LIFECYCLE,
+            "data-lifecycle",
+            {
+                "bucket": "data-bucket-id",
+                "rules": [
+                    {
+                        "id": "expire-noncurrent-versions",
+                        "status": "Enabled",
+                        "noncurrentVersionExpiration": {"noncurrentDays": 30},
+                    }
+                ],
+            },
+            p,
         ),
         Fixture(resource_types.KMS_KEY, "key", {"enableKeyRotation": True, "policy": key_policy}, p),
         Fixture(
@@ -457,6 +518,54 @@ BROKEN: list[tuple[str, str, Callable[[list[Fixture]], None]]] = [
                 "Action": "s3:*",
                 "Resource": "arn:aws:s3:::data-bucket/*",
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ),
+    ),
+    (
+        "s3-bucket-owner-enforced",
+        "ACLs enabled (ObjectWriter)",
+        _edit("data-ownership", lambda p: p["rule"].update(objectOwnership="ObjectWriter")),
+    ),
+    ("s3-bucket-owner-enforced", "no ownership controls", _drop("data-ownership")),
+    ("s3-bucket-noncurrent-version-expiry", "no lifecycle", _drop("data-lifecycle")),
+    (
+        "s3-bucket-noncurrent-version-expiry",
+        "the expiring rule is Disabled",
+        _edit("data-lifecycle", lambda p: p["rules"][0].update(status="Disabled")),
+    ),
+    (
+        "s3-bucket-noncurrent-version-expiry",
+        "only current versions expire",
+        _edit(
+            "data-lifecycle",
+            lambda p: p["rules"][0].update(noncurrentVersionExpiration=None, expiration={"days": 30}),
+        ),
+    ),
+    (
+        "iam-resource-star-only-where-unscopable",
+        "role with s3:GetObject on *",
+        _set_policy("role", {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}),
+    ),
+    (
+        "iam-resource-star-only-where-unscopable",
+        "role with s3:Get* on *",
+        _set_policy("role", {"Effect": "Allow", "Action": ["s3:Get*"], "Resource": ["*"]}),
+    ),
+    (
+        "iam-resource-star-only-where-unscopable",
+        "PutMetricData without its namespace condition",
+        _set_policy("role", {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"}),
+    ),
+    (
+        "iam-resource-star-only-where-unscopable",
+        "PutMetricData scoped by another key",
+        _set_policy(
+            "role",
+            {
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}},
             },
         ),
     ),
