@@ -22,7 +22,7 @@ from .resource_types import (
     BUCKET_VERSIONING,
     KMS_KEY,
 )
-from .values import Unknown, as_list, get, items, truthy
+from .values import Unknown, as_list, get, is_unknown, items, truthy
 
 PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 
@@ -38,7 +38,7 @@ def _per_bucket(
     resources: list[StackResource],
     sub_type: str,
     what: str,
-    problems_of: Callable[[StackResource], list[str]],
+    problems_of: Callable[[StackResource, StackResource], list[str]],
 ) -> Iterator[tuple[str, str | None]]:
     """For each bucket: a violation if no sub-resource of `sub_type` satisfies it, listing what was wrong."""
     buckets = of_type(resources, BUCKET)
@@ -52,7 +52,7 @@ def _per_bucket(
         reports = []
         for sub in subs:
             try:
-                reports.append(problems_of(sub))
+                reports.append(problems_of(sub, bucket))
             except Unknown:
                 reports.append([])
         if all(reports):
@@ -60,7 +60,7 @@ def _per_bucket(
             yield f"bucket {bucket.name}: {what} is not as required: {details}", bucket.urn
 
 
-def _encryption_problems(config: StackResource) -> list[str]:
+def _encryption_problems(config: StackResource, _bucket: StackResource) -> list[str]:
     rules = items(config.props, "rules")
     if not rules:
         return ["no rules"]
@@ -83,7 +83,7 @@ def check_bucket_encryption(
     return _per_bucket(resources, BUCKET_ENCRYPTION, "SSE-KMS encryption configuration", _encryption_problems)
 
 
-def _versioning_problems(versioning: StackResource) -> list[str]:
+def _versioning_problems(versioning: StackResource, _bucket: StackResource) -> list[str]:
     status = get(versioning.props, "versioningConfiguration", "status")
     return [] if status == "Enabled" else [f"versioningConfiguration.status = {status!r}, expected Enabled"]
 
@@ -94,7 +94,7 @@ def check_bucket_versioning(
     return _per_bucket(resources, BUCKET_VERSIONING, "versioning", _versioning_problems)
 
 
-def _public_access_problems(block: StackResource) -> list[str]:
+def _public_access_problems(block: StackResource, _bucket: StackResource) -> list[str]:
     return [
         f"{flag} must be true" for flag in PUBLIC_ACCESS_FLAGS if not truthy(get(block.props, flag) or False)
     ]
@@ -106,7 +106,7 @@ def check_bucket_public_access(
     return _per_bucket(resources, BUCKET_PUBLIC_ACCESS_BLOCK, "public access block", _public_access_problems)
 
 
-def _denies_insecure_transport(statement: Mapping[str, Any]) -> bool:
+def _denies_insecure_transport(statement: Mapping[str, Any], bucket_arn: str | None) -> bool:
     if statement.get("Effect") != "Deny":
         return False
     principal = statement.get("Principal")
@@ -118,13 +118,17 @@ def _denies_insecure_transport(statement: Mapping[str, Any]) -> bool:
     if str(condition).lower() != "false":
         return False
     resources = [r for r in as_list(statement.get("Resource")) if isinstance(r, str)]
-    # Both the bucket (ListBucket and friends) and its objects must be covered.
+    # Both the bucket (ListBucket and friends) and its objects must be covered: this bucket's, where its ARN is known.
+    if bucket_arn is not None:
+        return {bucket_arn, f"{bucket_arn}/*"} <= set(resources)
     return any(r.endswith("/*") for r in resources) and any(not r.endswith("/*") for r in resources)
 
 
-def _tls_problems(policy: StackResource) -> list[str]:
+def _tls_problems(policy: StackResource, bucket: StackResource) -> list[str]:
+    arn = bucket.props.get("arn")
+    bucket_arn = arn if isinstance(arn, str) and arn and not is_unknown(arn) else None
     for document in policy_documents(BUCKET_POLICY, policy.props):
-        if any(_denies_insecure_transport(s) for s in statements(document.document)):
+        if any(_denies_insecure_transport(s, bucket_arn) for s in statements(document.document)):
             return []
     return [
         'no statement denies s3:* to Principal "*" on the bucket and its objects when '
@@ -138,7 +142,7 @@ def check_bucket_tls_only(
     return _per_bucket(resources, BUCKET_POLICY, "TLS-only bucket policy", _tls_problems)
 
 
-def _ownership_problems(controls: StackResource) -> list[str]:
+def _ownership_problems(controls: StackResource, _bucket: StackResource) -> list[str]:
     ownership = get(controls.props, "rule", "objectOwnership")
     if ownership == "BucketOwnerEnforced":
         return []
@@ -151,7 +155,7 @@ def check_bucket_owner_enforced(
     return _per_bucket(resources, BUCKET_OWNERSHIP_CONTROLS, "ownership controls", _ownership_problems)
 
 
-def _noncurrent_expiry_problems(lifecycle: StackResource) -> list[str]:
+def _noncurrent_expiry_problems(lifecycle: StackResource, _bucket: StackResource) -> list[str]:
     for rule in items(lifecycle.props, "rules"):
         if get(rule, "status") != "Enabled":
             continue

@@ -284,7 +284,14 @@ def good_stack() -> list[Fixture]:
         Fixture(
             resource_types.AWS_PROVIDER, p, {"region": "eu-west-1", "defaultTags": json.dumps({"tags": TAGS})}
         ),
-        Fixture(resource_types.BUCKET, "data", {"bucket": "data-bucket"}, p, id="data-bucket-id"),
+        Fixture(
+            resource_types.BUCKET,
+            "data",
+            {"bucket": "data-bucket"},
+            p,
+            id="data-bucket-id",
+            outputs={"bucket": "data-bucket", "arn": bucket_arn},
+        ),
         Fixture(
             resource_types.BUCKET_ENCRYPTION,
             "data-encryption",
@@ -566,6 +573,20 @@ BROKEN: list[tuple[str, str, Callable[[list[Fixture]], None]]] = [
                 "Action": "cloudwatch:PutMetricData",
                 "Resource": "*",
                 "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}},
+            },
+        ),
+    ),
+    (
+        "s3-bucket-tls-only",
+        "TLS deny for another bucket",
+        _set_policy(
+            "data-tls-only",
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": ["arn:aws:s3:::other-bucket", "arn:aws:s3:::other-bucket/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             },
         ),
     ),
