@@ -9,17 +9,43 @@ import pytest
 
 from infra.config_schema import load_stack_config
 from infra.settings import settings_from_values
-from tests.infra import checks
+from policy.guardrails.resource_types import BUCKET, IAM_ROLE
 from tests.infra.conftest import recording_of
 from tests.infra.harness import Recording, run_program, stack_names
+from tests.policy.pack_runner import Violation, fixtures_from_recording, pack_config, run_pack
+
+# The policy pack is the one rule set; these tests run it over the recorded program, as `pulumi preview` would.
+BUCKET_POLICIES = {
+    "s3-bucket-kms-encryption",
+    "s3-bucket-versioning",
+    "s3-bucket-public-access-block",
+    "s3-bucket-owner-enforced",
+    "s3-bucket-tls-only",
+    "s3-bucket-noncurrent-version-expiry",
+}
+IAM_POLICIES = {
+    "iam-no-wildcard-actions",
+    "iam-resource-star-only-where-unscopable",
+    "iam-no-managed-full-access",
+}
+TAG_POLICIES = {"aws-required-tags"}
+
+
+def pack_violations(recording: Recording, policies: set[str]) -> list[Violation]:
+    violations = run_pack(fixtures_from_recording(recording), pack_config(recording.stack))
+    return [v for v in violations if v.policy in policies]
+
+
+def messages(violations: list[Violation]) -> list[str]:
+    return [str(v) for v in violations]
 
 
 def test_every_stack_file_records_the_whole_program(recording: Recording) -> None:
     types = {r.type for r in recording.resources}
     for expected in (
         "aws:kms/key:Key",
-        checks.BUCKET,
-        checks.ROLE,
+        BUCKET,
+        IAM_ROLE,
         "aws:sagemaker/trainingJob:TrainingJob",
         "aws:sagemaker/pipeline:Pipeline",
         "aws:sagemaker/endpoint:Endpoint",
@@ -27,11 +53,11 @@ def test_every_stack_file_records_the_whole_program(recording: Recording) -> Non
         "aws:cloudwatch/dashboard:Dashboard",
     ):
         assert expected in types
-    assert len(recording.of_type(checks.BUCKET)) == 3
+    assert len(recording.of_type(BUCKET)) == 3
 
 
 def test_buckets_are_encrypted_versioned_private_and_tls_only(recording: Recording) -> None:
-    assert checks.bucket_problems(recording) == []
+    assert messages(pack_violations(recording, BUCKET_POLICIES)) == []
 
 
 def test_bucket_check_fails_on_broken_encryption() -> None:
@@ -40,7 +66,10 @@ def test_bucket_check_fails_on_broken_encryption() -> None:
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
     )[0]
     encryption.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] = "AES256"
-    assert any("SSE-KMS" in p for p in checks.bucket_problems(broken))
+    violations = pack_violations(broken, BUCKET_POLICIES)
+    assert [(v.policy, "sseAlgorithm = 'AES256'" in v.message) for v in violations] == [
+        ("s3-bucket-kms-encryption", True)
+    ]
 
 
 def test_bucket_check_fails_without_tls_policy_or_versioning() -> None:
@@ -49,9 +78,20 @@ def test_bucket_check_fails_without_tls_policy_or_versioning() -> None:
     broken.of_type("aws:s3/bucketVersioning:BucketVersioning")[0].inputs["versioningConfiguration"][
         "status"
     ] = "Suspended"
-    problems = checks.bucket_problems(broken)
-    assert sum("non-TLS" in p for p in problems) == 3
-    assert sum("versioning" in p for p in problems) == 1
+    policies = [v.policy for v in pack_violations(broken, BUCKET_POLICIES)]
+    assert sorted(policies) == ["s3-bucket-tls-only"] * 3 + ["s3-bucket-versioning"]
+
+
+def test_bucket_check_fails_with_acls_enabled_or_old_versions_kept_forever() -> None:
+    broken = copy.deepcopy(recording_of("dev"))
+    broken.of_type("aws:s3/bucketOwnershipControls:BucketOwnershipControls")[0].inputs["rule"][
+        "objectOwnership"
+    ] = "ObjectWriter"
+    for lifecycle in broken.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"):
+        for rule in lifecycle.inputs["rules"]:
+            rule.pop("noncurrentVersionExpiration", None)
+    policies = [v.policy for v in pack_violations(broken, BUCKET_POLICIES)]
+    assert sorted(policies) == ["s3-bucket-noncurrent-version-expiry"] * 3 + ["s3-bucket-owner-enforced"]
 
 
 def test_kms_key_rotates_and_is_aliased_per_stack(recording: Recording) -> None:
@@ -63,7 +103,7 @@ def test_kms_key_rotates_and_is_aliased_per_stack(recording: Recording) -> None:
 def test_captured_traffic_expires_after_the_stack_retention(recording: Recording) -> None:
     config = load_stack_config(recording.stack)
     retention = int(config.values["captureRetentionDays"])
-    capture = next(b for b in recording.of_type(checks.BUCKET) if "-capture-" in b.inputs["bucket"])
+    capture = next(b for b in recording.of_type(BUCKET) if "-capture-" in b.inputs["bucket"])
     lifecycle = next(
         lc
         for lc in recording.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
@@ -73,25 +113,37 @@ def test_captured_traffic_expires_after_the_stack_retention(recording: Recording
 
 
 def test_iam_is_least_privilege(recording: Recording) -> None:
-    assert checks.iam_problems(recording) == []
+    assert messages(pack_violations(recording, IAM_POLICIES)) == []
 
 
 def test_iam_check_fails_on_wildcard_action_and_managed_full_access() -> None:
     broken = copy.deepcopy(recording_of("dev"))
-    role = broken.of_type(checks.ROLE)[0]
+    role = broken.of_type(IAM_ROLE)[0]
     policy = json.loads(role.inputs["inlinePolicies"][0]["policy"])
     policy["Statement"].append({"Sid": "Oops", "Effect": "Allow", "Action": "*", "Resource": "*"})
     policy["Statement"].append({"Sid": "Wide", "Effect": "Allow", "Action": ["s3:*"], "Resource": ["*"]})
     role.inputs["inlinePolicies"][0]["policy"] = json.dumps(policy)
     role.inputs["managedPolicyArns"] = ["arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"]
-    problems = checks.iam_problems(broken)
-    assert any("Action '*'" in p for p in problems)
-    assert any("service-wide" in p for p in problems)
-    assert any("FullAccess" in p for p in problems)
+    problems = messages(pack_violations(broken, IAM_POLICIES))
+    assert any('Oops: "Action": "*"' in p for p in problems)
+    assert any('Wide: s3:* on "Resource": "*"' in p for p in problems)
+    assert any("AmazonSageMakerFullAccess" in p for p in problems)
+    assert len(problems) == 3, problems
+
+
+def test_iam_check_fails_on_resource_star_for_a_scopable_action() -> None:
+    broken = copy.deepcopy(recording_of("dev"))
+    role = broken.of_type(IAM_ROLE)[0]
+    policy = json.loads(role.inputs["inlinePolicies"][0]["policy"])
+    policy["Statement"].append({"Sid": "Star", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})
+    role.inputs["inlinePolicies"][0]["policy"] = json.dumps(policy)
+    violations = pack_violations(broken, IAM_POLICIES)
+    assert [v.policy for v in violations] == ["iam-resource-star-only-where-unscopable"]
+    assert 'Star: s3:GetObject on "Resource": "*"' in violations[0].message
 
 
 def test_sagemaker_roles_trust_only_this_account(recording: Recording) -> None:
-    for role in recording.of_type(checks.ROLE):
+    for role in recording.of_type(IAM_ROLE):
         trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
         if trust["Principal"]["Service"] == "sagemaker.amazonaws.com":
             assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
@@ -100,16 +152,14 @@ def test_sagemaker_roles_trust_only_this_account(recording: Recording) -> None:
 def test_permissions_boundary_is_applied_to_every_role() -> None:
     boundary = "arn:aws:iam::123456789012:policy/platform-boundary"
     recording = run_program("staging", {"permissionsBoundaryArn": boundary})
-    roles = recording.of_type(checks.ROLE)
+    roles = recording.of_type(IAM_ROLE)
     assert len(roles) >= 3
     assert all(role.inputs["permissionsBoundary"] == boundary for role in roles)
-    assert all(
-        "permissionsBoundary" not in role.inputs for role in recording_of("staging").of_type(checks.ROLE)
-    )
+    assert all("permissionsBoundary" not in role.inputs for role in recording_of("staging").of_type(IAM_ROLE))
 
 
 def test_every_aws_resource_carries_the_default_tags(recording: Recording) -> None:
-    assert checks.tag_problems(recording) == []
+    assert messages(pack_violations(recording, TAG_POLICIES)) == []
     provider = next(r for r in recording.resources if r.type == "pulumi:providers:aws")
     tags = json.loads(provider.inputs["defaultTags"])["tags"]
     assert tags["stack"] == recording.stack and tags["project"] == "sagestack"
@@ -121,7 +171,8 @@ def test_tag_check_fails_when_a_tag_is_missing() -> None:
     tags = json.loads(provider.inputs["defaultTags"])
     del tags["tags"]["cost-centre"]
     provider.inputs["defaultTags"] = json.dumps(tags)
-    assert any("cost-centre" in p for p in checks.tag_problems(broken))
+    violations = pack_violations(broken, TAG_POLICIES)
+    assert len(violations) == 1 and "defaultTags.tags lacks cost-centre" in violations[0].message
 
 
 @pytest.mark.parametrize("stack", stack_names())
@@ -129,22 +180,22 @@ def test_stateful_resources_are_protected_exactly_where_configured(stack: str) -
     recording = recording_of(stack)
     config = load_stack_config(stack)
     settings = settings_from_values(stack, config.region, config.values)
-    stateful = [*recording.of_type(checks.BUCKET), recording.one("aws:kms/key:Key")]
+    stateful = [*recording.of_type(BUCKET), recording.one("aws:kms/key:Key")]
     assert {(r.protect, r.retain_on_delete) for r in stateful} == {(settings.storage.protect,) * 2}
-    for bucket in recording.of_type(checks.BUCKET):
+    for bucket in recording.of_type(BUCKET):
         assert bucket.inputs.get("forceDestroy", False) is (
             settings.storage.force_destroy and not settings.storage.protect
         )
 
 
 def test_prod_is_protected_and_dev_is_disposable() -> None:
-    assert all(b.protect for b in recording_of("prod").of_type(checks.BUCKET))
-    assert all(b.inputs["forceDestroy"] for b in recording_of("dev").of_type(checks.BUCKET))
+    assert all(b.protect for b in recording_of("prod").of_type(BUCKET))
+    assert all(b.inputs["forceDestroy"] for b in recording_of("dev").of_type(BUCKET))
 
 
 NAMED = {  # resource type -> the input holding its physical name
-    checks.BUCKET: "bucket",
-    checks.ROLE: "name",
+    BUCKET: "bucket",
+    IAM_ROLE: "name",
     "aws:kms/alias:Alias": "name",
     "aws:sagemaker/trainingJob:TrainingJob": "trainingJobName",
     "aws:sagemaker/endpoint:Endpoint": "name",
@@ -196,7 +247,7 @@ def test_bootstrap_creates_only_storage_and_roles() -> None:
     """deployModel=false: the first `up` of a new stack, before any training data exists."""
     recording = run_program("dev", {"deployModel": "false"})
     types = {r.type for r in recording.aws_resources()}
-    assert {checks.BUCKET, "aws:kms/key:Key", checks.ROLE} <= types
+    assert {BUCKET, "aws:kms/key:Key", IAM_ROLE} <= types
     assert not {t for t in types if t.startswith(("aws:sagemaker/", "aws:lambda/", "aws:cloudwatch/"))}
     assert set(recording.outputs) == {
         "base_name",
@@ -205,4 +256,4 @@ def test_bootstrap_creates_only_storage_and_roles() -> None:
         "artifacts_bucket",
         "capture_bucket",
     }
-    assert checks.bucket_problems(recording) == [] and checks.iam_problems(recording) == []
+    assert messages(pack_violations(recording, BUCKET_POLICIES | IAM_POLICIES | TAG_POLICIES)) == []
