@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from policy.guardrails import iam, instance_storage, resource_types, rules, storage, values
-from tests.infra.harness import Recording, stack_names
+from monitoring import metrics
+from policy.guardrails import alarms, iam, instance_storage, resource_types, rules, storage, values
+from tests.infra.harness import Recording, run_program, stack_names
 from tests.policy.pack_runner import (
     PACK_CONFIG_DIR,
     Fixture,
@@ -163,6 +164,23 @@ def test_a_broken_real_stack_is_flagged(
 ) -> None:
     violations = run_pack(_mutated(recordings["dev"], resource_type, change), pack_config("dev"))
     assert {v.policy for v in violations} == {policy}, "\n".join(map(str, violations))
+
+
+def test_the_default_drift_namespaces_are_where_the_drift_engines_publish() -> None:
+    """The pack runs on its own (policy/ only), so it keeps its own list: pinned to both engines' drift alarms."""
+    namespaces = set()
+    for engine in ("lambda", "model-monitor"):
+        recording = run_program("dev", {"driftEngine": engine})
+        drift = [
+            a
+            for a in recording.of_type(resource_types.METRIC_ALARM)
+            if a.inputs["name"].startswith("sagestack-dev-drift-")
+        ]
+        assert drift, engine
+        namespaces |= {a.inputs["namespace"] for a in drift}
+        assert run_pack(fixtures_from_recording(recording), pack_config("dev")) == [], engine
+    assert metrics.NAMESPACE in namespaces
+    assert namespaces == set(alarms.DRIFT_METRIC_NAMESPACES)
 
 
 def test_a_real_stack_publishing_metrics_without_the_namespace_condition_is_flagged(
