@@ -182,7 +182,15 @@ class Storage(pulumi.ComponentResource):
                 enable_key_rotation=True,
                 deletion_window_in_days=settings.kms_deletion_window_days,
                 policy=iam.document_json(
-                    iam.key_policy(account_id=args.account_id, partition=args.partition, region=args.region)
+                    iam.key_policy(
+                        account_id=args.account_id,
+                        partition=args.partition,
+                        region=args.region,
+                        principals=iam.KeyPolicyPrincipals(
+                            cloudwatch=iam.service_principal("cloudwatch", args.region, parent=self),
+                            logs_regional=iam.regional_service_principal("logs", args.region, parent=self),
+                        ),
+                    )
                 ),
             ),
             opts=pulumi.ResourceOptions(
