@@ -704,6 +704,15 @@ def _monitoring(r: _Reader, serving: ServingSettings) -> MonitoringSettings:
     )
 
 
+def update_seconds_upper_bound(settings: Settings) -> int:
+    """The longest a `pulumi up` of this stack may wait on AWS: a training job, then a blue/green deployment."""
+    if not settings.deploy_model:
+        return 0
+    t = settings.training
+    training = t.spot_max_wait_seconds if t.spot else t.max_runtime_seconds
+    return training + settings.serving.deployment_timeout_seconds
+
+
 def runtime_config_keys() -> set[str]:
     """Every key the stack configures, as the Pulumi runtime holds them.
 

@@ -93,7 +93,7 @@ def _put(bucket: str, key: str, body: bytes) -> None:
 
 def load_settings(stack: str) -> Settings:
     config = load_stack_config(stack)
-    return settings_from_values(stack, config.region, config.values)
+    return settings_from_values(stack, config.region, config.values, config.pulumi_config())
 
 
 def step_storage(state: _State) -> None:
