@@ -246,3 +246,41 @@ def test_every_job_that_sets_up_the_virtualenv_caches_uv() -> None:
             cache = _step(job, "actions/cache@")
             assert cache["with"]["path"] == "~/.cache/uv", name
             assert "hashFiles('requirements.txt')" in cache["with"]["key"], name
+
+
+# --- the README's operator path --------------------------------------------------------------------
+
+
+def _section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n## {title}\n")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def test_readme_deploy_bootstraps_first_and_runs_the_pack_with_the_stacks_own_config() -> None:
+    deploy = _section("Deploy")
+    assert deploy.index("pulumi stack init") < deploy.index("sagestack:deployModel false")
+    assert deploy.index("sagestack:deployModel false") < deploy.index("The steady state")
+    commands = [line for line in deploy.splitlines() if re.match(r"^pulumi (up|preview)\b", line)]
+    assert len(commands) >= 5
+    for command in commands:
+        assert '--policy-pack policy --policy-pack-config "policy/config/$STACK.json"' in command, command
+    assert "policy/config/dev.json" not in deploy
+
+
+def test_readme_prerequisites_match_the_project() -> None:
+    prerequisites = _section("Prerequisites")
+    requires = re.search(r'requires-python = ">=([\d.]+)"', (ROOT / "pyproject.toml").read_text())
+    assert requires and f"Python ≥ {requires.group(1)}" in prerequisites
+    assert "AWS CLI" in prerequisites and "source .venv/bin/activate" in prerequisites
+    pinned = re.search(r"^pulumi==([\d.]+)$", (ROOT / "requirements.txt").read_text(), re.MULTILINE)
+    assert pinned and f"--version {pinned.group(1)}" in prerequisites
+
+
+def test_readme_states_the_fork_rules_settings_enforce() -> None:
+    from infra.settings import longest_region, max_base_name
+
+    forking = _section("Stacks and forking")
+    assert f"`<namePrefix>-<stack>` has at most {max_base_name()} characters" in forking
+    assert f"stack name has at most {max_base_name() - len('sagestack') - 1}" in forking
+    assert f"(`{longest_region()}`) has {len(longest_region())}" in forking
