@@ -284,3 +284,29 @@ def test_readme_states_the_fork_rules_settings_enforce() -> None:
     assert f"`<namePrefix>-<stack>` has at most {max_base_name()} characters" in forking
     assert f"stack name has at most {max_base_name() - len('sagestack') - 1}" in forking
     assert f"(`{longest_region()}`) has {len(longest_region())}" in forking
+
+
+# --- Makefile ---------------------------------------------------------------------------------------
+
+
+def _make_dry_run(tmp_path: Path, target: str) -> list[str]:
+    """What `make <target>` would run in a fresh clone (no .venv yet)."""
+    (tmp_path / "Makefile").write_text((ROOT / "Makefile").read_text())
+    (tmp_path / "requirements.txt").write_text("")
+    result = subprocess.run(["make", "-n", target], capture_output=True, text=True, cwd=tmp_path, check=True)
+    return result.stdout.splitlines()
+
+
+def test_make_lock_installs_uv_first_on_a_fresh_clone(tmp_path: Path) -> None:
+    lines = _make_dry_run(tmp_path, "lock")
+    venv = next(i for i, line in enumerate(lines) if "python3 -m venv" in line)
+    uv = next(i for i, line in enumerate(lines) if "pip install" in line and "uv==" in line)
+    compile_ = next(i for i, line in enumerate(lines) if "uv pip compile" in line)
+    assert venv < uv < compile_
+
+
+def test_make_setup_says_what_it_is_doing(tmp_path: Path) -> None:
+    lines = _make_dry_run(tmp_path, "setup")
+    assert sum(line.startswith("echo \"==>") for line in lines) >= 3
+    install = next(line for line in lines if "uv pip install" in line)
+    assert "--quiet" not in install  # uv's own progress (resolving, downloading, installing) shows
