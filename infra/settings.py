@@ -85,7 +85,6 @@ def max_base_name() -> int:
     return S3_BUCKET_NAME_MAX - len(f"-{LONGEST_PURPOSE}-123456789012-{longest_region()}")
 
 
-
 # SageMaker's bounds on a blue/green deployment's MaximumExecutionTimeoutInSeconds.
 MIN_DEPLOYMENT_SECONDS, MAX_DEPLOYMENT_SECONDS = 600, 14_400
 PROVISIONING_SECONDS = 900  # a new fleet's instances take minutes to come up before traffic moves

@@ -23,7 +23,6 @@ from infra.storage import Storage, StorageArgs, code_key
 from infra.training import Training, TrainingArgs, image_tag, model_package_group_name
 
 
-
 @dataclass(frozen=True)
 class StackOutputs:
     region: str  # where the stack lives: CI and verify.py read it with `pulumi stack output region`

@@ -226,13 +226,19 @@ def _request(index: int, row: pd.Series) -> tuple[str, str]:
     )
 
 
+SHIFT_POPULATION = 200
+
+
 def _traffic(requests_count: int) -> dict[str, pd.DataFrame]:
     """Fresh customers (not the training rows): undrifted, then the same population with one feature shifted."""
     half = max(1, requests_count // 2)
-    customers = sample_data.generate_customers(2 * half, TRAFFIC_SEED)[list(contract.FEATURE_NAMES)]
+    # The drifted population is shifted by a standard deviation of at least SHIFT_POPULATION customers:
+    # the std of a one-row window is NaN, and NaN is not a JSON number.
+    pool = max(half, SHIFT_POPULATION)
+    customers = sample_data.generate_customers(half + pool, TRAFFIC_SEED)[list(contract.FEATURE_NAMES)]
     undrifted = customers.iloc[:half].reset_index(drop=True)
-    drifted = sample_data.drift(customers.iloc[half:].reset_index(drop=True), [DRIFTED_FEATURE], TRAFFIC_SEED)
-    return {"undrifted": undrifted, "drifted": drifted}
+    shifted = sample_data.drift(customers.iloc[half:].reset_index(drop=True), [DRIFTED_FEATURE], TRAFFIC_SEED)
+    return {"undrifted": undrifted, "drifted": shifted.iloc[:half].reset_index(drop=True)}
 
 
 def step_serving(state: _State, requests_count: int) -> None:
@@ -347,6 +353,15 @@ def step_drift(state: _State) -> None:
 
 
 def step_report(state: _State, reports_dir: Path) -> None:
+    s = state.s
+    state.summary["settings"] = {  # what the stack does when an alarm fires, for the report's next steps
+        "latency_p99_threshold_ms": s.monitoring.thresholds.latency_p99_ms,
+        "errors_5xx_per_minute": s.monitoring.thresholds.errors_5xx_per_minute,
+        "retrain_cooldown_minutes": s.monitoring.retrain_cooldown_minutes,
+        "deployment_strategy": s.serving.deployment.strategy,
+        "drift_schedule_minutes": s.monitoring.schedule_minutes,
+        "alarm_emails": len(s.monitoring.alarm_emails),
+    }
     baseline = state.frames["train"][DRIFTED_FEATURE]
     live = state.frames["drifted"][DRIFTED_FEATURE]
     path = report.write_report(state.summary, baseline, live, reports_dir / f"rehearsal-{state.stack}.html")

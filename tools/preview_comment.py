@@ -37,7 +37,14 @@ def comment(stack: str, outcome: str, log: str) -> str:
     if reason:
         parts += ["**Why:**", "```", *reason, "```", ""]
     if log.strip():
-        parts += ["<details><summary>Full preview output</summary>", "", "```", log.rstrip(), "```", "</details>"]
+        parts += [
+            "<details><summary>Full preview output</summary>",
+            "",
+            "```",
+            log.rstrip(),
+            "```",
+            "</details>",
+        ]
     return "\n".join(parts) + "\n"
 
 

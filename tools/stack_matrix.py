@@ -23,7 +23,9 @@ def matrix_problems(root: Path) -> list[str]:
     pack_configs = root / "policy" / "config"
     for stack in stacks:
         if not (pack_configs / f"{stack}.json").is_file():
-            problems.append(f"{stack}: no policy/config/{stack}.json (the policy pack's settings for the stack)")
+            problems.append(
+                f"{stack}: no policy/config/{stack}.json (the policy pack's settings for the stack)"
+            )
     for orphan in sorted({p.stem for p in pack_configs.glob("*.json")} - set(stacks)):
         problems.append(f"policy/config/{orphan}.json: no Pulumi.{orphan}.yaml")
     return problems

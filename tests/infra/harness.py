@@ -52,6 +52,7 @@ def service_principal_suffix(service: str, region: str) -> str:
     partition, dns_suffix = _partitions()[region]
     return dns_suffix if service in _PARTITION_SUFFIX_SERVICES.get(partition, set()) else "amazonaws.com"
 
+
 __all__ = ["ACCOUNT_ID", "RecordedResource", "Recording", "run_program", "stack_names"]
 
 

@@ -250,7 +250,9 @@ def test_china_regions_get_their_own_service_principals(tmp_path: Path) -> None:
     recording = run_program("china", root=root)
     policy = json.loads(recording.one("aws:kms/key:Key").inputs["policy"])
     principals = {st["Sid"]: st["Principal"] for st in policy["Statement"]}
-    assert principals["CloudWatchLogsEncryptStackLogGroups"] == {"Service": "logs.cn-north-1.amazonaws.com.cn"}
+    assert principals["CloudWatchLogsEncryptStackLogGroups"] == {
+        "Service": "logs.cn-north-1.amazonaws.com.cn"
+    }
     assert principals["CloudWatchAlarmsPublishToEncryptedTopic"] == {"Service": "cloudwatch.amazonaws.com"}
     assert policy["Statement"][0]["Principal"]["AWS"] == "arn:aws-cn:iam::123456789012:root"
     trusted = {
@@ -261,7 +263,9 @@ def test_china_regions_get_their_own_service_principals(tmp_path: Path) -> None:
 
 
 def test_every_service_principal_comes_from_the_data_source(recording: Recording) -> None:
-    asked = {inputs["serviceName"] for token, inputs in recording.calls if token.endswith("getServicePrincipal")}
+    asked = {
+        inputs["serviceName"] for token, inputs in recording.calls if token.endswith("getServicePrincipal")
+    }
     assert {"sagemaker", "cloudwatch", "logs"} <= asked
     key_policy = json.loads(recording.one("aws:kms/key:Key").inputs["policy"])
     logs = next(st for st in key_policy["Statement"] if st["Sid"] == "CloudWatchLogsEncryptStackLogGroups")

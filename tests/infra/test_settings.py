@@ -309,7 +309,9 @@ def test_a_region_without_the_sklearn_image_is_rejected_with_the_reason(region: 
 @pytest.mark.parametrize("region", ["us-gov-west-1", "us-gov-east-1", "ca-west-1"])
 def test_the_model_monitor_engine_is_rejected_where_its_image_is_missing(region: str) -> None:
     settings_from_values("dev", region, dev_values())  # the sklearn image is there
-    with pytest.raises(SettingsError, match=f"sagestack:driftEngine = 'model-monitor': expected lambda in {region}"):
+    with pytest.raises(
+        SettingsError, match=f"sagestack:driftEngine = 'model-monitor': expected lambda in {region}"
+    ):
         settings_from_values("dev", region, dev_values(driftEngine="model-monitor"))
 
 
@@ -326,9 +328,7 @@ def test_registry_accounts_match_the_provider_table() -> None:
 
 def test_the_harness_answers_the_image_data_source_as_the_provider_does() -> None:
     recording = run_program("staging")
-    paths = {
-        c[1]["repositoryName"]: c for c in recording.calls if c[0].endswith("getPrebuiltEcrImage")
-    }
+    paths = {c[1]["repositoryName"]: c for c in recording.calls if c[0].endswith("getPrebuiltEcrImage")}
     assert "sagemaker-scikit-learn" in paths
     training = recording.one("aws:sagemaker/trainingJob:TrainingJob")
     image = training.inputs["algorithmSpecification"]["trainingImage"]
@@ -355,7 +355,9 @@ def test_a_stack_name_no_prefix_can_fit_blames_the_stack_name_and_says_why() -> 
     with pytest.raises(SettingsError) as error:
         settings_from_values(stack, "us-east-1", dev_values())
     message = str(error.value)
-    assert f"stack name {stack!r} has {len(stack)} characters: expected at most {max_base_name() - 2}" in message
+    assert (
+        f"stack name {stack!r} has {len(stack)} characters: expected at most {max_base_name() - 2}" in message
+    )
     assert "us-isof-south-1" in message and "S3 allows 63" in message
     assert "namePrefix = " not in message  # no prefix could fix it
 

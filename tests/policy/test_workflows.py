@@ -24,7 +24,11 @@ def _load(name: str) -> dict[Any, Any]:
 
 
 def _jobs() -> dict[str, dict[str, Any]]:
-    return {f"{w.name}:{name}": job for w in WORKFLOWS.glob("*.yml") for name, job in _load(w.name)["jobs"].items()}
+    return {
+        f"{w.name}:{name}": job
+        for w in WORKFLOWS.glob("*.yml")
+        for name, job in _load(w.name)["jobs"].items()
+    }
 
 
 def _step(job: dict[str, Any], uses: str) -> dict[str, Any]:
@@ -93,7 +97,9 @@ def test_the_preview_matrix_is_derived_from_the_stack_files() -> None:
 
 def test_previews_use_the_policy_pack_with_the_stacks_own_pack_config() -> None:
     for workflow, job in (("pull-request.yml", "preview"), ("deploy-stack.yml", "diff")):
-        run = next(s["run"] for s in _load(workflow)["jobs"][job]["steps"] if "pulumi preview" in s.get("run", ""))
+        run = next(
+            s["run"] for s in _load(workflow)["jobs"][job]["steps"] if "pulumi preview" in s.get("run", "")
+        )
         assert '--stack "$STACK"' in run and "--diff" in run
         assert '--policy-pack policy --policy-pack-config "policy/config/$STACK.json"' in run
     up = _step(_load("deploy-stack.yml")["jobs"]["up"], "pulumi/actions@")
@@ -139,14 +145,20 @@ def test_the_comment_of_a_failed_preview_says_why(tmp_path: Path) -> None:
         "Policy Violations:\n    [mandatory]  sagestack-policy v1  s3-bucket-versioning\n"
     )
     tool = [sys.executable, str(ROOT / "tools" / "preview_comment.py"), "--stack", "prod", "--log", str(log)]
-    failed = subprocess.run([*tool, "--outcome", "failure"], capture_output=True, text=True, check=True).stdout
+    failed = subprocess.run(
+        [*tool, "--outcome", "failure"], capture_output=True, text=True, check=True
+    ).stdout
     assert failed.startswith("### Pulumi preview of `prod`: FAILED (failure)")
     why = failed.split("**Why:**")[1].split("<details>")[0]
     assert "unknown config key 'sagestack:endpointInstanceCont'" in why and "[mandatory]" in why
-    passed = subprocess.run([*tool, "--outcome", "success"], capture_output=True, text=True, check=True).stdout
+    passed = subprocess.run(
+        [*tool, "--outcome", "success"], capture_output=True, text=True, check=True
+    ).stdout
     assert "succeeded" in passed and "**Why:**" not in passed
     log.unlink()
-    skipped = subprocess.run([*tool, "--outcome", "skipped"], capture_output=True, text=True, check=True).stdout
+    skipped = subprocess.run(
+        [*tool, "--outcome", "skipped"], capture_output=True, text=True, check=True
+    ).stdout
     assert "not run" in skipped and "credentials" in skipped
 
 
@@ -168,7 +180,11 @@ def test_fork_pull_requests_run_what_needs_no_credentials_and_say_so() -> None:
 
 
 def test_every_job_that_touches_a_stack_assumes_a_role_through_oidc() -> None:
-    for workflow, job in (("pull-request.yml", "preview"), ("deploy-stack.yml", "diff"), ("deploy-stack.yml", "up")):
+    for workflow, job in (
+        ("pull-request.yml", "preview"),
+        ("deploy-stack.yml", "diff"),
+        ("deploy-stack.yml", "up"),
+    ):
         definition = _load(workflow)["jobs"][job]
         assert definition["permissions"]["id-token"] == "write", workflow
         credentials = _step(definition, "aws-actions/configure-aws-credentials@")
@@ -221,7 +237,9 @@ def test_the_deploy_timeout_covers_the_stacks_worst_case(stack: str) -> None:
     timeout_minutes = _load("deploy-stack.yml")["jobs"]["up"]["timeout-minutes"]
     assert timeout_minutes <= GITHUB_HOSTED_JOB_LIMIT_MINUTES
     worst = update_seconds_upper_bound(settings_of_stack_file(stack)) + SETUP_AND_VERIFY_SECONDS
-    assert worst <= timeout_minutes * 60, f"{stack}: up to {worst / 60:.0f} min, job stops at {timeout_minutes}"
+    assert worst <= timeout_minutes * 60, (
+        f"{stack}: up to {worst / 60:.0f} min, job stops at {timeout_minutes}"
+    )
 
 
 def test_prods_worst_case_exceeds_the_old_two_hour_timeout() -> None:
@@ -234,7 +252,9 @@ def test_prods_worst_case_exceeds_the_old_two_hour_timeout() -> None:
 def test_the_pulumi_cli_ci_installs_is_the_sdk_version() -> None:
     pinned = re.search(r"^pulumi==([\d.]+)$", (ROOT / "requirements.txt").read_text(), re.MULTILINE)
     assert pinned
-    steps = [s for job in _jobs().values() for s in job.get("steps", []) if "pulumi/actions@" in str(s.get("uses"))]
+    steps = [
+        s for job in _jobs().values() for s in job.get("steps", []) if "pulumi/actions@" in str(s.get("uses"))
+    ]
     assert len(steps) == 3
     assert {str(s["with"]["pulumi-version"]) for s in steps} == {pinned.group(1)}
 
@@ -307,6 +327,6 @@ def test_make_lock_installs_uv_first_on_a_fresh_clone(tmp_path: Path) -> None:
 
 def test_make_setup_says_what_it_is_doing(tmp_path: Path) -> None:
     lines = _make_dry_run(tmp_path, "setup")
-    assert sum(line.startswith("echo \"==>") for line in lines) >= 3
+    assert sum(line.startswith('echo "==>') for line in lines) >= 3
     install = next(line for line in lines if "uv pip install" in line)
     assert "--quiet" not in install  # uv's own progress (resolving, downloading, installing) shows
