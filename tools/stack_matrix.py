@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infra.config_schema import PROJECT_ROOT, stack_names  # noqa: E402
-from infra.settings import stack_name_problems  # noqa: E402
+from infra.config_schema import PROJECT_ROOT, stack_names
+from infra.settings import stack_name_problems
 
 
 def matrix_problems(root: Path) -> list[str]:

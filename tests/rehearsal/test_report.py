@@ -101,7 +101,7 @@ def test_small_windows_are_flagged_as_meaningless_for_psi(tmp_path: Path) -> Non
 
 def test_one_outlier_does_not_squash_the_latency_plot() -> None:
     rng = np.random.default_rng(0)
-    latencies = list(rng.normal(20, 3, 400).clip(5)) + [30_000.0]
+    latencies = [*rng.normal(20, 3, 400).clip(5).tolist(), 30_000.0]
     limit = report.latency_axis_limit(latencies, 500)
     assert limit == 550  # the rollback threshold stays on the axis, the 30 s outlier does not
     assert report.latency_axis_clips(latencies, 500) == 1
