@@ -405,6 +405,16 @@ def stack_name_problems(stack: str) -> list[str]:
     return problems
 
 
+@cache
+def aws_provider_config_keys() -> tuple[str, ...]:
+    """The config keys of the aws provider, as its Python SDK reads them (pulumi_aws/config/vars.py)."""
+    import inspect
+
+    from pulumi_aws.config import vars as aws_config
+
+    return tuple(sorted(set(re.findall(r"__config__\.get\w*\('(\w+)'\)", inspect.getsource(aws_config)))))
+
+
 def unknown_key_problems(configured_keys: Iterable[str]) -> list[str]:
     """Every configured key the program does not declare, with the closest declared key or namespace."""
     declared = list(project_config_schema())
@@ -418,6 +428,10 @@ def unknown_key_problems(configured_keys: Iterable[str]) -> list[str]:
                 near = difflib.get_close_matches(key, declared, n=1, cutoff=0.6)
                 hint = f"; did you mean {PROJECT_NAME}:{near[0]}?" if near else ""
                 problems.append(f"unknown config key {qualified!r}: Pulumi.yaml declares no {key!r}{hint}")
+        elif namespace == "aws" and key not in aws_provider_config_keys():
+            near = difflib.get_close_matches(key, aws_provider_config_keys(), n=1, cutoff=0.6)
+            hint = f"; did you mean aws:{near[0]}?" if near else ""
+            problems.append(f"unknown config key {qualified!r}: the aws provider has no {key!r}{hint}")
         elif namespace not in OTHER_NAMESPACES:
             known = [PROJECT_NAME, *OTHER_NAMESPACES]
             near = difflib.get_close_matches(namespace, known, n=1, cutoff=0.6)

@@ -191,6 +191,15 @@ def test_every_unknown_key_and_namespace_is_named_with_the_closest_declared_one(
     assert "unknown config key 'sagestack:zzz': Pulumi.yaml declares no 'zzz'" in problems
 
 
+def test_a_misspelt_aws_provider_key_is_named() -> None:
+    # pulumi_aws/config/vars.py reads aws:region, aws:profile, aws:defaultTags, ... and nothing called regoin.
+    with pytest.raises(SettingsError) as error:
+        settings_from_values("dev", "us-east-1", dev_values(), {"aws:region", "aws:regoin", "aws:profile"})
+    assert error.value.problems == [
+        "unknown config key 'aws:regoin': the aws provider has no 'regoin'; did you mean aws:region?"
+    ]
+
+
 def test_declared_keys_and_the_aws_and_pulumi_namespaces_are_accepted() -> None:
     config = load_stack_config("prod")
     assert settings_from_values("prod", config.region, config.values, config.pulumi_config()).stack == "prod"
