@@ -138,15 +138,18 @@ def _latency_plot(latency: dict[str, Any], threshold_ms: float | None) -> str:
     shown = [v for v in samples if v <= limit]
     beyond = len(samples) - len(shown)
     figure, axis = plt.subplots(figsize=(9, 4))
-    axis.hist(shown, bins=50, range=(0, limit), color="#5d6d7e")
+    # A log axis keeps milliseconds of local serving and a threshold of hundreds readable side by side.
+    low = max(min(shown, default=1.0) * 0.9, 0.1)
+    axis.hist(shown, bins=np.geomspace(low, limit, 50), color="#5d6d7e")
+    axis.set_xscale("log")
     axis.axvline(latency["p50"], color="#2e86c1", linestyle="-", label=f"p50 {latency['p50']:.1f} ms")
     axis.axvline(latency["p99"], color="#d68910", linestyle="-", label=f"p99 {latency['p99']:.1f} ms")
     if threshold_ms is not None:
         axis.axvline(
             threshold_ms, color="red", linestyle="--", label=f"rollback threshold (p99) {threshold_ms:g} ms"
         )
-    axis.set_xlim(0, limit)
-    axis.set_xlabel("latency (ms)")
+    axis.set_xlim(low, limit)
+    axis.set_xlabel("latency (ms, log scale)")
     axis.set_ylabel("requests")
     title = "Serving latency per request"
     if beyond:
