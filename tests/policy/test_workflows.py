@@ -230,10 +230,12 @@ GITHUB_HOSTED_JOB_LIMIT_MINUTES = 360  # docs.github.com "Usage limits": a job m
 SETUP_AND_VERIFY_SECONDS = 30 * 60  # checkout, virtualenv, provider plugins, preview part of up, verify
 
 
-@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def _deployed_stacks() -> list[str]:
+    return [job["with"]["stack"] for job in _load("deploy.yml")["jobs"].values()]
+
+
+@pytest.mark.parametrize("stack", _deployed_stacks())
 def test_the_deploy_timeout_covers_the_stacks_worst_case(stack: str) -> None:
-    deployed = {job["with"]["stack"] for job in _load("deploy.yml")["jobs"].values()}
-    assert stack in deployed
     timeout_minutes = _load("deploy-stack.yml")["jobs"]["up"]["timeout-minutes"]
     assert timeout_minutes <= GITHUB_HOSTED_JOB_LIMIT_MINUTES
     worst = update_seconds_upper_bound(settings_of_stack_file(stack)) + SETUP_AND_VERIFY_SECONDS
