@@ -6,6 +6,7 @@ not script, so these tests pin what we send, in which order, and what we do with
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -349,17 +350,8 @@ def test_numbers_pulumi_passed_as_floats_reach_the_api_as_integers() -> None:
 
 
 def props(**overrides: Any) -> dict[str, Any]:
-    values = {
-        "endpoint_name": ENDPOINT,
-        "endpoint_config_name": NEW,
-        "variant_name": "primary",
-        "region": "eu-west-1",
-        "deployment_config": DEPLOYMENT,
-        "instance_count": 4,
-        "timeout_seconds": 5400,
-        "__provider": "ignored",
-        "served_endpoint_config_name": OLD,
-    }
+    """The rollout's state as Pulumi hands it to the provider: the spec's fields plus what the engine adds."""
+    values = {**dataclasses.asdict(spec()), "__provider": "ignored", "served_endpoint_config_name": OLD}
     values.update(overrides)
     return values
 
