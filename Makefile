@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: setup test lint local bench docs lock clean
+.PHONY: setup test lint local bench docs lock snapshots clean
 
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
@@ -41,6 +41,9 @@ bench: setup
 
 docs: setup  ## regenerate the README's config reference from Pulumi.yaml
 	$(PYTHON) -m infra.config_schema
+
+snapshots: setup  ## rewrite the golden snapshots (resource URNs, IAM documents) once their diff is reviewed
+	SNAPSHOT_UPDATE=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/infra/test_snapshots.py
 
 lock: | $(UV)  ## recompile requirements.txt from requirements.in
 	$(UV) pip compile --quiet requirements.in -o requirements.txt --python-version 3.11

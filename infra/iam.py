@@ -248,6 +248,20 @@ def sagemaker_execution_policy(scope: ExecutionRoleScope) -> dict[str, Any]:
             ["*"],
             {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
         ),
+        # Deployment guardrails read the auto-rollback alarms with the execution role's permissions.
+        allow(
+            "ReadRollbackAlarms",
+            ["cloudwatch:DescribeAlarms"],
+            [
+                pulumi.Output.format(
+                    "arn:{0}:cloudwatch:{1}:{2}:alarm:{3}-*",
+                    scope.partition,
+                    scope.region,
+                    scope.account_id,
+                    scope.base_name,
+                )
+            ],
+        ),
         # ECR authorisation tokens are account-wide: GetAuthorizationToken has no resource to scope to.
         allow("AuthenticateToEcr", ["ecr:GetAuthorizationToken"], ["*"]),
         allow(

@@ -718,12 +718,15 @@ def _monitoring(r: _Reader, serving: ServingSettings) -> MonitoringSettings:
 
 
 def update_seconds_upper_bound(settings: Settings) -> int:
-    """The longest a `pulumi up` of this stack may wait on AWS: a training job, then a blue/green deployment."""
+    """The longest a `pulumi up` of this stack may wait on AWS: a training job, then the endpoint rollout
+    (which may first wait for an earlier deployment, then deploy and roll back: infra/rollout.py)."""
     if not settings.deploy_model:
         return 0
+    from infra.rollout import worst_case_rollout_seconds
+
     t = settings.training
     training = t.spot_max_wait_seconds if t.spot else t.max_runtime_seconds
-    return training + settings.serving.deployment_timeout_seconds
+    return training + worst_case_rollout_seconds(settings.serving.deployment_timeout_seconds)
 
 
 def runtime_config_keys() -> set[str]:

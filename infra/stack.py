@@ -25,6 +25,7 @@ from infra.training import Training, TrainingArgs, image_tag, model_package_grou
 
 @dataclass(frozen=True)
 class StackOutputs:
+    base_name: str
     region: str  # where the stack lives: CI and verify.py read it with `pulumi stack output region`
     data_bucket: pulumi.Output[str]
     artifacts_bucket: pulumi.Output[str]
@@ -140,6 +141,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
 
     if not settings.deploy_model:
         return StackOutputs(
+            base_name=base,
             region=region,
             data_bucket=storage.data.name,
             artifacts_bucket=storage.artifacts.name,
@@ -237,6 +239,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
         )
 
     return StackOutputs(
+        base_name=base,
         region=region,
         data_bucket=storage.data.name,
         artifacts_bucket=storage.artifacts.name,

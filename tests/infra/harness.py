@@ -24,6 +24,7 @@ from infra import images
 from infra.config_schema import PROJECT_NAME, PROJECT_ROOT, load_stack_config, stack_names
 
 ACCOUNT_ID = "123456789012"
+ROLLOUT_TYPE = "pulumi-python:dynamic/sagestack:EndpointRollout"
 
 
 @cache
@@ -66,6 +67,9 @@ class RecordedResource:
     parent: str = ""
     protect: bool = False
     retain_on_delete: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
+    urn: str = ""  # as the engine names it: the whole chain of parent types, then type and name
+    aliases: list[str] = field(default_factory=list)  # the URNs this resource answers to as well
     depends_on: list[str] = field(default_factory=list)
     state: dict[str, Any] = field(
         default_factory=dict
@@ -134,6 +138,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["keyId"] = physical
         if args.typ == "aws:s3/bucket:Bucket":
             state.setdefault("bucket", f"{args.name}-abc1234")
+        if args.typ == ROLLOUT_TYPE:  # a successful rollout serves the configuration it was given
+            state["served_endpoint_config_name"] = inputs["endpoint_config_name"]
         self.resources[-1].state = state
         return physical, state
 
@@ -229,14 +235,50 @@ def run_program(
         )
     finally:
         pulumi.export = original_export  # type: ignore[assignment]
+    urns = _EngineUrns(stack, requests)
     for resource in mocks.resources:
         request = requests[(resource.type, resource.name)]
+        resource.urn = urns.of(request)
+        resource.aliases = [urns.alias(request, alias) for alias in request.aliases]
         resource.parent = request.parent
         resource.protect = bool(request.protect)
         resource.retain_on_delete = bool(request.retainOnDelete)
+        resource.ignore_changes = list(request.ignoreChanges)
         resource.depends_on = list(request.dependencies)
     outputs = {name: _resolve(value) for name, value in exports.items()}
     return Recording(stack=stack, resources=mocks.resources, calls=mocks.calls, outputs=outputs)
+
+
+class _EngineUrns:
+    """URNs as the Pulumi engine builds them (the mocks keep only the parent's last type, not the chain)."""
+
+    def __init__(self, stack: str, requests: dict[tuple[str, str], Any]):
+        self.prefix = f"urn:pulumi:{stack}::{PROJECT_NAME}::"
+        self.qualified: dict[str, str] = {}  # the mocks' URN of a resource -> its engine-qualified type
+        for request in requests.values():  # parents register before their children
+            mock_urn = self._mock_urn(request.parent, request.type, request.name)
+            self.qualified[mock_urn] = self._qualify(request.parent, request.type)
+
+    def _mock_urn(self, parent: str, type_: str, name: str) -> str:
+        if parent:
+            type_ = parent.split("::")[2].split("$")[-1] + "$" + type_
+        return f"{self.prefix}{type_}::{name}"
+
+    def _qualify(self, parent: str, type_: str) -> str:
+        parent_type = self.qualified.get(parent, "")
+        if not parent or parent_type == "pulumi:pulumi:Stack":
+            return type_
+        return f"{parent_type}${type_}"
+
+    def of(self, request: Any) -> str:
+        return f"{self.prefix}{self._qualify(request.parent, request.type)}::{request.name}"
+
+    def alias(self, request: Any, alias: Any) -> str:
+        if alias.HasField("urn"):
+            return str(alias.urn)
+        spec = alias.spec
+        parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+        return f"{self.prefix}{self._qualify(parent, spec.type or request.type)}::{spec.name or request.name}"
 
 
 def _resolve(value: Any) -> Any:

@@ -282,5 +282,11 @@ def test_bootstrap_creates_only_storage_and_roles() -> None:
     types = {r.type for r in recording.aws_resources()}
     assert {checks.BUCKET, "aws:kms/key:Key", checks.ROLE} <= types
     assert not {t for t in types if t.startswith(("aws:sagemaker/", "aws:lambda/", "aws:cloudwatch/"))}
-    assert set(recording.outputs) == {"region", "data_bucket", "artifacts_bucket", "capture_bucket"}
+    assert set(recording.outputs) == {
+        "base_name",
+        "region",
+        "data_bucket",
+        "artifacts_bucket",
+        "capture_bucket",
+    }
     assert checks.bucket_problems(recording) == [] and checks.iam_problems(recording) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -209,6 +210,14 @@ def test_deploy_promotes_dev_then_staging_then_prod_behind_environments() -> Non
     assert {jobs[j]["with"]["environment"] for j in ("staging", "prod")} == {"staging", "prod"}
     up = _load("deploy-stack.yml")["jobs"]["up"]
     assert up["environment"] == "${{ inputs.environment }}"
+    runs = [str(step.get("run", "")) for step in up["steps"]]
+    verify = next(i for i, run in enumerate(runs) if "serving/verify.py" in run)
+    assert "pulumi stack output endpoint_name" in runs[verify]
+    assert "pulumi stack output endpoint_config_name" in runs[verify]
+    # Retained models and configurations are deleted only after the deployment was verified.
+    clean_up = next(i for i, run in enumerate(runs) if "-m infra.rollout" in run)
+    assert clean_up > verify
+    assert "stack=$STACK" in runs[clean_up]
 
 
 def test_reviewers_see_the_diff_before_they_approve_the_deploy() -> None:
@@ -219,9 +228,12 @@ def test_reviewers_see_the_diff_before_they_approve_the_deploy() -> None:
     assert "pulumi preview" in show and "--diff" in show and "$GITHUB_STEP_SUMMARY" in show
 
 
-def test_verify_runs_last_in_the_stacks_own_region() -> None:
-    verify = _load("deploy-stack.yml")["jobs"]["up"]["steps"][-1]
-    assert verify["name"] == "Verify the deployed endpoint"
+def test_verify_runs_in_the_stacks_own_region() -> None:
+    verify = next(
+        s
+        for s in _load("deploy-stack.yml")["jobs"]["up"]["steps"]
+        if s.get("name") == "Verify the deployed endpoint"
+    )
     run = verify["run"]
     assert "serving/verify.py" in run
     for output in ("region", "endpoint_name", "endpoint_config_name"):
@@ -253,6 +265,8 @@ def test_prods_worst_case_exceeds_the_old_two_hour_timeout() -> None:
     """The check above is not vacuous: prod trains for up to an hour, then deploys for up to 5,400 s."""
     prod = settings_of_stack_file("prod")
     assert prod.serving.deployment_timeout_seconds == 5_400
+    assert prod.training.max_runtime_seconds == 3_600 and not prod.training.spot
+    assert update_seconds_upper_bound(prod) >= 3_600 + 5_400
     assert update_seconds_upper_bound(prod) + SETUP_AND_VERIFY_SECONDS > 120 * 60
 
 
@@ -337,3 +351,12 @@ def test_make_setup_says_what_it_is_doing(tmp_path: Path) -> None:
     assert sum(line.startswith('echo "==>') for line in lines) >= 3
     install = next(line for line in lines if "uv pip install" in line)
     assert "--quiet" not in install  # uv's own progress (resolving, downloading, installing) shows
+
+
+def test_every_stack_output_a_workflow_reads_is_exported() -> None:
+    from infra.stack import StackOutputs
+
+    exported = {field.name for field in dataclasses.fields(StackOutputs)}
+    for workflow in WORKFLOWS.glob("*.yml"):
+        for name in re.findall(r"pulumi stack output (\w+)", workflow.read_text()):
+            assert name in exported, f"{workflow.name} reads stack output {name!r}, which is not exported"
