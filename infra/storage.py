@@ -29,7 +29,7 @@ def bucket_name(base_name: str, purpose: str, account_id: str, region: str) -> s
 
 
 def code_key(archive: Archive, unit: str) -> str:
-    """Where a code archive lives in the artifacts bucket: code/<unit>/<name>-<hash>.<ext>."""
+    """Where a code archive lives in the artifacts bucket: code/<unit>/<hash>/<file name>."""
     return archive.key(f"{iam.CODE_PREFIX}/{unit}")
 
 
