@@ -154,6 +154,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
         "training",
         TrainingArgs(
             base_name=base,
+            region=region,
             settings=settings.training,
             code=training_code,
             image_uri=sklearn.registry_path,

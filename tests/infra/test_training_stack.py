@@ -66,15 +66,63 @@ def test_code_package_and_channels(recording: Recording) -> None:
         for o in recording.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
         if o.inputs["key"].startswith("code/training/")
     ]
+    # The content address is the folder; the object keeps the archive's own name.
     assert len(code_objects) == 1 and re.fullmatch(
-        r"code/training/sourcedir-[0-9a-f]{16}\.tar\.gz", code_objects[0]
+        r"code/training/[0-9a-f]{16}/sourcedir\.tar\.gz", code_objects[0]
     )
     if s.network_isolation:
         assert job["enableNetworkIsolation"] is True
-        assert hyper["sagemaker_submit_directory"] == "/opt/ml/input/data/code/sourcedir.tar.gz"
-        assert channels["code"].endswith(code_objects[0])
+        assert channels["code"] == f"s3://{recording.outputs['artifacts_bucket']}/{code_objects[0]}"
     else:
         assert "code" not in channels and hyper["sagemaker_submit_directory"].endswith(code_objects[0])
+
+
+# SageMaker stages S3Prefix channel <name> under /opt/ml/input/data/<name>, a prefix that is one object's key under
+# the object's file name (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_S3DataSource.html;
+# aws/sagemaker-python-sdk src/sagemaker/utils.py download_folder), and the SDK's own isolated code channel
+# is <prefix>/sourcedir.tar.gz with sagemaker_submit_directory /opt/ml/input/data/code/sourcedir.tar.gz
+# (aws/sagemaker-python-sdk src/sagemaker/estimator.py CONTAINER_CODE_CHANNEL_SOURCEDIR_PATH).
+SDK_ISOLATED_SUBMIT_DIRECTORY = "/opt/ml/input/data/code/sourcedir.tar.gz"
+
+
+def staged_code_files(channels: list[dict[str, Any]], code_key_of_bucket: dict[str, list[str]]) -> list[str]:
+    """Container paths of the code channel's objects, given the keys each bucket holds."""
+    code = next(c for c in channels if c["ChannelName"] == "code")
+    bucket, prefix = contract.split_s3_uri(code["DataSource"]["S3DataSource"]["S3Uri"])
+    staged = contract.staged_paths(prefix, code_key_of_bucket.get(bucket, []))
+    return [f"/opt/ml/input/data/code/{relative}" for relative in staged.values()]
+
+
+def test_isolated_jobs_find_their_code_where_sagemaker_stages_it(recording: Recording) -> None:
+    job = recording.one(JOB).inputs
+    if not job["enableNetworkIsolation"]:
+        return
+    objects: dict[str, list[str]] = {}
+    for o in recording.of_type("aws:s3/bucketObjectv2:BucketObjectv2"):
+        objects.setdefault(o.inputs["bucket"], []).append(o.inputs["key"])
+    declared = [
+        {
+            "ChannelName": c["channelName"],
+            "DataSource": {"S3DataSource": {"S3Uri": c["dataSource"]["s3DataSource"]["s3Uri"]}},
+        }
+        for c in job["inputDataConfigs"]
+    ]
+    submit = job["hyperParameters"]["sagemaker_submit_directory"]
+    assert submit == SDK_ISOLATED_SUBMIT_DIRECTORY
+    assert staged_code_files(declared, objects) == [submit]
+    definition = json.loads(recording.one(PIPELINE).inputs["pipelineDefinition"])
+    train = definition["Steps"][0]["Arguments"]
+    assert train["HyperParameters"]["sagemaker_submit_directory"] == submit
+    assert staged_code_files(train["InputDataConfig"], objects) == [submit]
+
+
+def test_the_old_code_key_would_not_be_found() -> None:
+    """The twin: main's key code/training/sourcedir-<hash>.tar.gz stages a file the job never looks for."""
+    old_key = "code/training/sourcedir-0123456789abcdef.tar.gz"
+    channels = [
+        {"ChannelName": "code", "DataSource": {"S3DataSource": {"S3Uri": f"s3://artifacts/{old_key}"}}}
+    ]
+    assert staged_code_files(channels, {"artifacts": [old_key]}) != [SDK_ISOLATED_SUBMIT_DIRECTORY]
 
 
 def test_without_network_isolation_the_container_fetches_code_from_s3() -> None:
@@ -91,28 +139,36 @@ def test_hyperparameters_are_the_scripts_own_names(recording: Recording) -> None
     assert contract.validate_hyperparameters(script) == script
 
 
+def request_of(settings: Any, **overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = dict(
+        settings=settings,
+        image_uri="img:1",
+        role_arn="arn:aws:iam::123456789012:role/r",
+        key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+        code_uri="s3://artifacts/code/training/0123456789abcdef/sourcedir.tar.gz",
+        output_path="s3://artifacts/models/training",
+        channel_uris={"train": "s3://data/train/", "validation": "s3://data/validation/"},
+    )
+    values.update(overrides)
+    return training.job_request(training.JobInputs(**values))
+
+
 def test_job_name_is_content_addressed() -> None:
     s = settings_of("dev").training
-    name = training.job_name(base_name="sagestack-dev", code_sha256="a" * 64, settings=s, image_uri="img:1")
-    assert name == training.job_name(
-        base_name="sagestack-dev", code_sha256="a" * 64, settings=s, image_uri="img:1"
-    )
+    name = training.job_name(base_name="sagestack-dev", request=request_of(s), run=1)
+    assert name == training.job_name(base_name="sagestack-dev", request=request_of(s), run=1)
     assert re.fullmatch(r"sagestack-dev-[0-9a-f]{12}", name) and len(name) <= 63
     changed = [
-        training.job_name(base_name="sagestack-dev", code_sha256="b" * 64, settings=s, image_uri="img:1"),
-        training.job_name(base_name="sagestack-dev", code_sha256="a" * 64, settings=s, image_uri="img:2"),
         training.job_name(
             base_name="sagestack-dev",
-            code_sha256="a" * 64,
-            image_uri="img:1",
-            settings=settings_of("dev", dataVersion="v2").training,
+            request=request_of(s, code_uri="s3://artifacts/code/training/fedcba9876543210/sourcedir.tar.gz"),
+            run=1,
         ),
+        training.job_name(base_name="sagestack-dev", request=request_of(s, image_uri="img:2"), run=1),
         training.job_name(
-            base_name="sagestack-dev",
-            code_sha256="a" * 64,
-            image_uri="img:1",
-            settings=settings_of("dev", nEstimators="201").training,
+            base_name="sagestack-dev", request=request_of(s, role_arn="arn:aws:iam::1:role/x"), run=1
         ),
+        training.job_name(base_name="sagestack-dev", request=request_of(s), run=2),
     ]
     assert len({name, *changed}) == 5
 
@@ -152,7 +208,7 @@ def fixed_pipeline_inputs(**overrides: Any) -> training.PipelineInputs:
         image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3",
         role_arn="arn:aws:iam::123456789012:role/sagestack-dev-sagemaker-execution",
         key_arn="arn:aws:kms:us-east-1:123456789012:key/0000",
-        code_uri="s3://artifacts/code/training/sourcedir-0123456789abcdef.tar.gz",
+        code_uri="s3://artifacts/code/training/0123456789abcdef/sourcedir.tar.gz",
         output_path="s3://artifacts/models/training",
         channel_uris={
             "train": "s3://data/datasets/churn/v1/train/",
@@ -272,16 +328,6 @@ def test_pin_check_fails_on_another_minor_release() -> None:
 
 def test_a_new_training_run_number_gives_a_new_job_name() -> None:
     """SageMaker never reuses a job name, so retrying a failed job with unchanged inputs takes a new run."""
-    first = training.job_name(
-        base_name="sagestack-dev",
-        code_sha256="a" * 64,
-        image_uri="img:1",
-        settings=settings_of("dev").training,
-    )
-    retry = training.job_name(
-        base_name="sagestack-dev",
-        code_sha256="a" * 64,
-        image_uri="img:1",
-        settings=settings_of("dev", trainingRun="2").training,
-    )
+    first = run_program("dev").one(JOB).inputs["trainingJobName"]
+    retry = run_program("dev", {"trainingRun": "2"}).one(JOB).inputs["trainingJobName"]
     assert first != retry
