@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -10,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from infra import training
-from infra.config_schema import load_stack_config
-from infra.settings import settings_from_values
+from infra.config_schema import load_stack_config, project_config_schema, to_config_string
+from infra.settings import Hyperparameters, SettingsError, TrainingSettings, settings_from_values
 from tests.infra.conftest import recording_of
 from tests.infra.harness import Recording, run_program
 from training import contract
@@ -331,3 +332,130 @@ def test_a_new_training_run_number_gives_a_new_job_name() -> None:
     first = run_program("dev").one(JOB).inputs["trainingJobName"]
     retry = run_program("dev", {"trainingRun": "2"}).one(JOB).inputs["trainingJobName"]
     assert first != retry
+
+
+# --- issue 10 #7: the job name changes exactly when a replace-forcing input does ----------------------------
+
+# terraform-provider-aws internal/service/sagemaker/training_job.go: every TrainingJob argument the stack sets
+# carries a RequiresReplace plan modifier, except `tags` (tftags.TagsAttribute, updated in place) and the
+# `timeouts` block (no plan modifier: provider-side only, never sent to SageMaker).
+NOT_REPLACE_FORCING = frozenset({"tags", "timeouts"})
+# Values to try for string keys whose neighbours a generic rule cannot guess.
+STRING_VARIANTS = {
+    "estimator": ["random_forest", "logistic_regression"],
+    "trainingInstanceType": ["ml.m5.xlarge", "ml.c5.xlarge"],
+    "endpointInstanceType": ["ml.m5.large", "ml.c5.large"],
+    "deploymentStrategy": ["canary", "linear"],
+    "driftEngine": ["model-monitor"],
+    "frameworkVersion": ["1.9-1"],
+    "permissionsBoundaryArn": ["arn:aws:iam::123456789012:policy/boundary"],
+    "approvedModelPackageArn": [
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package/sagestack-dev-models/1"
+    ],
+    "dataPrefix": ["datasets/churn2"],
+    "dataVersion": ["v2"],
+}
+
+
+def _candidates(name: str, kind: str, current: str) -> list[str]:
+    if kind == "boolean":
+        return ["false" if current == "true" else "true"]
+    if kind == "integer":
+        number = int(current)
+        return [str(v) for v in (number + 1, number - 1, number * 2, 2)]
+    if kind == "string":
+        found = [v for v in STRING_VARIANTS.get(name, []) if v != current]
+        try:
+            number = float(current)
+        except ValueError:
+            return found + [f"{current}x", f"{current}2"] if current else found + ["x"]
+        return found + [str(round(number * 0.5, 6)), str(round(min(number * 1.5, 1.0), 6))]
+    return []
+
+
+def _variant(stack: str, name: str, kind: str, current: str) -> tuple[str, Any] | None:
+    """The first candidate value that is valid config and changes the settings, with those settings."""
+    base = settings_of(stack)
+    for value in _candidates(name, kind, current):
+        try:
+            varied = settings_of(stack, **{name: value})
+        except SettingsError:
+            continue
+        if varied != base:
+            return value, varied
+    return None
+
+
+def _changed_fields(before: Any, after: Any, path: str = "") -> set[str]:
+    changed = set()
+    for f in dataclasses.fields(before):
+        a, b = getattr(before, f.name), getattr(after, f.name)
+        if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
+            changed |= _changed_fields(a, b, f"{path}{f.name}.")
+        elif a != b:
+            changed.add(f"{path}{f.name}")
+    return changed
+
+
+def _all_fields(cls: Any, path: str = "") -> set[str]:
+    names = set()
+    for f in dataclasses.fields(cls):
+        nested = {"hyperparameters": Hyperparameters}.get(f.name)
+        names |= _all_fields(nested, f"{path}{f.name}.") if nested else {f"{path}{f.name}"}
+    return names
+
+
+def _replace_forcing_inputs(recording: Recording) -> dict[str, Any]:
+    job = recording.one(JOB).inputs
+    return {k: v for k, v in job.items() if k not in NOT_REPLACE_FORCING and k != "trainingJobName"}
+
+
+def test_every_training_key_renames_the_job_exactly_when_it_forces_a_replacement() -> None:
+    """Vary each Pulumi.yaml key alone (dev: spot on, isolated); the name changes iff a replace-forcing input does.
+
+    Keys are taken from the schema and kept when they change the training settings, the training archive
+    (servingNetworkIsolation bundles serving code) or the physical names, so a new key is covered by itself.
+    """
+    stack = "dev"
+    base = settings_of(stack)
+    baseline = recording_of(stack)
+    values = {**{k: to_config_string(v.default) for k, v in project_config_schema().items()}}
+    values.update(load_stack_config(stack).values)
+    covered: set[str] = set()
+    checked = []
+    for name, key in project_config_schema().items():
+        if key.type == "array":
+            continue
+        found = _variant(stack, name, key.type, values[name])
+        if found is None:  # no valid change of this key alone; the field coverage below still holds
+            continue
+        value, varied = found
+        if not varied.deploy_model:
+            continue
+        training_fields = _changed_fields(base.training, varied.training)
+        if not (
+            training_fields
+            or varied.serving.network_isolation != base.serving.network_isolation
+            or varied.base_name != base.base_name
+        ):
+            continue
+        covered |= training_fields
+        recording = run_program(stack, {name: value})
+        # trainingRun exists to ask for a new job with unchanged inputs (a retry after a failure).
+        forcing = (
+            _replace_forcing_inputs(recording) != _replace_forcing_inputs(baseline)
+            or "run" in training_fields
+        )
+        renamed = recording.one(JOB).inputs["trainingJobName"] != baseline.one(JOB).inputs["trainingJobName"]
+        assert renamed == forcing, (
+            f"{name}={value}: replace-forcing inputs changed: {forcing}, job renamed: {renamed}"
+        )
+        checked.append((name, forcing))
+    assert covered == _all_fields(TrainingSettings), (
+        f"no config key varied {sorted(_all_fields(TrainingSettings) - covered)}; extend STRING_VARIANTS"
+    )
+    # Both directions were exercised: keys that force a new job, and keys that leave the job alone.
+    assert {"trainingInstanceType", "spotMaxWaitSeconds", "trainingVolumeSizeGb"} <= {
+        n for n, f in checked if f
+    }
+    assert "minRocAuc" in {n for n, f in checked if not f}
