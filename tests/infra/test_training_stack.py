@@ -459,3 +459,45 @@ def test_every_training_key_renames_the_job_exactly_when_it_forces_a_replacement
         n for n, f in checked if f
     }
     assert "minRocAuc" in {n for n, f in checked if not f}
+
+
+# Pulumi's input names for CreateTrainingJob fields whose names do not follow plain lowerCamelCase.
+PULUMI_NAMES = {"InputDataConfig": "inputDataConfigs", "VolumeSizeInGB": "volumeSizeInGb"}
+
+
+def as_pulumi_inputs(node: Any) -> Any:
+    """A CreateTrainingJob request spelled as the pulumi-aws TrainingJob's recorded inputs."""
+    if isinstance(node, dict):
+        return {
+            PULUMI_NAMES.get(k, k[0].lower() + k[1:]): v if k == "HyperParameters" else as_pulumi_inputs(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [as_pulumi_inputs(v) for v in node]
+    return node
+
+
+def test_the_job_sends_exactly_the_request_its_name_hashes(recording: Recording) -> None:
+    job = recording.one(JOB).inputs
+    s = settings_of(recording.stack).training
+    channels = {c["channelName"]: c["dataSource"]["s3DataSource"]["s3Uri"] for c in job["inputDataConfigs"]}
+    code_key = next(
+        o.inputs["key"]
+        for o in recording.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+        if o.inputs["key"].startswith("code/training/")
+    )
+    request = training.job_request(
+        training.JobInputs(
+            settings=s,
+            image_uri=job["algorithmSpecification"]["trainingImage"],
+            role_arn=job["roleArn"],
+            key_arn=job["outputDataConfig"]["kmsKeyId"],
+            code_uri=f"s3://{recording.outputs['artifacts_bucket']}/{code_key}",
+            output_path=job["outputDataConfig"]["s3OutputPath"],
+            channel_uris={c: channels[c] for c in training.CHANNELS},
+        )
+    )
+    sent = {k: v for k, v in job.items() if k not in NOT_REPLACE_FORCING and k != "trainingJobName"}
+    assert sent == as_pulumi_inputs(request)
+    base = f"sagestack-{recording.stack}"
+    assert job["trainingJobName"] == training.job_name(base_name=base, request=request, run=s.run)
