@@ -181,12 +181,13 @@ class PipelineInputs:
 
 def pipeline_definition(p: PipelineInputs) -> dict[str, Any]:
     """Train -> check validation ROC AUC against a threshold -> register as PendingManualApproval, or fail."""
+    s = p.settings
     train = {
         "Name": "Train",
         "Type": "Training",
         "Arguments": job_request(
             JobInputs(
-                settings=p.settings,
+                settings=s,
                 image_uri=p.image_uri,
                 role_arn=p.role_arn,
                 key_arn=p.key_arn,
@@ -196,7 +197,6 @@ def pipeline_definition(p: PipelineInputs) -> dict[str, Any]:
             )
         ),
     }
-    s = p.settings
     register = {
         "Name": "RegisterCandidate",
         "Type": "RegisterModel",
