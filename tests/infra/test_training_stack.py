@@ -368,8 +368,8 @@ def _candidates(name: str, kind: str, current: str) -> list[str]:
         try:
             number = float(current)
         except ValueError:
-            return found + [f"{current}x", f"{current}2"] if current else found + ["x"]
-        return found + [str(round(number * 0.5, 6)), str(round(min(number * 1.5, 1.0), 6))]
+            return [*found, f"{current}x", f"{current}2"] if current else [*found, "x"]
+        return [*found, str(round(number * 0.5, 6)), str(round(min(number * 1.5, 1.0), 6))]
     return []
 
 
