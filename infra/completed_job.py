@@ -66,7 +66,9 @@ def verify_completed(
         try:
             job = sagemaker.describe_training_job(TrainingJobName=job_name)
         except Exception as error:
-            if _error_code(error) in ("ResourceNotFound", "ValidationException"):
+            # SageMaker answers an unknown job with ValidationException "Requested resource not found".
+            code = _error_code(error)
+            if code == "ResourceNotFound" or (code == "ValidationException" and "not found" in str(error)):
                 raise TrainingNotCompleted(f"training job {job_name} does not exist: {error}") from error
             raise
         status = job["TrainingJobStatus"]
@@ -132,8 +134,9 @@ class CompletedTrainingJobProvider(pulumi.dynamic.ResourceProvider):
         return pulumi.dynamic.CreateResult(id_=verified.job_name, outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
+        # Another job is another check: replace (create-before-delete; the id is the job name, so they never clash).
         changed = [key for key in INPUT_KEYS if olds.get(key) != news.get(key)]
-        return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
+        return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=changed)
 
 
 @dataclass(frozen=True)

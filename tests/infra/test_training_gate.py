@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from pulumi.dynamic.dynamic import serialize_provider
 
@@ -131,18 +132,17 @@ def test_a_job_still_running_at_the_deadline_fails_and_says_so() -> None:
         run_gate([describe("InProgress", "Training")] * 3, artifact_exists=None, wait_seconds=60)
 
 
-def test_a_job_that_does_not_exist_fails() -> None:
+# terraform-provider-aws training_job.go findTrainingJobByName: an unknown job is "Requested resource not found".
+def test_a_job_that_does_not_exist_fails_and_other_errors_are_not_hidden() -> None:
     sagemaker = client("sagemaker")
+    gate = dict(s3=client("s3"), job_name=JOB_NAME, expected_model_data_url=ARTIFACT, wait_seconds=0)
     with Stubber(sagemaker) as stub:
         stub.add_client_error("describe_training_job", "ValidationException", "Requested resource not found.")
         with pytest.raises(TrainingNotCompleted, match="does not exist"):
-            verify_completed(
-                sagemaker=sagemaker,
-                s3=client("s3"),
-                job_name=JOB_NAME,
-                expected_model_data_url=ARTIFACT,
-                wait_seconds=0,
-            )
+            verify_completed(sagemaker=sagemaker, **gate)
+        stub.add_client_error("describe_training_job", "AccessDeniedException", "not authorized", 400)
+        with pytest.raises(ClientError, match="AccessDeniedException"):
+            verify_completed(sagemaker=sagemaker, **gate)
 
 
 def test_a_new_job_is_checked_again_and_an_unchanged_one_is_left_alone() -> None:
@@ -151,6 +151,7 @@ def test_a_new_job_is_checked_again_and_an_unchanged_one_is_left_alone() -> None
     assert provider.diff(JOB_NAME, {**olds, "__provider": "x"}, dict(olds)).changes is False
     renamed = provider.diff(JOB_NAME, olds, {**olds, "job_name": "sagestack-dev-ba9876543210"})
     assert renamed.changes is True and renamed.replaces == ["job_name"]
+    assert not renamed.delete_before_replace  # dependents are never deleted ahead of the new check
 
 
 def test_serving_and_monitoring_read_the_model_only_through_the_gate(recording: Recording) -> None:
