@@ -49,10 +49,13 @@ def test_base_dir_is_laid_out_like_opt_ml(tmp_path, training_source_archive, sam
     assert list((base / "code").iterdir()) == []
 
 
-# SageMaker S3DataSource: with S3Prefix "SageMaker uses all objects that match the specified key name prefix"
-# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_S3DataSource.html), and the SageMaker Python
-# SDK's local mode places a prefix that is one object's key under that object's file name and other objects at
-# their path relative to the prefix (aws/sagemaker-python-sdk src/sagemaker/utils.py download_folder).
+# File-mode channel <name> is copied to /opt/ml/input/data/<name>
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-running-container.html);
+# with S3Prefix "SageMaker uses all objects that match the specified key name prefix", and FullyReplicated gives
+# every instance all of them (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_S3DataSource.html);
+# the SageMaker Python SDK's local mode places a prefix that is one object's key under that object's file name
+# and other objects at their path relative to the prefix (aws/sagemaker-python-sdk src/sagemaker/utils.py
+# download_folder).
 def test_channels_are_staged_by_key_as_sagemaker_does(tmp_path):
     key_file = tmp_path / "blob"
     key_file.write_bytes(b"x")
