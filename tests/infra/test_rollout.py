@@ -6,6 +6,7 @@ not script, so these tests pin what we send, in which order, and what we do with
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,11 +121,16 @@ def expect_update(sm: Stubber, excluded: tuple[str, ...] = ("DataCaptureConfig",
     )
 
 
-def test_a_deployment_ends_serving_the_new_configuration(aws: Any) -> None:
-    clients, sm, _, _ = aws
+def expect_update_started(sm: Stubber) -> None:
+    """The endpoint serves OLD, both configurations use one instance type, UpdateEndpoint is called."""
     expect_describe(sm, "InService", OLD)
     expect_configs(sm)
     expect_update(sm)
+
+
+def test_a_deployment_ends_serving_the_new_configuration(aws: Any) -> None:
+    clients, sm, _, _ = aws
+    expect_update_started(sm)
     expect_describe(sm, "Updating", OLD)
     expect_describe(sm, "Updating", OLD)
     expect_describe(sm, "InService", NEW)
@@ -135,9 +141,7 @@ def test_a_deployment_ends_serving_the_new_configuration(aws: Any) -> None:
 # fixed 60 minutes. prod's linear deployment may take its whole MaximumExecutionTimeoutInSeconds (5,400 s).
 def test_a_deployment_may_outlast_the_providers_sixty_minutes(aws: Any) -> None:
     clients, sm, _, clock = aws
-    expect_describe(sm, "InService", OLD)
-    expect_configs(sm)
-    expect_update(sm)
+    expect_update_started(sm)
     polls = 90 * 60 // rollout.POLL_SECONDS
     expect_describe(sm, "Updating", OLD, times=polls + 1)
     expect_describe(sm, "InService", NEW)
@@ -149,9 +153,7 @@ def test_a_deployment_may_outlast_the_providers_sixty_minutes(aws: Any) -> None:
 # FailureReason; pulumi-aws issues #48997/#46663 (RollingBack is not a pending state of the provider).
 def test_a_rollback_ends_the_update_with_an_error_that_names_it(aws: Any) -> None:
     clients, sm, _, _ = aws
-    expect_describe(sm, "InService", OLD)
-    expect_configs(sm)
-    expect_update(sm)
+    expect_update_started(sm)
     expect_describe(sm, "Updating", OLD)
     expect_describe(sm, "RollingBack", OLD)
     expect_describe(sm, "InService", OLD, reason="Alarm sagestack-prod-errors-5xx was in ALARM")
@@ -166,22 +168,23 @@ def test_a_rollback_ends_the_update_with_an_error_that_names_it(aws: Any) -> Non
 # instance type of an autoscaling target fails; deregister first, register and attach the policy after.
 def test_an_instance_type_change_moves_autoscaling_out_of_the_way_and_back(aws: Any) -> None:
     clients, sm, aas, _ = aws
-    expect_describe(sm, "InService", OLD)
-    expect_configs(sm, new_type="ml.c5.xlarge")
-    expect_autoscaling_detached(aas)
-    expect_update(sm)
+    expect_instance_type_change_started(sm, aas)
     expect_describe(sm, "Updating", OLD)
     expect_describe(sm, "InService", NEW)
     expect_autoscaling_restored(aas)
     assert rollout.roll_out(clients, spec()) == NEW
 
 
-def test_autoscaling_comes_back_after_a_rolled_back_instance_type_change(aws: Any) -> None:
-    clients, sm, aas, _ = aws
+def expect_instance_type_change_started(sm: Stubber, aas: Stubber) -> None:
     expect_describe(sm, "InService", OLD)
     expect_configs(sm, new_type="ml.c5.xlarge")
     expect_autoscaling_detached(aas)
     expect_update(sm)
+
+
+def test_autoscaling_comes_back_after_a_rolled_back_instance_type_change(aws: Any) -> None:
+    clients, sm, aas, _ = aws
+    expect_instance_type_change_started(sm, aas)
     expect_describe(sm, "RollingBack", OLD)
     expect_describe(sm, "InService", OLD)
     expect_autoscaling_restored(aas)
@@ -294,9 +297,7 @@ def test_excluded_properties_are_ones_aws_knows() -> None:
 def test_an_update_left_running_by_an_earlier_up_is_waited_for_first(aws: Any) -> None:
     clients, sm, _, _ = aws
     expect_describe(sm, "Updating", OLD, times=3)
-    expect_describe(sm, "InService", OLD)
-    expect_configs(sm)
-    expect_update(sm)
+    expect_update_started(sm)
     expect_describe(sm, "InService", NEW)
     assert rollout.roll_out(clients, spec()) == NEW
 
@@ -309,9 +310,7 @@ def test_nothing_is_deployed_when_the_endpoint_already_serves_the_configuration(
 
 def test_a_failed_endpoint_fails_the_update_with_its_reason(aws: Any) -> None:
     clients, sm, _, _ = aws
-    expect_describe(sm, "InService", OLD)
-    expect_configs(sm)
-    expect_update(sm)
+    expect_update_started(sm)
     expect_describe(sm, "Failed", OLD, reason="The primary container failed the ping health check")
     with pytest.raises(RolloutError, match="Failed: The primary container failed the ping health check"):
         rollout.roll_out(clients, spec())
@@ -328,9 +327,7 @@ def test_waiting_is_bounded_by_the_deployment_settings(aws: Any) -> None:
 
 def test_an_update_sagemaker_never_starts_is_an_error(aws: Any) -> None:
     clients, sm, _, _ = aws
-    expect_describe(sm, "InService", OLD)
-    expect_configs(sm)
-    expect_update(sm)
+    expect_update_started(sm)
     expect_describe(sm, "InService", OLD, times=rollout.START_GRACE_SECONDS // rollout.POLL_SECONDS + 1)
     with pytest.raises(RolloutError, match="never started updating"):
         rollout.roll_out(clients, spec())
@@ -353,17 +350,8 @@ def test_numbers_pulumi_passed_as_floats_reach_the_api_as_integers() -> None:
 
 
 def props(**overrides: Any) -> dict[str, Any]:
-    values = {
-        "endpoint_name": ENDPOINT,
-        "endpoint_config_name": NEW,
-        "variant_name": "primary",
-        "region": "eu-west-1",
-        "deployment_config": DEPLOYMENT,
-        "instance_count": 4,
-        "timeout_seconds": 5400,
-        "__provider": "ignored",
-        "served_endpoint_config_name": OLD,
-    }
+    """The rollout's state as Pulumi hands it to the provider: the spec's fields plus what the engine adds."""
+    values = {**dataclasses.asdict(spec()), "__provider": "ignored", "served_endpoint_config_name": OLD}
     values.update(overrides)
     return values
 

@@ -194,3 +194,18 @@ def test_capture_record_follows_the_data_capture_format():
     assert record["eventMetadata"]["inferenceTime"] == "2026-11-28T03:15:42.250Z"
     objects = capture.capture_objects([exchange], "datacapture/ep/primary/", "f")
     assert list(objects) == ["datacapture/ep/primary/2026/11/28/03/f-03.jsonl"]
+
+
+@pytest.mark.slow
+def test_training_ran_the_job_the_stack_declares(rehearsal):
+    """Issue 10: the rehearsal trains from the stack's own hyperparameters, channel names and code key."""
+    summary, _ = rehearsal
+    job = run_program(STACK).one("aws:sagemaker/trainingJob:TrainingJob").inputs
+    assert summary["training"]["hyperparameters"] == job["hyperParameters"]
+    declared = {c["channelName"]: c["dataSource"]["s3DataSource"]["s3Uri"] for c in job["inputDataConfigs"]}
+    staged = summary["training"]["channels"]
+    assert set(staged) == set(declared)
+    for name, uri in declared.items():
+        prefix = uri.split("/", 3)[3]
+        assert staged[name] and all(key.startswith(prefix) for key in staged[name])
+    assert staged["code"] == [declared["code"].split("/", 3)[3]]
