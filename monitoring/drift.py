@@ -263,7 +263,7 @@ class DriftAccumulator:
                 if edges is not None:
                     try:
                         number = float(value)
-                    except (TypeError, ValueError):
+                    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond float
                         raise InvalidValue(self._name_of(counts), value, "a number") from None
                     if number - number:
                         raise InvalidValue(self._name_of(counts), value, "a finite number")
@@ -311,6 +311,20 @@ class DriftAccumulator:
         for i, count in enumerate(other._prediction_counts):
             self._prediction_counts[i] += count
         self.rows += other.rows
+
+    def add_counts(self, feature_counts: Mapping[str, Sequence[int]], prediction_counts: Sequence[int], rows: int) -> None:
+        """Add bin counts taken by another accumulator on the same baseline (see feature_counts)."""
+        if sorted(feature_counts) != sorted(self.columns) or len(prediction_counts) != len(self._prediction_counts):
+            raise ValueError("cannot add counts taken on a different baseline")
+        for name, mine in zip(self.columns, self._counts, strict=True):
+            theirs = feature_counts[name]
+            if len(theirs) != len(mine):
+                raise ValueError(f"feature_counts[{name!r}]: expected {len(mine)} bins, got {len(theirs)}")
+            for i, count in enumerate(theirs):
+                mine[i] += count
+        for i, count in enumerate(prediction_counts):
+            self._prediction_counts[i] += count
+        self.rows += rows
 
     def feature_counts(self) -> dict[str, list[int]]:
         return {name: list(counts) for name, counts in zip(self.columns, self._counts, strict=True)}
