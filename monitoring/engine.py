@@ -361,15 +361,24 @@ def capture_objects(s3: Any, bucket: str, root: str, window: Window) -> list[tup
 
     Objects whose name's time cannot overlap the window are skipped without being read.
     """
-    first, last = file_range(window)
     paginator = s3.get_paginator("list_objects_v2")
+    keys = [
+        item["Key"]
+        for prefix in hour_prefixes(root, window)
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", ())
+    ]
+    return select_objects(keys, root, window)
+
+
+def select_objects(keys: Iterable[str], root: str, window: Window) -> list[tuple[str, str]]:
+    """(key, file time key) of the listed capture objects whose name's time can overlap the window."""
+    first, last = file_range(window)
     found = []
-    for prefix in hour_prefixes(root, window):
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", ()):
-                file_key = capture_file_key(item["Key"][len(root) :])
-                if file_key is not None and first <= file_key <= last:
-                    found.append((item["Key"], file_key))
+    for key in keys:
+        file_key = capture_file_key(key[len(root) :] if key.startswith(root) else key)
+        if file_key is not None and first <= file_key <= last:
+            found.append((key, file_key))
     return sorted(found)
 
 
