@@ -92,7 +92,9 @@ def check_baseline_against_schema(baseline: Baseline, schema: dict[str, Any], so
             )
         if isinstance(feature, CategoricalBaseline):
             expected = spec.get("categories")
-            if not isinstance(expected, list) or sorted(map(str, expected)) != sorted(map(str, feature.categories)):
+            if not isinstance(expected, list) or sorted(map(str, expected)) != sorted(
+                map(str, feature.categories)
+            ):
                 raise BaselineError(
                     f"{source}: baseline categories of {feature.name!r} {sorted(map(str, feature.categories))} "
                     f"do not match schema.json's {expected!r}"

@@ -183,7 +183,9 @@ class CaptureDecoder:
         captured_output = capture.get("endpointOutput") if capture.__class__ is dict else None
         if captured_input.__class__ is not dict or captured_output.__class__ is not dict:
             raise MalformedRecord(
-                MISSING_FIELD, "expected objects captureData.endpointInput and captureData.endpointOutput", key
+                MISSING_FIELD,
+                "expected objects captureData.endpointInput and captureData.endpointOutput",
+                key,
             )
         return key, captured_input, captured_output
 
@@ -236,7 +238,9 @@ class CaptureDecoder:
         try:
             return kind, b64decode(data, validate=True).decode("utf-8")
         except (binascii.Error, ValueError) as error:
-            raise MalformedRecord(BAD_BASE64, f"{where}.data: invalid base64 UTF-8 payload ({error})") from None
+            raise MalformedRecord(
+                BAD_BASE64, f"{where}.data: invalid base64 UTF-8 payload ({error})"
+            ) from None
 
     def input_rows(self, captured_input: dict[str, Any]) -> list[list[Any]]:
         """Feature rows of endpointInput, each in schema order."""
@@ -263,7 +267,8 @@ class CaptureDecoder:
         for number, row in enumerate(rows):
             if len(row) != count:
                 raise MalformedRecord(
-                    WRONG_FEATURE_COUNT, f"endpointInput row {number}: expected {count} values, got {len(row)}"
+                    WRONG_FEATURE_COUNT,
+                    f"endpointInput row {number}: expected {count} values, got {len(row)}",
                 )
         return rows
 
@@ -332,12 +337,16 @@ class CaptureDecoder:
             raise RefusedRequest(_label(code), _label(field))
         classes = document.get("classes")
         if classes.__class__ is not list or probabilities.__class__ is not list:
-            raise MalformedRecord(BAD_OUTPUT, 'endpointOutput: expected {"classes": [...], "probabilities": [...]}')
+            raise MalformedRecord(
+                BAD_OUTPUT, 'endpointOutput: expected {"classes": [...], "probabilities": [...]}'
+            )
         try:
             class_key = tuple(classes)
             position = self._positive_index.get(class_key)
         except TypeError:
-            raise MalformedRecord(BAD_OUTPUT, f"endpointOutput.classes: expected labels, got {classes!r:.80}") from None
+            raise MalformedRecord(
+                BAD_OUTPUT, f"endpointOutput.classes: expected labels, got {classes!r:.80}"
+            ) from None
         if position is None:
             position = self._find_positive(classes)
             if len(self._positive_index) < MAX_CONTENT_TYPES:
@@ -347,17 +356,21 @@ class CaptureDecoder:
         for row in probabilities:
             if row.__class__ is not list or len(row) != width:
                 raise MalformedRecord(
-                    BAD_OUTPUT, f"endpointOutput.probabilities: expected rows of {width} numbers, got {row!r:.80}"
+                    BAD_OUTPUT,
+                    f"endpointOutput.probabilities: expected rows of {width} numbers, got {row!r:.80}",
                 )
             positives.append(row[position])
         return positives
 
     def _find_positive(self, classes: list[Any]) -> int:
         for position, label in enumerate(classes):
-            if label.__class__ is not bool and (label == self.positive_class or label == str(self.positive_class)):
+            if label.__class__ is not bool and (
+                label == self.positive_class or label == str(self.positive_class)
+            ):
                 return position
         raise MalformedRecord(
-            BAD_OUTPUT, f"endpointOutput.classes: expected to contain {self.positive_class!r}, got {classes!r:.80}"
+            BAD_OUTPUT,
+            f"endpointOutput.classes: expected to contain {self.positive_class!r}, got {classes!r:.80}",
         )
 
 

@@ -312,9 +312,13 @@ class DriftAccumulator:
             self._prediction_counts[i] += count
         self.rows += other.rows
 
-    def add_counts(self, feature_counts: Mapping[str, Sequence[int]], prediction_counts: Sequence[int], rows: int) -> None:
+    def add_counts(
+        self, feature_counts: Mapping[str, Sequence[int]], prediction_counts: Sequence[int], rows: int
+    ) -> None:
         """Add bin counts taken by another accumulator on the same baseline (see feature_counts)."""
-        if sorted(feature_counts) != sorted(self.columns) or len(prediction_counts) != len(self._prediction_counts):
+        if sorted(feature_counts) != sorted(self.columns) or len(prediction_counts) != len(
+            self._prediction_counts
+        ):
             raise ValueError("cannot add counts taken on a different baseline")
         for name, mine in zip(self.columns, self._counts, strict=True):
             theirs = feature_counts[name]

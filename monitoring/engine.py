@@ -42,7 +42,9 @@ SETTLE_MINUTES = 20
 # Distinct (error code, field) pairs of refused requests published per run; the rest go under "other".
 MAX_REFUSAL_KINDS = 20
 # SageMaker names capture objects <yyyy>/<mm>/<dd>/<hh>/<MM>-<SS>-<mmm>-<uuid>.jsonl.
-_CAPTURE_KEY = re.compile(r"([0-9]{4})/([0-9]{2})/([0-9]{2})/([0-9]{2})/(?:([0-5][0-9])-([0-5][0-9])-[^/]*)?[^/]*")
+_CAPTURE_KEY = re.compile(
+    r"([0-9]{4})/([0-9]{2})/([0-9]{2})/([0-9]{2})/(?:([0-5][0-9])-([0-5][0-9])-[^/]*)?[^/]*"
+)
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,10 @@ class WindowScan:
         whose time cannot be read belongs to this window.
         """
         if file_key is not None:
-            earliest, latest = _shifted_key(file_key, -FILE_EARLY_MINUTES), _shifted_key(file_key, FILE_LATE_MINUTES)
+            earliest, latest = (
+                _shifted_key(file_key, -FILE_EARLY_MINUTES),
+                _shifted_key(file_key, FILE_LATE_MINUTES),
+            )
             owns_file = self._start_key <= file_key < self._end_key
         else:
             earliest, latest, owns_file = "", "\U0010ffff", True

@@ -106,7 +106,9 @@ def malformed_records(endpoint: str, variant: str) -> MetricRef:
     )
 
 
-def refused_requests(endpoint: str, variant: str, code: str | None = None, field: str | None = None) -> MetricRef:
+def refused_requests(
+    endpoint: str, variant: str, code: str | None = None, field: str | None = None
+) -> MetricRef:
     """Captured requests the endpoint refused (error body): in total, or for one error code and field."""
     dimensions = _variant_dimensions(endpoint, variant)
     if code is not None and field is not None:
@@ -116,9 +118,13 @@ def refused_requests(endpoint: str, variant: str, code: str | None = None, field
 
 def capture_coverage(endpoint: str, variant: str) -> MetricRef:
     """Capture lines a window owns over what Invocations x sampling predict; low means the monitor is blind."""
-    return MetricRef(NAMESPACE, CAPTURE_COVERAGE, _variant_dimensions(endpoint, variant), RATIO_UNIT, "Minimum")
+    return MetricRef(
+        NAMESPACE, CAPTURE_COVERAGE, _variant_dimensions(endpoint, variant), RATIO_UNIT, "Minimum"
+    )
 
 
 def artifact_broken(endpoint: str, variant: str) -> MetricRef:
     """1 when the model artifact's baseline or schema cannot be used (never reported as drift), else 0."""
-    return MetricRef(NAMESPACE, ARTIFACT_BROKEN, _variant_dimensions(endpoint, variant), COUNT_UNIT, "Maximum")
+    return MetricRef(
+        NAMESPACE, ARTIFACT_BROKEN, _variant_dimensions(endpoint, variant), COUNT_UNIT, "Maximum"
+    )
