@@ -206,14 +206,14 @@ class CaptureDecoder:
         return rows, probabilities
 
     def _kind_of(self, content_type: object) -> str | None:
-        if content_type.__class__ is not str:
+        if not isinstance(content_type, str):
             return None
-        kind = self._kinds.get(content_type, False)  # type: ignore[call-overload]
-        if kind is False:
-            kind = content_kind(content_type)
-            if len(self._kinds) < MAX_CONTENT_TYPES:
-                self._kinds[content_type] = kind  # type: ignore[index]
-        return kind  # type: ignore[return-value]
+        if content_type in self._kinds:
+            return self._kinds[content_type]
+        kind = content_kind(content_type)
+        if len(self._kinds) < MAX_CONTENT_TYPES:
+            self._kinds[content_type] = kind
+        return kind
 
     def _payload(self, captured: dict[str, Any], where: str) -> tuple[str, str]:
         data = captured.get("data")
@@ -331,9 +331,9 @@ class CaptureDecoder:
             raise MalformedRecord(BAD_OUTPUT, f"endpointOutput: expected a JSON object, got {document!r:.80}")
         probabilities = document.get("probabilities")
         if probabilities is None and "error" in document:
-            error = document["error"]
-            code = error.get("code") if isinstance(error, dict) else error
-            field = error.get("field") if isinstance(error, dict) else None
+            body = document["error"]
+            code = body.get("code") if isinstance(body, dict) else body
+            field = body.get("field") if isinstance(body, dict) else None
             raise RefusedRequest(_label(code), _label(field))
         classes = document.get("classes")
         if classes.__class__ is not list or probabilities.__class__ is not list:

@@ -8,6 +8,7 @@ lets exactly one of them start an execution (docs/decisions.md, "Retraining gate
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -76,15 +77,13 @@ def claim(dynamodb: Any, table: str, pipeline_name: str, event_id: str, now: dat
 
 def release(dynamodb: Any, table: str, pipeline_name: str, event_id: str) -> None:
     """Give the slot back after a failed start, unless another event has taken it since."""
-    try:
+    with contextlib.suppress(dynamodb.exceptions.ConditionalCheckFailedException):
         dynamodb.delete_item(
             TableName=table,
             Key={"pipeline": {"S": pipeline_name}},
             ConditionExpression="event_id = :event",
             ExpressionAttributeValues={":event": {"S": event_id}},
         )
-    except dynamodb.exceptions.ConditionalCheckFailedException:
-        pass
 
 
 def client_request_token(event_id: str) -> str:

@@ -297,13 +297,12 @@ def test_a_line_whose_time_cannot_be_read_carries_no_time() -> None:
 
 def test_a_400_digit_integer_is_an_unusable_value_not_a_crash() -> None:
     # issue 14 item 1: float() of such an int raises OverflowError
-    from monitoring.drift import DriftAccumulator, InvalidValue
     from monitoring_synthetic import training_baseline
 
-    from monitoring.drift import parse_baseline
+    from monitoring.drift import DriftAccumulator, InvalidValue, parse_baseline
 
     payload = json.dumps({"instances": [[int("9" * 400), 2, "one-year", 0, "dsl"]]})
-    key, rows, probabilities = decode(_record(payload, encoding="JSON", content_type="application/json"))
+    _, rows, probabilities = decode(_record(payload, encoding="JSON", content_type="application/json"))
     accumulator = DriftAccumulator(parse_baseline(training_baseline(count=500)), FEATURES)
     with pytest.raises(InvalidValue, match="tenure_months"):
         accumulator.add(rows, probabilities)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import random
 import re
 import tarfile
@@ -159,7 +160,7 @@ def test_consecutive_runs_tile_time_even_when_late() -> None:
     for minutes in (5, 30, 60, 120):
         runs = [first + timedelta(minutes=minutes * i, seconds=37) for i in range(50)]
         windows = [Window.settled(run, minutes) for run in runs]
-        assert all(a.end == b.start for a, b in zip(windows, windows[1:], strict=False))
+        assert all(a.end == b.start for a, b in itertools.pairwise(windows))
 
 
 def test_window_is_validated() -> None:

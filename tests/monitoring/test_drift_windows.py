@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from monitoring_synthetic import FEATURES, capture_line, draw_rows, model_tarball, training_baseline
+from monitoring_synthetic import capture_line, draw_rows, model_tarball, training_baseline
 
 from monitoring.artifact import read_model_baseline
 from monitoring.capture import MALFORMED_REASONS, UNEXPECTED_ERROR
