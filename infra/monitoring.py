@@ -127,6 +127,7 @@ class Monitoring(pulumi.ComponentResource):
             )
         self.topic_arn = topic.arn
 
+        self._alarms: list[aws.cloudwatch.MetricAlarm] = []
         endpoint_alarms = self._endpoint_alarms()
         self.rollback_alarm_names = pulumi.Output.all(
             endpoint_alarms["errors-5xx"].name, endpoint_alarms["latency-p99"].name
@@ -148,7 +149,7 @@ class Monitoring(pulumi.ComponentResource):
             aws.cloudwatch.DashboardArgs(
                 dashboard_name=args.base_name,
                 dashboard_body=pulumi.Output.json_dumps(
-                    self._dashboard_body([a.arn for a in [*endpoint_alarms.values(), *drift_alarms]]),
+                    self._dashboard_body([a.arn for a in self._alarms]),
                     sort_keys=True,
                 ),
             ),
@@ -180,7 +181,7 @@ class Monitoring(pulumi.ComponentResource):
         extended_statistic: str | None = None,
         treat_missing_data: str,
     ) -> aws.cloudwatch.MetricAlarm:
-        return aws.cloudwatch.MetricAlarm(
+        alarm = aws.cloudwatch.MetricAlarm(
             f"{self._name}-{suffix}",
             aws.cloudwatch.MetricAlarmArgs(
                 name=f"{self._args.base_name}-{suffix}",
@@ -201,6 +202,8 @@ class Monitoring(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self._alarms.append(alarm)
+        return alarm
 
     def _drift_suffix(self, subject: str) -> str:
         base = self._args.base_name
@@ -382,7 +385,7 @@ class Monitoring(pulumi.ComponentResource):
                 id="e", expression=spec.expression, label=description, return_data=True
             )
         )
-        return aws.cloudwatch.MetricAlarm(
+        alarm = aws.cloudwatch.MetricAlarm(
             f"{self._name}-{suffix}",
             aws.cloudwatch.MetricAlarmArgs(
                 name=f"{self._args.base_name}-{suffix}",
@@ -398,6 +401,8 @@ class Monitoring(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self._alarms.append(alarm)
+        return alarm
 
     def _blind_alarms(self, period: int) -> list[aws.cloudwatch.MetricAlarm]:
         """Alarms for every way the engine can stop seeing traffic; none starts retraining (no "drift-")."""
@@ -728,6 +733,7 @@ class Monitoring(pulumi.ComponentResource):
                 for f in contract.FEATURE_NAMES
             ]
             drift.append([metrics.NAMESPACE, metrics.PREDICTION_DRIFT, *variant])
+            drift.append([metrics.NAMESPACE, metrics.MAX_FEATURE_DRIFT, *variant])
             drift_widget = widget("Drift (PSI) per feature", drift, 6, 12, stat="Maximum")
             drift_widget["properties"]["period"] = alarm_period_seconds(a.settings.schedule_minutes)  # type: ignore[index]
             drift_widget["properties"]["annotations"] = {  # type: ignore[index]
