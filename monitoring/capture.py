@@ -68,8 +68,90 @@ MAX_KNOWN_HOURS = 4096
 _PLAIN_LABEL = re.compile(r"[A-Za-z0-9_.\-]{1,64}").fullmatch
 OTHER_LABEL = "other"
 
+
+# The parts of a capture line the engine reads, declared as msgspec types: the decoder validates the whole
+# line's JSON but builds only these fields (eventId, mode, eventVersion are skipped in C). Every leaf is
+# `Any`, so a type error can only be "expected an object" at some level; such a line is decoded again
+# untyped and normalised to the same structs, so both give the engine the same view.
+class Captured(msgspec.Struct, gc=False):
+    observedContentType: Any = None
+    data: Any = None
+    encoding: Any = None
+
+
+class CaptureData(msgspec.Struct, gc=False):
+    endpointInput: Captured | None = None
+    endpointOutput: Captured | None = None
+
+
+class EventMetadata(msgspec.Struct, gc=False):
+    inferenceTime: Any = None
+
+
+class CaptureLine(msgspec.Struct, gc=False):
+    captureData: CaptureData | None = None
+    eventMetadata: EventMetadata | None = None
+
+
+class Response(msgspec.Struct, gc=False):
+    classes: Any = None
+    probabilities: Any = None
+    error: Any = msgspec.UNSET
+
+
+class Request(msgspec.Struct, gc=False):
+    instances: Any = msgspec.UNSET
+
+
 _decode_json: Callable[[bytes | str], Any] = msgspec.json.Decoder().decode
+_decode_line: Callable[[bytes | str], CaptureLine] = msgspec.json.Decoder(CaptureLine).decode
+_decode_response: Callable[[bytes | str], Response] = msgspec.json.Decoder(Response).decode
+_decode_request: Callable[[bytes | str], Request] = msgspec.json.Decoder(Request).decode
+_JSON_ERRORS = (msgspec.DecodeError, RecursionError)
+
+
+def _captured(value: object) -> Captured | None:
+    if not isinstance(value, dict):
+        return None
+    return Captured(value.get("observedContentType"), value.get("data"), value.get("encoding"))
+
+
+def _normalised(document: object) -> CaptureLine | None:
+    """The typed view of an untyped decoded line; None when the line is not a JSON object."""
+    if not isinstance(document, dict):
+        return None
+    capture = document.get("captureData")
+    metadata = document.get("eventMetadata")
+    return CaptureLine(
+        CaptureData(_captured(capture.get("endpointInput")), _captured(capture.get("endpointOutput")))
+        if isinstance(capture, dict)
+        else None,
+        EventMetadata(metadata.get("inferenceTime")) if isinstance(metadata, dict) else None,
+    )
+
+
+def read_line(line: bytes | str) -> CaptureLine:
+    """The typed view of one capture line; MalformedRecord(bad_json) if it is not a JSON object."""
+    try:
+        return _decode_line(line)
+    except msgspec.ValidationError:
+        pass  # some level is not an object: decode untyped to see which
+    except _JSON_ERRORS as error:
+        raise MalformedRecord(BAD_JSON, f"line is not valid JSON ({error})") from None
+    try:
+        typed = _normalised(_decode_json(line))
+    except _JSON_ERRORS as error:
+        raise MalformedRecord(BAD_JSON, f"line is not valid JSON ({error})") from None
+    if typed is None:
+        raise MalformedRecord(BAD_JSON, "line: expected a JSON object")
+    return typed
+
+
 # ASCII digits only ([0-9], not \d); minutes and seconds in range; up to nanoseconds; Z or a +hh:mm offset.
+# SageMaker's own form (UTC, "Z"): checked by one match, its hour's calendar validity remembered.
+_UTC_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?Z"
+).fullmatch
 _TIME = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}):([0-5][0-9]):([0-5][0-9])(?:\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})"
 ).fullmatch
@@ -122,6 +204,10 @@ def _valid_hour(hour: str) -> bool:
 
 def inference_time_key(value: object) -> str:
     """The sortable UTC key of an eventMetadata.inferenceTime value (seconds, truncated)."""
+    if isinstance(value, str) and _UTC_TIME(value) is not None:
+        valid = _known_hours.get(value[:13])
+        if valid or (valid is None and _valid_hour(value[:13])):
+            return value[:19]
     match = _TIME(value) if isinstance(value, str) else None
     if match is not None and _valid_hour(match[1]):
         if match[4] == "Z":
@@ -163,34 +249,27 @@ class CaptureDecoder:
         self._kinds: dict[str, str | None] = {}
         self._positive_index: dict[tuple[object, ...], int] = {}
 
-    def envelope(self, line: bytes | str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    def envelope(self, line: bytes | str) -> tuple[str, Captured, Captured]:
         """(inference time key, captureData.endpointInput, captureData.endpointOutput) of one line.
 
         The time is read first, so any later problem is raised with the time attached.
         """
-        try:
-            record = _decode_json(line)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as error:
-            raise MalformedRecord(BAD_JSON, f"line is not valid JSON ({error})") from None
-        if record.__class__ is not dict:
-            raise MalformedRecord(BAD_JSON, f"line: expected a JSON object, got {type(record).__name__}")
-        metadata = record.get("eventMetadata")
-        if metadata.__class__ is not dict or "inferenceTime" not in metadata:
+        record = read_line(line)
+        metadata = record.eventMetadata
+        if metadata is None or metadata.inferenceTime is None:
             raise MalformedRecord(MISSING_FIELD, "expected eventMetadata.inferenceTime")
-        key = inference_time_key(metadata["inferenceTime"])
-        capture = record.get("captureData")
-        captured_input = capture.get("endpointInput") if capture.__class__ is dict else None
-        captured_output = capture.get("endpointOutput") if capture.__class__ is dict else None
-        if captured_input.__class__ is not dict or captured_output.__class__ is not dict:
+        key = inference_time_key(metadata.inferenceTime)
+        capture = record.captureData
+        if capture is None or capture.endpointInput is None or capture.endpointOutput is None:
             raise MalformedRecord(
                 MISSING_FIELD,
                 "expected objects captureData.endpointInput and captureData.endpointOutput",
                 key,
             )
-        return key, captured_input, captured_output
+        return key, capture.endpointInput, capture.endpointOutput
 
     def rows_and_probabilities(
-        self, captured_input: dict[str, Any], captured_output: dict[str, Any]
+        self, captured_input: Captured, captured_output: Captured
     ) -> tuple[list[list[Any]], list[Any]]:
         """Feature rows and their P(positive class), checked to pair one to one.
 
@@ -215,12 +294,12 @@ class CaptureDecoder:
             self._kinds[content_type] = kind
         return kind
 
-    def _payload(self, captured: dict[str, Any], where: str) -> tuple[str, str]:
-        data = captured.get("data")
+    def _payload(self, captured: Captured, where: str) -> tuple[str, str]:
+        data = captured.data
         if data.__class__ is not str:
             raise MalformedRecord(MISSING_FIELD, f"{where}.data: expected a string, got {data!r:.80}")
-        encoding = captured.get("encoding")
-        content_type = captured.get("observedContentType")
+        encoding = captured.encoding
+        content_type = captured.observedContentType
         kind = self._kind_of(content_type)
         if encoding == "CSV" or encoding == "JSON":
             # Without a recognised content type, a textual encoding still says what the bytes are.
@@ -242,7 +321,7 @@ class CaptureDecoder:
                 BAD_BASE64, f"{where}.data: invalid base64 UTF-8 payload ({error})"
             ) from None
 
-    def input_rows(self, captured_input: dict[str, Any]) -> list[list[Any]]:
+    def input_rows(self, captured_input: Captured) -> list[list[Any]]:
         """Feature rows of endpointInput, each in schema order."""
         kind, text = self._payload(captured_input, "endpointInput")
         rows = self._csv_rows(text) if kind == CSV_KIND else self._json_rows(text)
@@ -274,10 +353,11 @@ class CaptureDecoder:
 
     def _json_rows(self, text: str) -> list[list[Any]]:
         try:
-            document = _decode_json(text)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as error:
+            instances = _decode_request(text).instances
+        except msgspec.ValidationError:
+            instances = None  # not an object
+        except _JSON_ERRORS as error:
             raise MalformedRecord(BAD_INSTANCES, f"endpointInput is not valid JSON ({error})") from None
-        instances = document.get("instances") if document.__class__ is dict else None
         if instances.__class__ is not list:
             raise MalformedRecord(BAD_INSTANCES, 'endpointInput: expected {"instances": [...]}')
         count = self._feature_count
@@ -318,24 +398,24 @@ class CaptureDecoder:
             f"endpointInput instance {number}: unknown features {unknown}; expected {list(self.feature_names)}",
         )
 
-    def positive_probabilities(self, captured_output: dict[str, Any]) -> list[Any]:
+    def positive_probabilities(self, captured_output: Captured) -> list[Any]:
         """P(positive class) per row of endpointOutput ({"classes": [...], "probabilities": [[...], ...]})."""
         kind, text = self._payload(captured_output, "endpointOutput")
         if kind != JSON_KIND:
             raise MalformedRecord(BAD_OUTPUT, f"endpointOutput: expected a JSON response, got {kind}")
         try:
-            document = _decode_json(text)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as error:
+            document = _decode_response(text)
+        except msgspec.ValidationError:
+            raise MalformedRecord(BAD_OUTPUT, "endpointOutput: expected a JSON object") from None
+        except _JSON_ERRORS as error:
             raise MalformedRecord(BAD_OUTPUT, f"endpointOutput is not valid JSON ({error})") from None
-        if document.__class__ is not dict:
-            raise MalformedRecord(BAD_OUTPUT, f"endpointOutput: expected a JSON object, got {document!r:.80}")
-        probabilities = document.get("probabilities")
-        if probabilities is None and "error" in document:
-            body = document["error"]
+        probabilities = document.probabilities
+        if probabilities is None and document.error is not msgspec.UNSET:
+            body = document.error
             code = body.get("code") if isinstance(body, dict) else body
             field = body.get("field") if isinstance(body, dict) else None
             raise RefusedRequest(_label(code), _label(field))
-        classes = document.get("classes")
+        classes = document.classes
         if classes.__class__ is not list or probabilities.__class__ is not list:
             raise MalformedRecord(
                 BAD_OUTPUT, 'endpointOutput: expected {"classes": [...], "probabilities": [...]}'

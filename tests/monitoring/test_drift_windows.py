@@ -202,3 +202,40 @@ def test_malformed_lines_of_one_folder_are_counted_once_by_half_hour_windows() -
     }
     assert _count_over_windows(files, 30) == 4
     assert _count_over_windows(files, 60) == 4
+
+
+record_values = st.one_of(
+    st.integers(0, 80),
+    st.floats(0, 200, allow_nan=False),
+    st.sampled_from(["12", " 3.5 ", "one-year", "two-year", "dsl", "fiber", "none", " dsl", "Fiber"]),
+    odd_values,
+)
+records = st.lists(
+    st.tuples(
+        st.lists(st.lists(record_values, min_size=5, max_size=5), min_size=1, max_size=2),
+        st.lists(
+            st.floats(0, 1) | st.sampled_from([0, 1, 1.5, -0.0, True, "0.5", None]), min_size=1, max_size=2
+        ),
+    ).filter(lambda record: len(record[0]) == len(record[1])),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch=records)
+def test_binning_a_batch_of_records_counts_exactly_what_binning_them_one_by_one_counts(batch) -> None:
+    from monitoring.drift import DriftAccumulator, InvalidValue
+
+    one_by_one = DriftAccumulator(MODEL.baseline, MODEL.columns)
+    rejected_one_by_one = []
+    for position, (rows, probabilities) in enumerate(batch):
+        try:
+            one_by_one.add(rows, probabilities)
+        except InvalidValue:
+            rejected_one_by_one.append(position)
+    batched = DriftAccumulator(MODEL.baseline, MODEL.columns)
+    rejected = batched.add_records(batch)
+    assert [position for position, _ in rejected] == rejected_one_by_one
+    assert batched.feature_counts() == one_by_one.feature_counts()
+    assert batched.prediction_counts() == one_by_one.prediction_counts()
+    assert batched.rows == one_by_one.rows
