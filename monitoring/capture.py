@@ -340,8 +340,13 @@ class CaptureDecoder:
                 ]
             except csv.Error as error:
                 raise MalformedRecord(BAD_CSV, f"endpointInput: invalid CSV ({error})") from None
+        elif "\n" not in text[:-1]:
+            # One row, with or without the trailing newline AWS's own samples carry: the common case.
+            line = text[:-1] if text[-1:] == "\n" else text
+            rows = [line.split(",")] if line and not line.isspace() else []
+            if not rows or len(rows[0]) == count:
+                return rows
         else:
-            # One row, with or without the trailing newline AWS's own samples carry, is the common case.
             rows = [line.split(",") for line in text.split("\n") if line and not line.isspace()]
         for number, row in enumerate(rows):
             if len(row) != count:
