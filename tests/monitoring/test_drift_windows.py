@@ -239,3 +239,36 @@ def test_binning_a_batch_of_records_counts_exactly_what_binning_them_one_by_one_
     assert batched.feature_counts() == one_by_one.feature_counts()
     assert batched.prediction_counts() == one_by_one.prediction_counts()
     assert batched.rows == one_by_one.rows
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(capture_lines(), min_size=1, max_size=40), parts=st.integers(1, 7))
+def test_a_window_split_into_parts_merges_to_the_single_pass_bit_for_bit(
+    lines: list[bytes], parts: int
+) -> None:
+    # issue 14 item 12: workers hand on partial counts (as JSON), one reducer merges and publishes
+    window = Window(BASE, BASE + timedelta(hours=1))
+    rng = random.Random(len(lines))
+    clean = [
+        capture_line(draw_rows(rng, 1), BASE + timedelta(minutes=rng.randrange(20))).encode()
+        for _ in range(30)
+    ]
+    everything = clean + lines
+    single = WindowScan(MODEL, window)
+    single.feed(everything, "2026-11-28T03:05:00")
+    merged = WindowScan(MODEL, window)
+    size = -(-len(everything) // parts)
+    for first in range(0, len(everything), size):
+        worker = WindowScan(MODEL, window)
+        worker.feed(everything[first : first + size], "2026-11-28T03:05:00")
+        merged.merge_partial(json.loads(json.dumps(worker.partial())))
+    assert merged.result() == single.result()
+
+
+def test_a_partial_of_another_window_is_refused() -> None:
+    import pytest
+
+    worker = WindowScan(MODEL, Window(BASE, BASE + timedelta(hours=1)))
+    reducer = WindowScan(MODEL, Window(BASE + timedelta(hours=1), BASE + timedelta(hours=2)))
+    with pytest.raises(ValueError, match=r"partial\.window: expected"):
+        reducer.merge_partial(worker.partial())
