@@ -11,7 +11,8 @@ from tests.infra.harness import RecordedResource, Recording
 BUCKET = "aws:s3/bucket:Bucket"
 ROLE = "aws:iam/role:Role"
 # Actions AWS cannot scope to a resource; each statement using "*" must be one of these.
-UNSCOPABLE_ACTIONS = {"cloudwatch:PutMetricData", "ecr:GetAuthorizationToken"}
+# (cloudwatch:GetMetricData has no resource type: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html)
+UNSCOPABLE_ACTIONS = {"cloudwatch:GetMetricData", "cloudwatch:PutMetricData", "ecr:GetAuthorizationToken"}
 REQUIRED_TAGS = {"project", "stack", "owner", "cost-centre"}
 
 
