@@ -255,9 +255,29 @@ class SlowListing:
         }
 
 
+class AtomicWrites:
+    """moto's DynamoDB evaluates condition expressions but does not apply each write atomically under
+    concurrent requests; DynamoDB does ("conditional writes ... are atomic": docs.aws.amazon.com/amazondynamodb/
+    latest/developerguide/WorkingWithItems.html#WorkingWithItems.ConditionalUpdate). One write at a time
+    restores that guarantee and leaves the condition itself to moto."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self.exceptions = client.exceptions
+
+    def update_item(self, **kwargs):
+        with self._lock:
+            return self._client.update_item(**kwargs)
+
+    def delete_item(self, **kwargs):
+        with self._lock:
+            return self._client.delete_item(**kwargs)
+
+
 def _race(gates: int, claim_table: str | None) -> tuple[SlowListing, list[dict]]:
     sagemaker = SlowListing(gates)
-    dynamodb = boto3.client("dynamodb")
+    dynamodb = AtomicWrites(boto3.client("dynamodb"))
     settings = RetrainConfig(pipeline_name=PIPELINE, cooldown_minutes=0, claim_table=claim_table)
     outcomes: list[dict] = []
     now = datetime.now(UTC)
