@@ -264,6 +264,8 @@ def split_merge_check(path: Path, parts: int) -> tuple[bool, int]:
     """Scan the mix in `parts` pieces, hand each piece's partial() on as JSON, merge: same as one pass?"""
     from monitoring.engine import Window, WindowScan
 
+    logging.disable(logging.WARNING)
+
     model = _model(path.parent)
     lines = _lines(path)
     window = Window(START, END)
