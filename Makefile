@@ -3,14 +3,23 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STACK ?= dev
 
-.PHONY: setup test lint local bench docs lock clean
+.PHONY: setup test lint local bench docs lock snapshots clean
+
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+# uv alone, so `make lock` works on a fresh clone too.
+$(UV):
+	@echo "==> creating $(VENV) and installing uv $(UV_VERSION)"
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(VENV)/bin/uv pip install --quiet --python $(PYTHON) -r requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: requirements.txt | $(UV)
+	@echo "==> installing the pinned requirements into $(VENV) (about a minute on a cold cache)"
+	$(UV) pip install --python $(PYTHON) -r requirements.txt
+	@echo "==> $(VENV) is ready"
 	touch $@
 
 test: setup  ## the whole offline suite: infra under mocks, runtime units, toolkit/moto integration
@@ -33,8 +42,11 @@ bench: setup
 docs: setup  ## regenerate the README's config reference from Pulumi.yaml
 	$(PYTHON) -m infra.config_schema
 
-lock:  ## recompile requirements.txt from requirements.in
-	$(VENV)/bin/uv pip compile --quiet requirements.in -o requirements.txt --python-version 3.11
+snapshots: setup  ## rewrite the golden snapshots (resource URNs, IAM documents) once their diff is reviewed
+	SNAPSHOT_UPDATE=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/infra/test_snapshots.py
+
+lock: | $(UV)  ## recompile requirements.txt from requirements.in
+	$(UV) pip compile --quiet requirements.in -o requirements.txt --python-version 3.11
 
 clean:
 	rm -rf $(VENV) .build reports .pytest_cache .mypy_cache .ruff_cache

@@ -62,41 +62,42 @@ class StackConfig:
     """A stack's effective config: project defaults overlaid with the stack file, as Pulumi would see it."""
 
     stack: str
-    region: str
-    values: Mapping[str, str]  # project keys without the `sagestack:` namespace
-    provider_values: Mapping[str, str]  # other namespaces, e.g. {"aws:region": "eu-west-1"}
+    region: str  # "" when the file sets no aws:region; settings names that as a problem
+    values: Mapping[str, str]  # declared project keys without the `sagestack:` namespace
+    other_values: Mapping[str, str]  # every other key, fully qualified: aws:region, and any unknown key
 
     def pulumi_config(self) -> dict[str, str]:
         """Fully qualified keys, for `pulumi.runtime.set_all_config`."""
         qualified = {f"{PROJECT_NAME}:{key}": value for key, value in self.values.items()}
-        return {**qualified, **self.provider_values}
+        return {**qualified, **self.other_values}
 
 
 def load_stack_config(stack: str, root: Path = PROJECT_ROOT) -> StackConfig:
+    """The config a `pulumi up` of `stack` would hand the program; unknown keys are kept for settings to name."""
     path = root / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise StackFileError(f"no stack file {path.name}; stacks here: {', '.join(stack_names(root))}")
-    document = yaml.safe_load(path.read_text()) or {}
-    overrides = document.get("config") or {}
-    if not isinstance(overrides, dict):
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{path.name} is not valid YAML: {error}") from None
+    overrides = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(overrides or {}, dict):
         raise StackFileError(f"{path.name}: `config` must be a mapping of keys to values")
     schema = project_config_schema(root)
     values = {name: to_config_string(key.default) for name, key in schema.items()}
-    provider_values: dict[str, str] = {}
-    for qualified, value in overrides.items():
-        namespace, _, key = str(qualified).partition(":")
-        if namespace != PROJECT_NAME:
-            provider_values[qualified] = to_config_string(value)
-            continue
-        if key not in schema:
-            raise StackFileError(
-                f"{path.name}: unknown config key {qualified!r}; Pulumi.yaml declares: {', '.join(schema)}"
-            )
-        values[key] = to_config_string(value)
-    region = provider_values.get("aws:region")
-    if not region:
-        raise StackFileError(f"{path.name}: `aws:region` is required (the region this stack deploys to)")
-    return StackConfig(stack=stack, region=region, values=values, provider_values=provider_values)
+    other_values: dict[str, str] = {}
+    for written, value in (overrides or {}).items():
+        # A key without a namespace belongs to the project, as for `pulumi config set <key>`
+        # (https://www.pulumi.com/docs/iac/concepts/config/: the project name is the default namespace).
+        qualified = str(written) if ":" in str(written) else f"{PROJECT_NAME}:{written}"
+        namespace, _, key = qualified.partition(":")
+        if namespace == PROJECT_NAME and key in schema:
+            values[key] = to_config_string(value)
+        else:
+            other_values[qualified] = to_config_string(value)
+    region = other_values.get("aws:region", "")
+    return StackConfig(stack=stack, region=region, values=values, other_values=other_values)
 
 
 REFERENCE_START = "<!-- config-reference:start (generated from Pulumi.yaml by `make docs`) -->"

@@ -41,26 +41,44 @@ def allow(
     return statement
 
 
-def service_trust_policy(service: str, account_id: pulumi.Input[str]) -> dict[str, Any]:
-    """Trust `service`, but only on behalf of this account (confused-deputy protection)."""
+def service_principal(service: str, region: str, *, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """The principal of an AWS service in `region`'s partition, e.g. sagemaker.amazonaws.com.
+
+    From the provider's aws_service_principal data source, never a template: some partitions name
+    some services differently (logs.amazonaws.com.cn in China). The invoke uses the parent's provider.
+    """
+    return aws.get_service_principal_output(
+        service_name=service, region=region, opts=pulumi.InvokeOutputOptions(parent=parent)
+    ).name
+
+
+def regional_service_principal(service: str, region: str, *, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """The region-qualified principal, e.g. logs.eu-west-1.amazonaws.com (the data source's id)."""
+    return aws.get_service_principal_output(
+        service_name=service, region=region, opts=pulumi.InvokeOutputOptions(parent=parent)
+    ).id
+
+
+def service_trust_policy(principal: pulumi.Input[str], account_id: pulumi.Input[str]) -> dict[str, Any]:
+    """Trust the service `principal`, but only on behalf of this account (confused-deputy protection)."""
     return document(
         {
             "Sid": "TrustedService",
             "Effect": "Allow",
-            "Principal": {"Service": service},
+            "Principal": {"Service": principal},
             "Action": "sts:AssumeRole",
             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
         }
     )
 
 
-def lambda_trust_policy() -> dict[str, Any]:
+def lambda_trust_policy(principal: pulumi.Input[str]) -> dict[str, Any]:
     # Lambda assumes its role without a source account in the request context, so no condition fits here.
     return document(
         {
             "Sid": "TrustedService",
             "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Principal": {"Service": principal},
             "Action": "sts:AssumeRole",
         }
     )
@@ -79,7 +97,19 @@ def tls_only_bucket_policy(bucket_arn: pulumi.Input[str]) -> dict[str, Any]:
     )
 
 
-def key_policy(*, account_id: pulumi.Input[str], partition: pulumi.Input[str], region: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class KeyPolicyPrincipals:
+    cloudwatch: pulumi.Input[str]  # cloudwatch.<suffix>
+    logs_regional: pulumi.Input[str]  # logs.<region>.<suffix>: CloudWatch Logs uses the regional principal
+
+
+def key_policy(
+    *,
+    account_id: pulumi.Input[str],
+    partition: pulumi.Input[str],
+    region: str,
+    principals: KeyPolicyPrincipals,
+) -> dict[str, Any]:
     root = pulumi.Output.format("arn:{0}:iam::{1}:root", partition, account_id)
     return document(
         {
@@ -94,7 +124,7 @@ def key_policy(*, account_id: pulumi.Input[str], partition: pulumi.Input[str], r
             # CloudWatch alarms publish to the encrypted alarm topic as the CloudWatch service.
             "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
             "Effect": "Allow",
-            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Principal": {"Service": principals.cloudwatch},
             "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
             "Resource": "*",
             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
@@ -112,7 +142,7 @@ def key_policy(*, account_id: pulumi.Input[str], partition: pulumi.Input[str], r
         {
             "Sid": "CloudWatchLogsEncryptStackLogGroups",
             "Effect": "Allow",
-            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Principal": {"Service": principals.logs_regional},
             "Action": [
                 "kms:Decrypt",
                 "kms:Encrypt",
@@ -228,6 +258,20 @@ def sagemaker_execution_policy(scope: ExecutionRoleScope) -> dict[str, Any]:
             ["*"],
             {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
         ),
+        # Deployment guardrails read the auto-rollback alarms with the execution role's permissions.
+        allow(
+            "ReadRollbackAlarms",
+            ["cloudwatch:DescribeAlarms"],
+            [
+                pulumi.Output.format(
+                    "arn:{0}:cloudwatch:{1}:{2}:alarm:{3}-*",
+                    scope.partition,
+                    scope.region,
+                    scope.account_id,
+                    scope.base_name,
+                )
+            ],
+        ),
         # ECR authorisation tokens are account-wide: GetAuthorizationToken has no resource to scope to.
         allow("AuthenticateToEcr", ["ecr:GetAuthorizationToken"], ["*"]),
         allow(
@@ -261,6 +305,7 @@ def pipeline_policy(
     base_name: str,
     model_package_group_name: str,
     execution_role_arn: pulumi.Input[str],
+    sagemaker_principal: pulumi.Input[str],
 ) -> dict[str, Any]:
     def arn(resource: str) -> pulumi.Output[str]:
         return pulumi.Output.format("arn:{0}:sagemaker:{1}:{2}:{3}", partition, region, account_id, resource)
@@ -288,7 +333,7 @@ def pipeline_policy(
             "PassExecutionRoleToSageMaker",
             ["iam:PassRole"],
             [execution_role_arn],
-            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            {"StringEquals": {"iam:PassedToService": sagemaker_principal}},
         ),
     )
 

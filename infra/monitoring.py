@@ -556,7 +556,7 @@ class Monitoring(pulumi.ComponentResource):
             f"{self._name}-{key}-role",
             role_name=function_name,
             description=description,
-            trust_policy=iam.lambda_trust_policy(),
+            trust_policy=iam.lambda_trust_policy(iam.service_principal("lambda", a.region, parent=self)),
             inline_policy={
                 **policy,
                 "Statement": [

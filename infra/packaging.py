@@ -1,8 +1,9 @@
 """Deterministic archives of the runtime code: the same files always give the same bytes.
 
 Byte-for-byte reproducibility is what keeps `pulumi preview` quiet: an archive's S3 key carries the hash
-of its bytes, so unchanged code means an unchanged key, and a changed file means a new key (and, for
-training, a new job).
+of its bytes in its folder, so unchanged code means an unchanged key, and a changed file means a new key
+(and, for training, a new job). The file name itself stays the archive's own (`sourcedir.tar.gz`): SageMaker
+stages a single-object channel under the object's file name, and the toolkit is told that name.
 """
 
 from __future__ import annotations
@@ -54,10 +55,13 @@ class Archive:
     def short_hash(self) -> str:
         return self.sha256[:16]
 
+    @property
+    def file_name(self) -> str:
+        return self.path.name
+
     def key(self, prefix: str) -> str:
-        """An S3 key that changes exactly when the bytes do."""
-        stem, _, suffix = self.path.name.partition(".")
-        return f"{prefix}/{stem}-{self.short_hash}.{suffix}"
+        """`<prefix>/<hash>/<file name>`: changes exactly when the bytes do, and keeps the file's own name."""
+        return f"{prefix}/{self.short_hash}/{self.file_name}"
 
 
 def source_files(directory: Path, only: Iterable[str] | None = None) -> dict[str, Path]:

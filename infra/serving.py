@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.packaging import Archive
+from infra.rollout import EndpointRollout, RolloutArgs
 from infra.settings import ServingSettings
 from infra.storage import object_uri, upload_code
 
@@ -29,6 +33,12 @@ def has_instance_storage(instance_type: str) -> bool:
 def endpoint_name(base_name: str) -> str:
     """Fixed per stack: alarms, dashboards and callers address the endpoint by this name."""
     return base_name
+
+
+def model_name(base_name: str, identity: object) -> str:
+    """<base>-model-<12 hex of the model's inputs>: at most 25 + 19 characters of SageMaker's 63."""
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{base_name}-model-{digest[:12]}"
 
 
 def capture_uri(capture_bucket: str) -> str:
@@ -93,14 +103,24 @@ class Serving(pulumi.ComponentResource):
             container = aws.sagemaker.ModelPrimaryContainerArgs(
                 image=args.image_uri, model_data_url=args.model_data_url, environment=environment
             )
+        # Named after the stack and its content: a changed model is a new name, so the replacement can be
+        # created before the old model goes, and the clean-up finds the stack's models by name.
+        identity = pulumi.Output.all(
+            s.approved_model_package_arn or args.image_uri,
+            "" if s.approved_model_package_arn else args.model_data_url,
+            environment,
+            args.execution_role_arn,
+            s.network_isolation,
+        ).apply(lambda parts: model_name(args.base_name, parts))
         model = aws.sagemaker.Model(
             f"{name}-model",
             aws.sagemaker.ModelArgs(
+                name=identity,
                 execution_role_arn=args.execution_role_arn,
                 primary_container=container,
                 enable_network_isolation=s.network_isolation,
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[code_object]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[code_object], retain_on_delete=True),
         )
         self.model_name = model.name
 
@@ -141,6 +161,9 @@ class Serving(pulumi.ComponentResource):
                     csv_content_types=["text/csv"], json_content_types=["application/json"]
                 ),
             )
+        # Models and configurations outlive their replacement: after a rolled-back deployment the endpoint
+        # still serves the old pair, and deleting it would break every later update (pulumi-aws #48997).
+        # infra.rollout.clean_up deletes them once a newer deployment was verified.
         config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
             aws.sagemaker.EndpointConfigurationArgs(
@@ -149,21 +172,33 @@ class Serving(pulumi.ComponentResource):
                 kms_key_arn=args.key_arn if encrypt_volumes else None,
                 data_capture_config=capture,
             ),
-            # A new config is created before the old one goes, so the endpoint moves blue/green between them.
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
-        self.endpoint_config_name = config.name
 
+        # The provider creates and deletes the endpoint; it never updates it (its waiter gives up after 60
+        # minutes and treats RollingBack as a failure): EndpointRollout deploys every later configuration.
         endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint",
-            aws.sagemaker.EndpointArgs(
-                name=endpoint_name(args.base_name),
+            aws.sagemaker.EndpointArgs(name=endpoint_name(args.base_name), endpoint_config_name=config.name),
+            opts=pulumi.ResourceOptions(
+                parent=self, ignore_changes=["endpointConfigName", "deploymentConfig"]
+            ),
+        )
+        rollout = EndpointRollout(
+            f"{name}-rollout",
+            RolloutArgs(
+                endpoint_name=endpoint.name,
                 endpoint_config_name=config.name,
+                variant_name=VARIANT_NAME,
+                region=args.region,
                 deployment_config=deployment_config(s, args.rollback_alarm_names),
+                instance_count=None if s.serverless is not None else s.instance_count,
+                timeout_seconds=s.deployment_timeout_seconds,
             ),
             opts=child,
         )
         self.endpoint_name = endpoint.name
+        self.endpoint_config_name = rollout.served_endpoint_config_name
 
         if s.autoscaling is not None:
             target = aws.appautoscaling.Target(
@@ -211,36 +246,32 @@ class Serving(pulumi.ComponentResource):
 
 def deployment_config(
     s: ServingSettings, rollback_alarm_names: pulumi.Input[list[str]]
-) -> aws.sagemaker.EndpointDeploymentConfigArgs:
+) -> pulumi.Output[dict[str, Any]]:
+    """UpdateEndpoint's DeploymentConfig: blue/green with the stack's traffic shifting, auto-rollback alarms."""
+    return pulumi.Output.from_input(rollback_alarm_names).apply(
+        lambda names: deployment_config_document(s, list(names))
+    )
+
+
+def deployment_config_document(s: ServingSettings, rollback_alarm_names: list[str]) -> dict[str, Any]:
     d = s.deployment
-    canary = linear = None
+    routing: dict[str, Any] = {
+        "Type": d.strategy.replace("-", "_").upper(),
+        "WaitIntervalInSeconds": d.traffic_wait_seconds,
+    }
     if d.strategy == "canary":
-        canary = aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySizeArgs(
-            type="INSTANCE_COUNT", value=d.canary_instances
-        )
+        routing["CanarySize"] = {"Type": "INSTANCE_COUNT", "Value": d.canary_instances}
     elif d.strategy == "linear":
-        linear = aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationLinearStepSizeArgs(
-            type="INSTANCE_COUNT", value=d.linear_step_instances
-        )
-    routing = aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationArgs(
-        type=d.strategy.replace("-", "_").upper(),
-        wait_interval_in_seconds=d.traffic_wait_seconds,
-        canary_size=canary,
-        linear_step_size=linear,
-    )
-    alarms = pulumi.Output.from_input(rollback_alarm_names).apply(
-        lambda names: [
-            aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationAlarmArgs(alarm_name=n)
-            for n in names
-        ]
-    )
-    return aws.sagemaker.EndpointDeploymentConfigArgs(
-        blue_green_update_policy=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
-            traffic_routing_configuration=routing,
-            termination_wait_in_seconds=d.termination_wait_seconds,
-            maximum_execution_timeout_in_seconds=s.deployment_timeout_seconds,
-        ),
-        auto_rollback_configuration=aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
-            alarms=alarms
-        ),
-    )
+        routing["LinearStepSize"] = {"Type": "INSTANCE_COUNT", "Value": d.linear_step_instances}
+    document: dict[str, Any] = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": routing,
+            "TerminationWaitInSeconds": d.termination_wait_seconds,
+            "MaximumExecutionTimeoutInSeconds": s.deployment_timeout_seconds,
+        }
+    }
+    if rollback_alarm_names:
+        document["AutoRollbackConfiguration"] = {
+            "Alarms": [{"AlarmName": name} for name in sorted(rollback_alarm_names)]
+        }
+    return document

@@ -6,19 +6,34 @@ the value it has and what is allowed.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, TypeVar
 
+from infra import images
 from infra.config_schema import PROJECT_NAME, project_config_schema, to_config_string
+from training import contract
 
 T = TypeVar("T")
 
-ESTIMATORS = ("gradient_boosting", "random_forest", "logistic_regression")
+ESTIMATORS = contract.ESTIMATORS
+# Config key -> the training contract's hyperparameter it sets; the contract's table holds the bounds.
+HYPERPARAMETER_KEYS = {
+    "estimator": "estimator",
+    "nEstimators": "n_estimators",
+    "maxDepth": "max_depth",
+    "learningRate": "learning_rate",
+    "regularizationC": "C",
+    "minSamplesLeaf": "min_samples_leaf",
+    "randomSeed": "random_state",
+}
+# Namespaces a stack may configure besides the project's own: the aws provider and Pulumi itself.
+OTHER_NAMESPACES = ("aws", "pulumi")
 DEPLOYMENT_STRATEGIES = ("all-at-once", "canary", "linear")
 DRIFT_ENGINES = ("lambda", "model-monitor")
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
@@ -52,8 +67,22 @@ _FRAMEWORK_VERSION = re.compile(r"^\d+\.\d+-\d+$")
 _POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]+$")
 _MODEL_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[\w-]+/\d+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# Bucket names are <prefix>-<stack>-<purpose>-<12-digit account>-<region>, and S3 allows 63 characters.
-MAX_BASE_NAME = 63 - len("-artifacts-123456789012-ap-southeast-7")
+S3_BUCKET_NAME_MAX = 63  # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+LONGEST_PURPOSE = "artifacts"  # the longest of infra.storage.BUCKET_PURPOSES
+
+
+@cache
+def longest_region() -> str:
+    """The longest region name botocore knows in any partition (us-isof-south-1 today, 15 characters)."""
+    from botocore.loaders import Loader
+
+    endpoints = Loader().load_data("endpoints")
+    return max((r for p in endpoints["partitions"] for r in p["regions"]), key=lambda r: (len(r), r))
+
+
+def max_base_name() -> int:
+    """Characters left for '<namePrefix>-<stack>' in <base>-<purpose>-<12-digit account>-<region>."""
+    return S3_BUCKET_NAME_MAX - len(f"-{LONGEST_PURPOSE}-123456789012-{longest_region()}")
 
 
 # SageMaker's bounds on a blue/green deployment's MaximumExecutionTimeoutInSeconds.
@@ -299,6 +328,31 @@ class _Reader:
             return allowed[0]
         return value
 
+    def hyperparameter(self, key: str) -> str | int | float:
+        """A training hyperparameter, checked by the training contract's own table (one source of bounds)."""
+        spec = contract.HYPERPARAMETERS_BY_NAME[HYPERPARAMETER_KEYS[key]]
+        raw = self._raw(key)
+        try:
+            return spec.parse(raw)
+        except ValueError:
+            self.fail(key, raw, f"{spec.expectation()} (training/contract.py, hyperparameter {spec.name!r})")
+            return spec.default
+
+    _TAG = re.compile(r"^[\w .:/=+@-]{1,256}$")
+
+    def required_tag(self, key: str, tag: str) -> str:
+        value = self._raw(key)
+        if value == "":
+            self.fail(
+                key,
+                value,
+                f"the stack's {tag!r} tag, set per stack (`pulumi config set {PROJECT_NAME}:{key} <value>`); "
+                "it has no default, so no stack is tagged with a placeholder",
+            )
+        elif not self._TAG.match(value):
+            self.fail(key, value, "a tag value (1-256 letters, digits, spaces or _.:/=+@-)")
+        return value
+
     def member(self, key: str, allowed: frozenset[str], what: str) -> str:
         value = self._raw(key)
         if value not in allowed:
@@ -322,12 +376,93 @@ class _Reader:
         return tuple(items)
 
 
-def settings_from_values(stack: str, region: str, values: Mapping[str, str]) -> Settings:
-    """Validate raw config strings (keys without namespace) into Settings, or raise SettingsError."""
-    settings, reader = _read(stack, region, values)
+_NAME_BUDGET_REASON = (
+    "bucket names are <prefix>-<stack>-artifacts-<12-digit account>-<region>, S3 allows 63 characters, "
+    "and the longest region name is {region} with {length}"
+)
+
+
+def name_budget_reason() -> str:
+    return _NAME_BUDGET_REASON.format(region=longest_region(), length=len(longest_region()))
+
+
+def stack_name_problems(stack: str) -> list[str]:
+    """The fork rules for a stack name: the alphabet physical names accept, and the length budget."""
+    problems = []
+    if not _NAME.match(stack):
+        problems.append(
+            f"stack name {stack!r}: expected lowercase letters, digits and hyphens, starting with a letter "
+            "and not ending with a hyphen (it is part of every bucket, role and endpoint name)"
+        )
+    budget = max_base_name()
+    if len(stack) + 2 > budget:  # even a one-letter namePrefix would not fit
+        problems.append(
+            f"stack name {stack!r} has {len(stack)} characters: expected at most {budget - 2}, because "
+            f"'<namePrefix>-<stack>' may have at most {budget} and namePrefix needs at least one "
+            f"({name_budget_reason()}); "
+            "choose a shorter stack name, no namePrefix can fix this"
+        )
+    return problems
+
+
+@cache
+def aws_provider_config_keys() -> tuple[str, ...]:
+    """The config keys of the aws provider, as its Python SDK reads them (pulumi_aws/config/vars.py)."""
+    import inspect
+
+    from pulumi_aws.config import vars as aws_config
+
+    return tuple(sorted(set(re.findall(r"__config__\.get\w*\('(\w+)'\)", inspect.getsource(aws_config)))))
+
+
+def unknown_key_problems(configured_keys: Iterable[str]) -> list[str]:
+    """Every configured key the program does not declare, with the closest declared key or namespace."""
+    declared = list(project_config_schema())
+    problems = []
+    for qualified in sorted(set(configured_keys)):
+        namespace, colon, key = qualified.partition(":")
+        if not colon:
+            problems.append(f"config key {qualified!r} has no namespace: expected {PROJECT_NAME}:<key>")
+        elif namespace == PROJECT_NAME:
+            if key not in declared:
+                near = difflib.get_close_matches(key, declared, n=1, cutoff=0.6)
+                hint = f"; did you mean {PROJECT_NAME}:{near[0]}?" if near else ""
+                problems.append(f"unknown config key {qualified!r}: Pulumi.yaml declares no {key!r}{hint}")
+        elif namespace == "aws" and key not in aws_provider_config_keys():
+            near = difflib.get_close_matches(key, aws_provider_config_keys(), n=1, cutoff=0.6)
+            hint = f"; did you mean aws:{near[0]}?" if near else ""
+            problems.append(f"unknown config key {qualified!r}: the aws provider has no {key!r}{hint}")
+        elif namespace not in OTHER_NAMESPACES:
+            known = [PROJECT_NAME, *OTHER_NAMESPACES]
+            near = difflib.get_close_matches(namespace, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {near[0]}:{key}?" if near else ""
+            problems.append(
+                f"unknown config namespace {namespace!r} in {qualified!r}: expected one of "
+                f"{', '.join(known)}{hint}"
+            )
+    return problems
+
+
+def settings_from_values(
+    stack: str, region: str, values: Mapping[str, str], configured_keys: Iterable[str] = ()
+) -> Settings:
+    """Validate raw config strings (keys without namespace) into Settings, or raise SettingsError.
+
+    `configured_keys` are the fully qualified keys the stack sets; any the project does not declare is
+    an error too.
+    """
+    settings, reader = _read(stack, region, values, configured_keys)
     if reader.problems:
         raise SettingsError(reader.problems)
     return settings
+
+
+def settings_of_stack_file(stack: str) -> Settings:
+    """Settings of Pulumi.<stack>.yaml as a `pulumi up` would read them (unknown keys included)."""
+    from infra.config_schema import load_stack_config
+
+    config = load_stack_config(stack)
+    return settings_from_values(stack, config.region, config.values, config.pulumi_config())
 
 
 def keys_read_by_settings(stack: str, region: str, values: Mapping[str, str]) -> set[str]:
@@ -335,23 +470,31 @@ def keys_read_by_settings(stack: str, region: str, values: Mapping[str, str]) ->
     return set(_read(stack, region, values)[1].keys_read)
 
 
-def _read(stack: str, region: str, values: Mapping[str, str]) -> tuple[Settings, _Reader]:
+def _read(
+    stack: str, region: str, values: Mapping[str, str], configured_keys: Iterable[str] = ()
+) -> tuple[Settings, _Reader]:
     r = _Reader(values)
-    problems_before = len(r.problems)
-    if not _NAME.match(stack):
-        r.problems.append(f"stack name {stack!r}: expected lowercase letters, digits and hyphens")
+    r.problems.extend(unknown_key_problems(configured_keys))
+    r.problems.extend(stack_name_problems(stack))
     if region not in _sagemaker_regions():
         r.problems.append(f"aws:region = {region!r}: expected a region where SageMaker is available")
+    elif images.registry_account(images.SKLEARN_REPOSITORY, region) is None:
+        r.problems.append(
+            f"aws:region = {region!r}: the prebuilt {images.SKLEARN_REPOSITORY} image that trains and serves "
+            "the model has no registry there (the provider's get_prebuilt_ecr_image table); expected one of "
+            + ", ".join(sorted(images.REGISTRY_ACCOUNTS[images.SKLEARN_REPOSITORY]))
+        )
 
     name_prefix = r.string(
         "namePrefix", _NAME, "lowercase letters, digits and hyphens, starting with a letter"
     )
-    if len(f"{name_prefix}-{stack}") > MAX_BASE_NAME and len(r.problems) == problems_before:
+    budget = max_base_name()
+    if len(f"{name_prefix}-{stack}") > budget and len(stack) + 2 <= budget:
         r.fail(
             "namePrefix",
             name_prefix,
-            f"a prefix short enough that '<prefix>-{stack}' has at most {MAX_BASE_NAME} characters "
-            "(bucket names carry it, the account id and the region within S3's 63)",
+            f"at most {budget - len(stack) - 1} characters for stack {stack!r}: '<prefix>-<stack>' may have "
+            f"{budget} ({name_budget_reason()})",
         )
 
     storage = StorageSettings(
@@ -372,6 +515,16 @@ def _read(stack: str, region: str, values: Mapping[str, str]) -> tuple[Settings,
     serving = _serving(r, training.framework_version)
     monitoring = _monitoring(r, serving)
 
+    if monitoring.engine == "model-monitor" and (
+        images.registry_account(images.MODEL_MONITOR_REPOSITORY, region) is None
+    ):
+        r.fail(
+            "driftEngine",
+            "model-monitor",
+            f"lambda in {region}: the {images.MODEL_MONITOR_REPOSITORY} image has no registry there "
+            "(the provider's get_prebuilt_ecr_image table)",
+        )
+
     log_retention = r.integer("logRetentionDays", 1, 3653)
     if log_retention not in LOG_RETENTION_DAYS:
         r.fail("logRetentionDays", log_retention, f"one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
@@ -382,10 +535,8 @@ def _read(stack: str, region: str, values: Mapping[str, str]) -> tuple[Settings,
         stack=stack,
         region=region,
         name_prefix=name_prefix,
-        owner=r.string("owner", re.compile(r"^[\w .:/=+@-]{1,256}$"), "a tag value (1-256 characters)"),
-        cost_centre=r.string(
-            "costCentre", re.compile(r"^[\w .:/=+@-]{1,256}$"), "a tag value (1-256 characters)"
-        ),
+        owner=r.required_tag("owner", "owner"),
+        cost_centre=r.required_tag("costCentre", "cost-centre"),
         permissions_boundary_arn=boundary or None,
         log_retention_days=log_retention,
         deploy_model=r.boolean("deployModel"),
@@ -399,13 +550,13 @@ def _read(stack: str, region: str, values: Mapping[str, str]) -> tuple[Settings,
 
 def _training(r: _Reader) -> TrainingSettings:
     hyperparameters = Hyperparameters(
-        estimator=r.choice("estimator", ESTIMATORS),
-        n_estimators=r.integer("nEstimators", 1, 5000),
-        max_depth=r.integer("maxDepth", 1, 64),
-        learning_rate=r.number("learningRate", 0.0, 1.0, low_open=True),
-        regularization_c=r.number("regularizationC", 0.0, 1e6, low_open=True),
-        min_samples_leaf=r.integer("minSamplesLeaf", 1, 10_000),
-        random_seed=r.integer("randomSeed", 0, 2**31 - 1),
+        estimator=str(r.hyperparameter("estimator")),
+        n_estimators=int(r.hyperparameter("nEstimators")),
+        max_depth=int(r.hyperparameter("maxDepth")),
+        learning_rate=float(r.hyperparameter("learningRate")),
+        regularization_c=float(r.hyperparameter("regularizationC")),
+        min_samples_leaf=int(r.hyperparameter("minSamplesLeaf")),
+        random_seed=int(r.hyperparameter("randomSeed")),
     )
     max_runtime = r.integer("trainingMaxRuntimeSeconds", 60, 432_000)
     spot = r.boolean("spotTraining")
@@ -566,8 +717,36 @@ def _monitoring(r: _Reader, serving: ServingSettings) -> MonitoringSettings:
     )
 
 
+def update_seconds_upper_bound(settings: Settings) -> int:
+    """The longest a `pulumi up` of this stack may wait on AWS: a training job, then the endpoint rollout
+    (which may first wait for an earlier deployment, then deploy and roll back: infra/rollout.py)."""
+    if not settings.deploy_model:
+        return 0
+    from infra.rollout import worst_case_rollout_seconds
+
+    t = settings.training
+    training = t.spot_max_wait_seconds if t.spot else t.max_runtime_seconds
+    return training + worst_case_rollout_seconds(settings.serving.deployment_timeout_seconds)
+
+
+def runtime_config_keys() -> set[str]:
+    """Every key the stack configures, as the Pulumi runtime holds them.
+
+    On `pulumi preview/up` the language host hands the program the stack's whole config as JSON in the
+    PULUMI_CONFIG environment variable (pulumi/pulumi sdk/python/cmd/pulumi-language-python/main.go);
+    pulumi.runtime.config reads it from there, or from set_all_config (mocks, automation API).
+    """
+    from pulumi.runtime import config as runtime_config
+
+    return set(runtime_config.get_config_env()) | set(runtime_config.CONFIG.get())
+
+
 def load_settings() -> Settings:
-    """Settings of the stack Pulumi is running, with Pulumi.yaml's defaults for unset keys."""
+    """Settings of the stack Pulumi is running, with Pulumi.yaml's defaults for unset keys.
+
+    Every configured key is checked, not only the declared ones: Pulumi itself accepts any key, so a
+    misspelt one would otherwise be silently ignored.
+    """
     import pulumi
 
     config = pulumi.Config(PROJECT_NAME)
@@ -575,4 +754,5 @@ def load_settings() -> Settings:
     for name, key in project_config_schema().items():
         raw = config.get(name)
         values[name] = raw if raw is not None else to_config_string(key.default)
-    return settings_from_values(pulumi.get_stack(), pulumi.Config("aws").require("region"), values)
+    region = pulumi.Config("aws").get("region") or ""
+    return settings_from_values(pulumi.get_stack(), region, values, runtime_config_keys())

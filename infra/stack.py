@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import iam, packaging
+from infra.images import MODEL_MONITOR_REPOSITORY, SKLEARN_REPOSITORY
 from infra.monitoring import ModelMonitorArgs, ModelMonitorEngine, Monitoring, MonitoringArgs
 from infra.serving import (
     CAPTURE_PREFIX,
@@ -21,12 +22,11 @@ from infra.settings import Settings
 from infra.storage import Storage, StorageArgs, code_key
 from infra.training import Training, TrainingArgs, image_tag, model_package_group_name
 
-SKLEARN_REPOSITORY = "sagemaker-scikit-learn"
-MODEL_MONITOR_REPOSITORY = "sagemaker-model-monitor-analyzer"
-
 
 @dataclass(frozen=True)
 class StackOutputs:
+    base_name: str
+    region: str  # where the stack lives: CI and verify.py read it with `pulumi stack output region`
     data_bucket: pulumi.Output[str]
     artifacts_bucket: pulumi.Output[str]
     capture_bucket: pulumi.Output[str]
@@ -89,11 +89,12 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
     )
 
     model_monitor = settings.monitoring.engine == "model-monitor"
+    sagemaker_principal = iam.service_principal("sagemaker", region, parent=parent)
     execution_role = iam.role(
         "sagemaker-execution-role",
         role_name=f"{base}-sagemaker-execution",
         description="SageMaker training jobs, models and endpoints of this stack",
-        trust_policy=iam.service_trust_policy("sagemaker.amazonaws.com", account_id),
+        trust_policy=iam.service_trust_policy(sagemaker_principal, account_id),
         inline_policy=iam.sagemaker_execution_policy(
             iam.ExecutionRoleScope(
                 partition=partition,
@@ -124,7 +125,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
         "pipeline-role",
         role_name=f"{base}-retraining-pipeline",
         description="The retraining pipeline: runs training jobs, registers candidate models",
-        trust_policy=iam.service_trust_policy("sagemaker.amazonaws.com", account_id),
+        trust_policy=iam.service_trust_policy(sagemaker_principal, account_id),
         inline_policy=iam.pipeline_policy(
             partition=partition,
             region=region,
@@ -132,6 +133,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
             base_name=base,
             model_package_group_name=registry,
             execution_role_arn=execution_role.arn,
+            sagemaker_principal=sagemaker_principal,
         ),
         permissions_boundary=settings.permissions_boundary_arn,
         parent=parent,
@@ -139,6 +141,8 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
 
     if not settings.deploy_model:
         return StackOutputs(
+            base_name=base,
+            region=region,
             data_bucket=storage.data.name,
             artifacts_bucket=storage.artifacts.name,
             capture_bucket=storage.capture.name,
@@ -150,6 +154,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
         "training",
         TrainingArgs(
             base_name=base,
+            region=region,
             settings=settings.training,
             code=training_code,
             image_uri=sklearn.registry_path,
@@ -236,6 +241,8 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
         )
 
     return StackOutputs(
+        base_name=base,
+        region=region,
         data_bucket=storage.data.name,
         artifacts_bucket=storage.artifacts.name,
         capture_bucket=storage.capture.name,

@@ -29,7 +29,7 @@ def bucket_name(base_name: str, purpose: str, account_id: str, region: str) -> s
 
 
 def code_key(archive: Archive, unit: str) -> str:
-    """Where a code archive lives in the artifacts bucket: code/<unit>/<name>-<hash>.<ext>."""
+    """Where a code archive lives in the artifacts bucket: code/<unit>/<hash>/<file name>."""
     return archive.key(f"{iam.CODE_PREFIX}/{unit}")
 
 
@@ -182,7 +182,15 @@ class Storage(pulumi.ComponentResource):
                 enable_key_rotation=True,
                 deletion_window_in_days=settings.kms_deletion_window_days,
                 policy=iam.document_json(
-                    iam.key_policy(account_id=args.account_id, partition=args.partition, region=args.region)
+                    iam.key_policy(
+                        account_id=args.account_id,
+                        partition=args.partition,
+                        region=args.region,
+                        principals=iam.KeyPolicyPrincipals(
+                            cloudwatch=iam.service_principal("cloudwatch", args.region, parent=self),
+                            logs_regional=iam.regional_service_principal("logs", args.region, parent=self),
+                        ),
+                    )
                 ),
             ),
             opts=pulumi.ResourceOptions(

@@ -1,7 +1,9 @@
 """Training: the code package, a content-addressed TrainingJob, the model registry and the retraining pipeline.
 
-The job's name is a hash of everything that determines the model (code, data version, hyperparameters,
-image), so `pulumi up` starts a new job exactly when one of them changes, and never otherwise.
+The job's name is a hash of the whole CreateTrainingJob request the stack sends (every input the provider
+treats as replace-forcing), so `pulumi up` starts a new job, under a new name, exactly when one of them
+changes, and never otherwise. Serving reads the model only through `CompletedTrainingJob`, which fails the
+update unless SageMaker reports the job Completed and its model artifact exists.
 """
 
 from __future__ import annotations
@@ -16,16 +18,15 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import iam
+from infra.completed_job import CompletedTrainingJob, CompletedTrainingJobArgs
 from infra.packaging import Archive
 from infra.settings import TrainingSettings
 from infra.storage import object_uri, upload_code
 from training import contract
 
 PROGRAM = "train.py"
-CHANNELS = ("train", "validation")
-CODE_CHANNEL = "code"
-# SageMaker mounts channel <name> at /opt/ml/input/data/<name>; the toolkit unpacks a local archive path too.
-ISOLATED_SUBMIT_DIRECTORY = f"/opt/ml/input/data/{CODE_CHANNEL}/sourcedir.tar.gz"
+CHANNELS = contract.DATA_CHANNELS
+CODE_CHANNEL = contract.CODE_CHANNEL
 DATA_CONTENT_TYPE = "text/csv"
 MODEL_OUTPUT_PREFIX = f"{iam.MODELS_PREFIX}/training"
 PIPELINE_SCHEMA_VERSION = "2020-12-01"
@@ -52,8 +53,11 @@ def hyperparameters(settings: TrainingSettings) -> dict[str, str]:
 
 
 def submit_directory(settings: TrainingSettings, code_uri: str) -> str:
-    """Where the container finds the code: a network-isolated container cannot reach S3, so a channel brings it."""
-    return ISOLATED_SUBMIT_DIRECTORY if settings.network_isolation else code_uri
+    """Where the container finds the code: a network-isolated container cannot reach S3, so a channel brings it.
+
+    The code channel's S3Uri is the archive's own key, so SageMaker stages it under the key's file name.
+    """
+    return contract.isolated_submit_directory(code_uri) if settings.network_isolation else code_uri
 
 
 def job_hyperparameters(settings: TrainingSettings, code_uri: str) -> dict[str, str]:
@@ -70,20 +74,80 @@ def channel_uris(settings: TrainingSettings, data_bucket: str) -> dict[str, str]
     return {channel: f"s3://{data_bucket}/{settings.data_key_prefix}/{channel}/" for channel in CHANNELS}
 
 
-def job_name(*, base_name: str, code_sha256: str, settings: TrainingSettings, image_uri: str) -> str:
-    """`<base>-<hash>`: the same inputs give the same name (no new job), any change gives a new one."""
-    identity = json.dumps(
-        {
-            "code": code_sha256,
-            "data": settings.data_key_prefix,
-            "hyperparameters": hyperparameters(settings),
-            "image": image_uri,
-            "isolated": settings.network_isolation,
-            "run": settings.run,
-        },
-        sort_keys=True,
-    )
+def job_name(*, base_name: str, request: dict[str, Any], run: int) -> str:
+    """`<base>-<hash>` of the CreateTrainingJob request: the same request gives the same name, any change a new one.
+
+    Every TrainingJob argument the provider marks RequiresReplace is in the request, so a change that makes
+    Pulumi replace the job also renames it (a reused name would make create-before-replace fail).
+    """
+    identity = json.dumps({"request": request, "run": run}, sort_keys=True, separators=(",", ":"))
     return f"{base_name}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """Plain values a training job's CreateTrainingJob request is rendered from."""
+
+    settings: TrainingSettings
+    image_uri: str
+    role_arn: str
+    key_arn: str
+    code_uri: str
+    output_path: str
+    # S3Uri of each data channel: a URI, or a pipeline parameter reference.
+    channel_uris: dict[str, Any]
+
+
+def _s3_prefix_channel(name: str, uri: Any, content_type: str | None) -> dict[str, Any]:
+    channel: dict[str, Any] = {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": uri,
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+    }
+    if content_type:
+        channel["ContentType"] = content_type
+    return channel
+
+
+def job_request(j: JobInputs) -> dict[str, Any]:
+    """The CreateTrainingJob request (without name and tags) the stack's job and the pipeline's Train step send."""
+    s = j.settings
+    channels = [_s3_prefix_channel(c, j.channel_uris[c], DATA_CONTENT_TYPE) for c in CHANNELS]
+    if s.network_isolation:
+        channels.append(_s3_prefix_channel(CODE_CHANNEL, j.code_uri, None))
+    stopping: dict[str, int] = {"MaxRuntimeInSeconds": s.max_runtime_seconds}
+    if s.spot:
+        stopping["MaxWaitTimeInSeconds"] = s.spot_max_wait_seconds
+    return {
+        "AlgorithmSpecification": {
+            "TrainingImage": j.image_uri,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": contract.metric_definitions(),
+        },
+        "HyperParameters": job_hyperparameters(s, j.code_uri),
+        "InputDataConfig": channels,
+        "OutputDataConfig": {"S3OutputPath": j.output_path, "KmsKeyId": j.key_arn, "CompressionType": "GZIP"},
+        "ResourceConfig": {
+            "InstanceCount": 1,
+            "InstanceType": s.instance_type,
+            "VolumeSizeInGB": s.volume_size_gb,
+            "VolumeKmsKeyId": j.key_arn,
+        },
+        "RoleArn": j.role_arn,
+        "StoppingCondition": stopping,
+        "EnableNetworkIsolation": s.network_isolation,
+        "EnableManagedSpotTraining": s.spot,
+    }
+
+
+def longest_job_seconds(settings: TrainingSettings) -> int:
+    """The longest a job may legitimately run: its spot wait (capacity plus training) or its max runtime."""
+    return settings.spot_max_wait_seconds if settings.spot else settings.max_runtime_seconds
 
 
 def _channel_uri(channel: str) -> Callable[[dict[str, str]], str]:
@@ -118,59 +182,20 @@ class PipelineInputs:
 def pipeline_definition(p: PipelineInputs) -> dict[str, Any]:
     """Train -> check validation ROC AUC against a threshold -> register as PendingManualApproval, or fail."""
     s = p.settings
-    channels = [
-        {
-            "ChannelName": channel,
-            "ContentType": DATA_CONTENT_TYPE,
-            "DataSource": {
-                "S3DataSource": {
-                    "S3DataType": "S3Prefix",
-                    "S3Uri": {"Get": f"Parameters.{channel.capitalize()}DataUri"},
-                    "S3DataDistributionType": "FullyReplicated",
-                }
-            },
-        }
-        for channel in CHANNELS
-    ]
-    if s.network_isolation:
-        channels.append(
-            {
-                "ChannelName": CODE_CHANNEL,
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri": p.code_uri,
-                        "S3DataDistributionType": "FullyReplicated",
-                    }
-                },
-            }
-        )
-    stopping: dict[str, int] = {"MaxRuntimeInSeconds": s.max_runtime_seconds}
-    if s.spot:
-        stopping["MaxWaitTimeInSeconds"] = s.spot_max_wait_seconds
     train = {
         "Name": "Train",
         "Type": "Training",
-        "Arguments": {
-            "AlgorithmSpecification": {
-                "TrainingImage": p.image_uri,
-                "TrainingInputMode": "File",
-                "MetricDefinitions": contract.metric_definitions(),
-            },
-            "HyperParameters": job_hyperparameters(s, p.code_uri),
-            "InputDataConfig": channels,
-            "OutputDataConfig": {"S3OutputPath": p.output_path, "KmsKeyId": p.key_arn},
-            "ResourceConfig": {
-                "InstanceCount": 1,
-                "InstanceType": s.instance_type,
-                "VolumeSizeInGB": s.volume_size_gb,
-                "VolumeKmsKeyId": p.key_arn,
-            },
-            "RoleArn": p.role_arn,
-            "StoppingCondition": stopping,
-            "EnableNetworkIsolation": s.network_isolation,
-            "EnableManagedSpotTraining": s.spot,
-        },
+        "Arguments": job_request(
+            JobInputs(
+                settings=s,
+                image_uri=p.image_uri,
+                role_arn=p.role_arn,
+                key_arn=p.key_arn,
+                code_uri=p.code_uri,
+                output_path=p.output_path,
+                channel_uris={c: {"Get": f"Parameters.{c.capitalize()}DataUri"} for c in CHANNELS},
+            )
+        ),
     }
     register = {
         "Name": "RegisterCandidate",
@@ -254,6 +279,7 @@ def render_pipeline_definition(p: PipelineInputs) -> str:
 @dataclass(frozen=True)
 class TrainingArgs:
     base_name: str
+    region: str
     settings: TrainingSettings
     code: Archive
     image_uri: pulumi.Input[str]
@@ -285,11 +311,27 @@ class Training(pulumi.ComponentResource):
         output_path = pulumi.Output.format("s3://{0}/{1}", args.artifacts_bucket, MODEL_OUTPUT_PREFIX)
         data_uris = pulumi.Output.from_input(args.data_bucket).apply(lambda bucket: channel_uris(s, bucket))
 
-        job_name_value = pulumi.Output.from_input(args.image_uri).apply(
-            lambda image: job_name(
-                base_name=args.base_name, code_sha256=args.code.sha256, settings=s, image_uri=image
+        request = pulumi.Output.all(
+            image=args.image_uri,
+            role=args.execution_role_arn,
+            key=args.key_arn,
+            code=self.code_uri,
+            output=output_path,
+            uris=data_uris,
+        ).apply(
+            lambda v: job_request(
+                JobInputs(
+                    settings=s,
+                    image_uri=v["image"],
+                    role_arn=v["role"],
+                    key_arn=v["key"],
+                    code_uri=v["code"],
+                    output_path=v["output"],
+                    channel_uris=v["uris"],
+                )
             )
         )
+        job_name_value = request.apply(lambda r: job_name(base_name=args.base_name, request=r, run=s.run))
         channels = [
             aws.sagemaker.TrainingJobInputDataConfigArgs(
                 channel_name=channel,
@@ -349,17 +391,26 @@ class Training(pulumi.ComponentResource):
                 ),
                 enable_managed_spot_training=s.spot,
                 enable_network_isolation=s.network_isolation,
-                # The provider waits for the job; allow the longest it may legitimately take.
-                timeouts=aws.sagemaker.TrainingJobTimeoutsArgs(
-                    create=f"{(s.spot_max_wait_seconds if s.spot else s.max_runtime_seconds) + 1800}s"
-                ),
+                # The provider waits for the job (default 45 min); allow the longest it may legitimately take.
+                timeouts=aws.sagemaker.TrainingJobTimeoutsArgs(create=f"{longest_job_seconds(s) + 1800}s"),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[code_object]),
         )
         self.job_name = job.training_job_name
-        self.model_data_url = pulumi.Output.all(output_path, job.training_job_name).apply(
-            lambda values: model_artifact_uri(values[0], values[1])
+        completed = CompletedTrainingJob(
+            f"{name}-completed",
+            CompletedTrainingJobArgs(
+                job_name=job.training_job_name,
+                model_data_url=pulumi.Output.all(output_path, job.training_job_name).apply(
+                    lambda values: model_artifact_uri(values[0], values[1])
+                ),
+                region=args.region,
+                wait_seconds=longest_job_seconds(s) + 1800,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[job]),
         )
+        # The only way to the model: serving is created from a job SageMaker reports Completed.
+        self.model_data_url = completed.model_data_url
 
         group_name = model_package_group_name(args.base_name)
         group = aws.sagemaker.ModelPackageGroup(

@@ -57,6 +57,7 @@ SNS_TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 SQS_QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 ENDPOINT_CONFIGURATION = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
+ENDPOINT_ROLLOUT = "pulumi-python:dynamic/sagestack:EndpointRollout"
 TRAINING_JOB = "aws:sagemaker/trainingJob:TrainingJob"
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"
 DATA_QUALITY_JOB_DEFINITION = "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition"
@@ -757,49 +758,51 @@ def check_drift_alarms(
 def check_auto_rollback(
     resources: list[StackResource], config: Mapping[str, Any]
 ) -> Iterable[tuple[str, str | None]]:
+    """Every endpoint is deployed by an EndpointRollout whose UpdateEndpoint DeploymentConfig rolls back."""
     if not config["requireAutoRollback"]:
         return
     alarm_names = set()
     for alarm in of_type(resources, METRIC_ALARM):
         alarm_names |= {alarm.props.get("name"), alarm.props.get("alarmName")} - {None}
+    rollouts = of_type(resources, ENDPOINT_ROLLOUT)
     for endpoint in of_type(resources, ENDPOINT):
         try:
-            deployment = get(endpoint.props, "deploymentConfig")
-            if deployment is None:
+            names = endpoint.identities
+            rollout = next((r for r in rollouts if get(r.props, "endpoint_name") in names), None)
+            if rollout is None:
                 yield (
-                    f"endpoint {endpoint.name}: deploymentConfig is missing (this stack requires auto-rollback)",
+                    f"endpoint {endpoint.name}: no EndpointRollout deploys it (this stack requires auto-rollback)",
                     endpoint.urn,
                 )
                 continue
-            if (
-                get(deployment, "blueGreenUpdatePolicy") is None
-                and get(deployment, "rollingUpdatePolicy") is None
-            ):
-                yield (
-                    (
-                        f"endpoint {endpoint.name}: deploymentConfig has neither blueGreenUpdatePolicy nor "
-                        "rollingUpdatePolicy"
-                    ),
-                    endpoint.urn,
-                )
-            rollback_alarms = items(deployment, "autoRollbackConfiguration", "alarms")
-            if not rollback_alarms:
-                yield (
-                    (
-                        f"endpoint {endpoint.name}: deploymentConfig.autoRollbackConfiguration.alarms is empty: "
-                        "a bad deployment would not roll back"
-                    ),
-                    endpoint.urn,
-                )
-            for alarm in rollback_alarms:
-                name = get(alarm, "alarmName")
-                if isinstance(name, str) and alarm_names and name not in alarm_names:
-                    yield (
-                        (f"endpoint {endpoint.name}: rollback alarm {name!r} is not an alarm of this stack"),
-                        endpoint.urn,
-                    )
+            yield from _rollback_problems(endpoint.name, rollout, alarm_names)
         except Unknown:
             continue
+
+
+def _rollback_problems(
+    endpoint: str, rollout: StackResource, alarm_names: set[Any]
+) -> Iterable[tuple[str, str | None]]:
+    deployment = get(rollout.props, "deployment_config")
+    if deployment is None:
+        yield f"endpoint {endpoint}: its rollout has no deployment_config", rollout.urn
+        return
+    if get(deployment, "BlueGreenUpdatePolicy") is None and get(deployment, "RollingUpdatePolicy") is None:
+        yield (
+            f"endpoint {endpoint}: deployment_config has neither BlueGreenUpdatePolicy nor RollingUpdatePolicy",
+            rollout.urn,
+        )
+    rollback_alarms = items(deployment, "AutoRollbackConfiguration", "Alarms")
+    if not rollback_alarms:
+        yield (
+            f"endpoint {endpoint}: deployment_config.AutoRollbackConfiguration.Alarms is empty: "
+            "a bad deployment would not roll back",
+            rollout.urn,
+        )
+    for alarm in rollback_alarms:
+        name = get(alarm, "AlarmName")
+        if isinstance(name, str) and alarm_names and name not in alarm_names:
+            yield f"endpoint {endpoint}: rollback alarm {name!r} is not an alarm of this stack", rollout.urn
 
 
 REQUIRED_TAGS = ("project", "stack", "owner", "cost-centre")

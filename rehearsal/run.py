@@ -40,7 +40,7 @@ from monitoring import artifact, engine, metrics  # noqa: E402
 from monitoring.handler import DriftConfig, run  # noqa: E402
 
 DRIFTED_FEATURE = "monthly_charges"
-PLACEHOLDER_IMAGE_URI = "local"  # no container registry locally; only feeds the job-name hash
+PLACEHOLDER_IMAGE_URI = "local"  # no container registry locally; only feeds the job request and its name hash
 DATA_SEED = 7
 TRAFFIC_SEED = 11
 TRAINING_TIMEOUT_SECONDS = 600
@@ -101,7 +101,7 @@ def _put(bucket: str, key: str, body: bytes) -> None:
 
 def load_settings(stack: str) -> Settings:
     config = load_stack_config(stack)
-    return settings_from_values(stack, config.region, config.values)
+    return settings_from_values(stack, config.region, config.values, config.pulumi_config())
 
 
 def step_storage(state: _State) -> None:
@@ -146,19 +146,21 @@ def step_data(state: _State, rows: int) -> None:
     state.summary["data"] = {"rows": rows, "train_rows": len(train), "validation_rows": len(validation)}
 
 
-def _download_channel(bucket: str, uri: str, destination: Path) -> None:
-    prefix = uri.removeprefix(f"s3://{bucket}/")
+def _s3_channel(channel: dict[str, Any], downloads: Path) -> toolkit_runner.S3Channel:
+    """A declared S3Prefix channel as S3 holds it: every object under its prefix, downloaded by key."""
+    uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+    bucket, prefix = contract.split_s3_uri(uri)
     s3 = _client("s3")
-    destination.mkdir(parents=True)
-    found = 0
+    objects = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", ()):
-            target = destination / item["Key"][len(prefix) :]
+            target = downloads / bucket / item["Key"]
             target.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(bucket, item["Key"], str(target))
-            found += 1
-    if not found:
-        raise RuntimeError(f"channel {uri} is empty")
+            objects[item["Key"]] = target
+    if not objects:
+        raise RuntimeError(f"channel {channel['ChannelName']}: nothing under {uri}")
+    return toolkit_runner.S3Channel(uri=uri, objects=objects, content_type=channel.get("ContentType"))
 
 
 def _pack_model(model_dir: Path, destination: Path) -> Path:
@@ -182,20 +184,27 @@ def step_training(state: _State) -> None:
         artifacts, storage.code_key(state.serving_archive, "serving"), state.serving_archive.path.read_bytes()
     )
     code_uri = f"s3://{artifacts}/{training_key}"
+    output_path = f"s3://{artifacts}/{training.MODEL_OUTPUT_PREFIX}"
 
-    channels = {}
-    for channel, uri in training.channel_uris(s.training, state.buckets["data"]).items():
-        channels[channel] = state.work / "channels" / channel
-        _download_channel(state.buckets["data"], uri, channels[channel])
-    state.job_name = training.job_name(
-        base_name=s.base_name,
-        code_sha256=state.training_archive.sha256,
-        settings=s.training,
-        image_uri=PLACEHOLDER_IMAGE_URI,
+    # The job exactly as the stack declares it: its hyperparameters and channels, staged from S3 by key.
+    request = training.job_request(
+        training.JobInputs(
+            settings=s.training,
+            image_uri=PLACEHOLDER_IMAGE_URI,
+            role_arn=f"arn:aws:iam::{emulator.MOTO_ACCOUNT_ID}:role/{s.base_name}-sagemaker-execution",
+            key_arn=state.key_arn,
+            code_uri=code_uri,
+            output_path=output_path,
+            channel_uris=training.channel_uris(s.training, state.buckets["data"]),
+        )
     )
-    hyperparameters = training.job_hyperparameters(s.training, code_uri)
+    channels = {
+        channel["ChannelName"]: _s3_channel(channel, state.work / "s3")
+        for channel in request["InputDataConfig"]
+    }
+    state.job_name = training.job_name(base_name=s.base_name, request=request, run=s.training.run)
+    hyperparameters = request["HyperParameters"]
     result = toolkit_runner.run_training_locally(
-        state.training_archive.path,
         hyperparameters,
         channels,
         base_dir=state.work / "opt-ml",
@@ -206,13 +215,13 @@ def step_training(state: _State) -> None:
         reason = result.failure_reason or result.stderr.strip().splitlines()[-1:]
         raise RuntimeError(f"training exited with {result.returncode}: {reason}")
     state.model_archive = _pack_model(result.model_dir, state.work / "model.tar.gz")
-    output_path = f"s3://{artifacts}/{training.MODEL_OUTPUT_PREFIX}"
     state.model_data_url = training.model_artifact_uri(output_path, state.job_name)
     _put(artifacts, state.model_data_url.removeprefix(f"s3://{artifacts}/"), state.model_archive.read_bytes())
     trained = json.loads((result.model_dir / "metrics.json").read_text())
     state.summary["training"] = {
         "job_name": state.job_name,
         "hyperparameters": hyperparameters,
+        "channels": {name: sorted(c.objects) for name, c in channels.items()},
         "model_data_url": state.model_data_url,
         "seconds": round(result.elapsed_seconds, 1),
         "accuracy": trained[contract.METRIC_ACCURACY],
@@ -234,13 +243,20 @@ def _request(index: int, row: pd.Series) -> tuple[str, str]:
     )
 
 
+SHIFT_POPULATION = 200
+
+
 def _traffic(requests_count: int) -> dict[str, pd.DataFrame]:
     """Fresh customers (not the training rows): undrifted, then the same population with one feature shifted;
     then undrifted traffic whose capture never arrives, and undrifted traffic with a new category in it."""
     half = max(1, requests_count // 2)
-    customers = sample_data.generate_customers(2 * half, TRAFFIC_SEED)[list(contract.FEATURE_NAMES)]
+    # The drifted population is shifted by a standard deviation of at least SHIFT_POPULATION customers:
+    # the std of a one-row window is NaN, and NaN is not a JSON number.
+    pool = max(half, SHIFT_POPULATION)
+    customers = sample_data.generate_customers(half + pool, TRAFFIC_SEED)[list(contract.FEATURE_NAMES)]
     undrifted = customers.iloc[:half].reset_index(drop=True)
-    drifted = sample_data.drift(customers.iloc[half:].reset_index(drop=True), [DRIFTED_FEATURE], TRAFFIC_SEED)
+    shifted = sample_data.drift(customers.iloc[half:].reset_index(drop=True), [DRIFTED_FEATURE], TRAFFIC_SEED)
+    drifted = shifted.iloc[:half].reset_index(drop=True)
     return {"undrifted": undrifted, "drifted": drifted, CAPTURE_STOPPED: undrifted, NEW_CATEGORY: undrifted}
 
 
@@ -448,6 +464,15 @@ def step_drift(state: _State) -> None:
 
 
 def step_report(state: _State, reports_dir: Path) -> None:
+    s = state.s
+    state.summary["settings"] = {  # what the stack does when an alarm fires, for the report's next steps
+        "latency_p99_threshold_ms": s.monitoring.thresholds.latency_p99_ms,
+        "errors_5xx_per_minute": s.monitoring.thresholds.errors_5xx_per_minute,
+        "retrain_cooldown_minutes": s.monitoring.retrain_cooldown_minutes,
+        "deployment_strategy": s.serving.deployment.strategy,
+        "drift_schedule_minutes": s.monitoring.schedule_minutes,
+        "alarm_emails": len(s.monitoring.alarm_emails),
+    }
     baseline = state.frames["train"][DRIFTED_FEATURE]
     live = state.frames["drifted"][DRIFTED_FEATURE]
     path = report.write_report(state.summary, baseline, live, reports_dir / f"rehearsal-{state.stack}.html")

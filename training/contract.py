@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -201,3 +201,44 @@ def metric_definitions() -> list[dict[str, str]]:
     return [
         {"Name": name, "Regex": f"{re.escape(name)}={_METRIC_VALUE_PATTERN};"} for name in VALIDATION_METRICS
     ]
+
+
+# --- channels: how the job's S3 inputs appear inside the container -------------------------------------------
+
+DATA_CHANNELS: tuple[str, ...] = ("train", "validation")
+CODE_CHANNEL = "code"
+# SageMaker mounts File-mode channel <name> at /opt/ml/input/data/<name>.
+CONTAINER_ROOT = "/opt/ml"
+INPUT_DATA_DIR = f"{CONTAINER_ROOT}/input/data"
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> (bucket, key); anything else is a ValueError naming the value."""
+    if not uri.startswith("s3://") or "/" not in uri[5:] or uri[5:].startswith("/"):
+        raise ValueError(f"expected an S3 URI s3://<bucket>/<key>, got {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def staged_paths(prefix: str, keys: Iterable[str]) -> dict[str, str]:
+    """Where each object of an S3Prefix channel lands, relative to /opt/ml/input/data/<channel>.
+
+    A prefix that is itself an object's key (and does not end in '/') stages that one object under its own
+    file name; otherwise every key under the prefix lands at its path relative to the prefix. This is the
+    rule the SageMaker Python SDK's local mode applies (sagemaker.utils.download_folder).
+    """
+    keys = set(keys)
+    if not prefix.endswith("/") and prefix in keys:
+        return {prefix: prefix.rsplit("/", 1)[-1]}
+    staged = {}
+    for key in sorted(keys):
+        relative = key[len(prefix) :].lstrip("/") if key.startswith(prefix) else ""
+        if relative and not relative.endswith("/"):  # "folder/" marker objects hold no data
+            staged[key] = relative
+    return staged
+
+
+def isolated_submit_directory(code_uri: str) -> str:
+    """sagemaker_submit_directory of a network-isolated job whose code channel is the one object ``code_uri``."""
+    _, key = split_s3_uri(code_uri)
+    return f"{INPUT_DATA_DIR}/{CODE_CHANNEL}/{staged_paths(key, [key])[key]}"

@@ -1,9 +1,11 @@
-"""Run a training source archive through the real sagemaker-training toolkit, on this machine.
+"""Run a training job's declared inputs through the real sagemaker-training toolkit, on this machine.
 
-A local-run tool (tests, rehearsals), not shipped logic. It lays out a fresh SageMaker base
-directory the way a training instance sees ``/opt/ml`` under network isolation (the source
-archive arrives as the ``code`` channel) and runs the toolkit's ``train`` entry point on it in a
-subprocess, so the toolkit resolves its paths from ``SAGEMAKER_BASE_DIR`` at import time.
+A local-run tool (tests, rehearsals), not shipped logic. It lays out a fresh SageMaker base directory the
+way a training instance sees ``/opt/ml``: every channel is described as S3 sees it (the channel's S3 URI
+and the objects in its bucket, key -> local bytes), and each object is staged where SageMaker would put it
+(``contract.staged_paths``), so file names come from the keys. The job's hyperparameters are written as
+declared; a ``sagemaker_submit_directory`` inside /opt/ml is only re-rooted onto the base directory. A job
+that points at a file its channels do not hold fails here as it would in SageMaker.
 """
 
 from __future__ import annotations
@@ -16,17 +18,49 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import contract
 
 CURRENT_HOST = "algo-1"
 INSTANCE_TYPE = "ml.m5.large"
-CODE_CHANNEL = "code"
-ARCHIVE_NAME = "sourcedir.tar.gz"
 TOOLKIT_COMMAND = "from sagemaker_training.cli.train import main; main()"
 # Inherited SageMaker variables would point the toolkit or the script at another run's folders.
 _INHERITED_PREFIXES = ("SM_", "SAGEMAKER_")
 _INHERITED_NAMES = ("TRAINING_JOB_NAME", "TRAINING_JOB_ARN")
+
+
+@dataclass(frozen=True)
+class S3Channel:
+    """An S3Prefix channel: its S3Uri, and the objects of its bucket (key -> a local file with the object's bytes).
+
+    ``objects`` may hold keys outside the prefix, as a bucket does; only matching keys are staged.
+    """
+
+    uri: str
+    objects: Mapping[str, Path]
+    content_type: str | None = None
+    bucket: str = field(init=False)
+    prefix: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        bucket, prefix = contract.split_s3_uri(self.uri)
+        object.__setattr__(self, "bucket", bucket)
+        object.__setattr__(self, "prefix", prefix)
+
+
+def objects_under(prefix: str, folder: Path) -> dict[str, Path]:
+    """The files below ``folder`` as objects under key ``prefix`` (as `aws s3 cp --recursive` would upload them)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a directory")
+    base = prefix.rstrip("/")
+    return {
+        f"{base}/{path.relative_to(folder).as_posix()}": path
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 @dataclass(frozen=True)
@@ -71,42 +105,60 @@ def _write_json(path: Path, document: object) -> None:
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
+def stage_channel(name: str, channel: S3Channel, channel_dir: Path) -> list[str]:
+    """Copy the channel's matching objects to where SageMaker puts them; returns their relative paths."""
+    plan = contract.staged_paths(channel.prefix, channel.objects)
+    if not plan:
+        # CreateTrainingJob itself refuses an S3Prefix channel that matches no object.
+        raise ValueError(f"channel {name!r}: no object under {channel.uri}; expected at least one")
+    for key, relative in plan.items():
+        source = Path(channel.objects[key])
+        if not source.is_file():
+            raise ValueError(f"channel {name!r}: object {key!r} has no local file ({source})")
+        target = channel_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return sorted(plan.values())
+
+
+def local_path(container_path: str, base_dir: Path) -> str:
+    """A path the job declares inside /opt/ml, re-rooted onto the local base directory; other values unchanged."""
+    root = contract.CONTAINER_ROOT
+    if container_path == root or container_path.startswith(f"{root}/"):
+        return str(base_dir) + container_path[len(root) :]
+    return container_path
+
+
 def lay_out_base_dir(
-    base_dir: Path, source_archive: Path, hyperparameters: Mapping[str, str], channels: Mapping[str, Path]
-) -> Path:
-    """Create ``base_dir`` as SageMaker lays out /opt/ml; returns the archive's path inside it."""
+    base_dir: Path, hyperparameters: Mapping[str, str], channels: Mapping[str, S3Channel]
+) -> dict[str, list[str]]:
+    """Create ``base_dir`` as SageMaker lays out /opt/ml; returns each channel's staged files."""
     if base_dir.exists() and any(base_dir.iterdir()):
         # The toolkit silently reuses a non-empty <base>/code instead of unpacking the archive.
         raise ValueError(f"base_dir {base_dir} is not empty; every run needs a fresh folder")
-    if CODE_CHANNEL in channels:
-        raise ValueError(f"channel name {CODE_CHANNEL!r} is reserved for the source archive")
-    if not Path(source_archive).is_file():
-        raise ValueError(f"source_archive {source_archive} is not a file")
     config_dir = base_dir / "input" / "config"
     data_dir = base_dir / "input" / "data"
     config_dir.mkdir(parents=True)
-    for name, source in channels.items():
-        if not Path(source).is_dir():
-            raise ValueError(f"channel {name!r}: {source} is not a directory")
-        shutil.copytree(source, data_dir / name)
-    code_channel = data_dir / CODE_CHANNEL
-    code_channel.mkdir(parents=True)
-    archive = code_channel / ARCHIVE_NAME
-    shutil.copyfile(source_archive, archive)
+    staged = {name: stage_channel(name, channel, data_dir / name) for name, channel in channels.items()}
     for folder in ("model", "output/data", "code"):
         (base_dir / folder).mkdir(parents=True, exist_ok=True)
 
-    all_hyperparameters = {"sagemaker_program": "train.py", **hyperparameters}
-    all_hyperparameters["sagemaker_submit_directory"] = str(archive)
-    _write_json(config_dir / "hyperparameters.json", {k: str(v) for k, v in all_hyperparameters.items()})
+    declared = {"sagemaker_program": "train.py", **{k: str(v) for k, v in hyperparameters.items()}}
+    if "sagemaker_submit_directory" in declared:
+        declared["sagemaker_submit_directory"] = local_path(declared["sagemaker_submit_directory"], base_dir)
+    _write_json(config_dir / "hyperparameters.json", declared)
     channel_config = {
         "TrainingInputMode": "File",
         "S3DistributionType": "FullyReplicated",
         "RecordWrapperType": "None",
     }
-    input_data_config = {name: {"ContentType": "text/csv", **channel_config} for name in channels}
-    input_data_config[CODE_CHANNEL] = dict(channel_config)
-    _write_json(config_dir / "inputdataconfig.json", input_data_config)
+    _write_json(
+        config_dir / "inputdataconfig.json",
+        {
+            name: ({"ContentType": c.content_type} if c.content_type else {}) | channel_config
+            for name, c in channels.items()
+        },
+    )
     _write_json(
         config_dir / "resourceconfig.json",
         {
@@ -124,7 +176,7 @@ def lay_out_base_dir(
             "network_interface_name": "eth0",
         },
     )
-    return archive
+    return staged
 
 
 def toolkit_environment(base_dir: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -147,22 +199,21 @@ def toolkit_environment(base_dir: Path, env: Mapping[str, str] | None = None) ->
 
 
 def run_training_locally(
-    source_archive: Path,
     hyperparameters: Mapping[str, str],
-    channels: Mapping[str, Path],
+    channels: Mapping[str, S3Channel],
     base_dir: Path,
     env: Mapping[str, str] | None = None,
     timeout: float = 600,
     python_executable: str | None = None,
 ) -> ToolkitRun:
-    """Run the toolkit on ``source_archive`` in a fresh ``base_dir``, capturing its stdout and stderr.
+    """Run the toolkit on a job's hyperparameters and channels in a fresh ``base_dir``, capturing its output.
 
-    ``hyperparameters`` are the job's (strings, as in CreateTrainingJob); ``sagemaker_program``
-    defaults to train.py and ``sagemaker_submit_directory`` is set to the archive's place in the
-    ``code`` channel. Raises ToolkitTimeout (after killing the run) if it exceeds ``timeout``.
+    ``hyperparameters`` are the job's (strings, as in CreateTrainingJob, ``sagemaker_*`` keys included;
+    ``sagemaker_program`` defaults to train.py). Raises ToolkitTimeout (after killing the run) if it
+    exceeds ``timeout``.
     """
     base_dir = Path(base_dir).resolve()
-    lay_out_base_dir(base_dir, Path(source_archive), hyperparameters, channels)
+    lay_out_base_dir(base_dir, hyperparameters, channels)
     started = time.monotonic()
     process = subprocess.Popen(
         [python_executable or sys.executable, "-c", TOOLKIT_COMMAND],

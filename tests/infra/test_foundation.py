@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from infra.config_schema import load_stack_config
-from infra.settings import settings_from_values
+from infra.config_schema import PROJECT_ROOT, load_stack_config
+from infra.settings import SettingsError, settings_from_values
 from tests.infra import checks
 from tests.infra.conftest import recording_of
 from tests.infra.harness import Recording, run_program, stack_names
@@ -180,16 +183,97 @@ def test_two_stacks_in_one_account_share_no_physical_name() -> None:
             assert physical_names(recording_of(first)) & physical_names(recording_of(second)) == set()
 
 
-def test_a_forked_stack_file_is_tested_like_the_others(tmp_path, monkeypatch) -> None:
-    """Dropping a Pulumi.<name>.yaml into the project is all a team does; the harness finds it."""
-    from infra import config_schema
-
-    for source in config_schema.PROJECT_ROOT.glob("Pulumi*.yaml"):
+def _generated_fork(tmp_path: Path, name: str, region: str, extra: str = "") -> Path:
+    """A fork as a team makes it: Pulumi.<name>.yaml plus policy/config/<name>.json, nothing else."""
+    for source in PROJECT_ROOT.glob("Pulumi*.yaml"):
         (tmp_path / source.name).write_text(source.read_text())
-    (tmp_path / "Pulumi.team-a.yaml").write_text("config:\n  aws:region: eu-central-1\n")
-    assert "team-a" in config_schema.stack_names(tmp_path)
-    config = config_schema.load_stack_config("team-a", tmp_path)
-    assert settings_from_values("team-a", config.region, config.values).base_name == "sagestack-team-a"
+    (tmp_path / f"Pulumi.{name}.yaml").write_text(
+        f"config:\n  aws:region: {region}\n  sagestack:owner: team-a\n  sagestack:costCentre: cc-42\n{extra}"
+    )
+    (tmp_path / "policy" / "config").mkdir(parents=True)
+    for source in (PROJECT_ROOT / "policy" / "config").glob("*.json"):
+        (tmp_path / "policy" / "config" / source.name).write_text(source.read_text())
+    (tmp_path / "policy" / "config" / f"{name}.json").write_text(
+        (PROJECT_ROOT / "policy" / "config" / "dev.json").read_text()
+    )
+    return tmp_path
+
+
+def test_a_generated_fork_is_found_recorded_and_put_in_the_ci_matrix(tmp_path: Path) -> None:
+    """Dropping a Pulumi.<name>.yaml and its pack config into the project is all a team does."""
+    root = _generated_fork(tmp_path, "team-a", "eu-central-1")
+    assert "team-a" in stack_names(root)
+    recording = run_program("team-a", root=root)
+    assert recording.outputs["region"] == "eu-central-1"
+    assert checks.bucket_problems(recording) == [] and checks.iam_problems(recording) == []
+    assert physical_names(recording) and all("sagestack-team-a" in n for n in physical_names(recording))
+    matrix = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "tools" / "stack_matrix.py"), "--root", str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(matrix.stdout) == stack_names(root)
+
+
+def test_a_broken_fork_errors_alone(tmp_path: Path) -> None:
+    root = _generated_fork(tmp_path, "broken", "eu-central-1", "  sagestack:endpointInstanceCont: 3\n")
+    with pytest.raises(SettingsError, match="did you mean sagestack:endpointInstanceCount"):
+        run_program("broken", root=root)
+    # the next stack runs cleanly in the same process: no state leaks out of the failed run
+    assert recording_of("dev").outputs["region"] == "us-east-1"
+    assert run_program("dev").outputs["region"] == "us-east-1"
+
+
+def test_the_ci_matrix_refuses_a_fork_without_pack_config_or_with_a_bad_name(tmp_path: Path) -> None:
+    root = _generated_fork(tmp_path, "team-b", "eu-central-1")
+    (root / "policy" / "config" / "team-b.json").unlink()
+    (root / "Pulumi.Team_C.yaml").write_text("config:\n  aws:region: us-east-1\n")
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "tools" / "stack_matrix.py"), "--root", str(root)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "team-b: no policy/config/team-b.json" in result.stderr
+    assert "stack name 'Team_C'" in result.stderr
+
+
+def test_region_is_a_stack_output(recording: Recording) -> None:
+    assert recording.outputs["region"] == load_stack_config(recording.stack).region
+
+
+# terraform-provider-aws internal/service/meta/service_principal_data_source.go: in aws-cn, "logs" takes the
+# partition's DNS suffix (logs.<region>.amazonaws.com.cn); sagemaker, lambda and cloudwatch stay amazonaws.com.
+def test_china_regions_get_their_own_service_principals(tmp_path: Path) -> None:
+    root = _generated_fork(tmp_path, "china", "cn-north-1")
+    recording = run_program("china", root=root)
+    policy = json.loads(recording.one("aws:kms/key:Key").inputs["policy"])
+    principals = {st["Sid"]: st["Principal"] for st in policy["Statement"]}
+    assert principals["CloudWatchLogsEncryptStackLogGroups"] == {
+        "Service": "logs.cn-north-1.amazonaws.com.cn"
+    }
+    assert principals["CloudWatchAlarmsPublishToEncryptedTopic"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert policy["Statement"][0]["Principal"]["AWS"] == "arn:aws-cn:iam::123456789012:root"
+    trusted = {
+        json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"]["Service"]
+        for role in recording.of_type(checks.ROLE)
+    }
+    assert trusted == {"sagemaker.amazonaws.com", "lambda.amazonaws.com"}
+
+
+def test_every_service_principal_comes_from_the_data_source(recording: Recording) -> None:
+    asked = {
+        inputs["serviceName"] for token, inputs in recording.calls if token.endswith("getServicePrincipal")
+    }
+    assert {"sagemaker", "cloudwatch", "logs"} <= asked
+    key_policy = json.loads(recording.one("aws:kms/key:Key").inputs["policy"])
+    logs = next(st for st in key_policy["Statement"] if st["Sid"] == "CloudWatchLogsEncryptStackLogGroups")
+    assert logs["Principal"]["Service"] == f"logs.{recording_region(recording)}.amazonaws.com"
+
+
+def recording_region(recording: Recording) -> str:
+    return str(recording.outputs["region"])
 
 
 def test_bootstrap_creates_only_storage_and_roles() -> None:
@@ -198,5 +282,11 @@ def test_bootstrap_creates_only_storage_and_roles() -> None:
     types = {r.type for r in recording.aws_resources()}
     assert {checks.BUCKET, "aws:kms/key:Key", checks.ROLE} <= types
     assert not {t for t in types if t.startswith(("aws:sagemaker/", "aws:lambda/", "aws:cloudwatch/"))}
-    assert set(recording.outputs) == {"data_bucket", "artifacts_bucket", "capture_bucket"}
+    assert set(recording.outputs) == {
+        "base_name",
+        "region",
+        "data_bucket",
+        "artifacts_bucket",
+        "capture_bucket",
+    }
     assert checks.bucket_problems(recording) == [] and checks.iam_problems(recording) == []

@@ -54,7 +54,9 @@ def test_a_changed_file_changes_the_hash_and_the_key(tmp_path: Path) -> None:
     )
     assert before.sha256 != after.sha256
     assert before.key("code/training") != after.key("code/training")
-    assert before.key("code/training") == f"code/training/sourcedir-{before.sha256[:16]}.tar.gz"
+    # The hash lives in the folder; the file keeps its own name, which SageMaker stages a one-object channel under.
+    assert before.key("code/training") == f"code/training/{before.sha256[:16]}/sourcedir.tar.gz"
+    assert packaging.build_monitoring_archive(tmp_path).key("code/monitoring").endswith("/drift-engine.zip")
 
 
 def test_serving_archive_holds_only_what_the_container_imports(tmp_path: Path) -> None:

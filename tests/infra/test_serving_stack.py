@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import fnmatch
+import json
+import re
 import tarfile
 
 from infra import packaging, serving
+from infra import rollout as rollout_module
 from infra.config_schema import load_stack_config
 from infra.settings import settings_from_values
-from tests.infra.harness import Recording, run_program
+from tests.infra.aws_models import assert_valid_request, parliament_definition
+from tests.infra.harness import ACCOUNT_ID, ROLLOUT_TYPE, Recording, run_program
 
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
@@ -72,28 +77,45 @@ def test_instance_storage_detection() -> None:
     )
 
 
+ROLLOUT = ROLLOUT_TYPE
+
+
 def test_deployment_config_follows_the_profile(recording: Recording) -> None:
     s = settings_of(recording.stack).serving
-    deployment = recording.one(ENDPOINT).inputs["deploymentConfig"]
-    policy = deployment["blueGreenUpdatePolicy"]
-    routing = policy["trafficRoutingConfiguration"]
-    assert routing["type"] == s.deployment.strategy.replace("-", "_").upper()
-    assert routing["waitIntervalInSeconds"] == s.deployment.traffic_wait_seconds
-    assert policy["terminationWaitInSeconds"] == s.deployment.termination_wait_seconds
-    assert 600 <= policy["maximumExecutionTimeoutInSeconds"] <= 14_400
+    deployment = recording.one(ROLLOUT).inputs["deployment_config"]
+    policy = deployment["BlueGreenUpdatePolicy"]
+    routing = policy["TrafficRoutingConfiguration"]
+    assert routing["Type"] == s.deployment.strategy.replace("-", "_").upper()
+    assert routing["WaitIntervalInSeconds"] == s.deployment.traffic_wait_seconds
+    assert policy["TerminationWaitInSeconds"] == s.deployment.termination_wait_seconds
+    assert policy["MaximumExecutionTimeoutInSeconds"] == s.deployment_timeout_seconds
     if s.deployment.strategy == "canary":
-        assert routing["canarySize"] == {"type": "INSTANCE_COUNT", "value": s.deployment.canary_instances}
-        assert routing["canarySize"]["value"] * 2 <= s.instance_count
+        assert routing["CanarySize"] == {"Type": "INSTANCE_COUNT", "Value": s.deployment.canary_instances}
+        assert routing["CanarySize"]["Value"] * 2 <= s.instance_count
     if s.deployment.strategy == "linear":
-        assert routing["linearStepSize"] == {
-            "type": "INSTANCE_COUNT",
-            "value": s.deployment.linear_step_instances,
+        assert routing["LinearStepSize"] == {
+            "Type": "INSTANCE_COUNT",
+            "Value": s.deployment.linear_step_instances,
         }
+
+
+# The document is sent to UpdateEndpoint as-is: it must be valid for AWS's own model of the API (botocore's
+# sagemaker service-2.json), e.g. MaximumExecutionTimeoutInSeconds 600-14400 (API_BlueGreenUpdatePolicy).
+def test_deployment_config_is_a_valid_update_endpoint_request(recording: Recording) -> None:
+    rollout = recording.one(ROLLOUT).inputs
+    request = rollout_module.update_request(
+        rollout_module.RolloutSpec.from_props(rollout),
+        previous=None,
+    )
+    assert_valid_request("sagemaker", "UpdateEndpoint", request)
+    policy = request["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert 600 <= policy["MaximumExecutionTimeoutInSeconds"] <= 14_400
 
 
 def test_rollback_watches_the_5xx_and_latency_alarms_of_this_variant(recording: Recording) -> None:
     endpoint = recording.one(ENDPOINT).inputs
-    names = [a["alarmName"] for a in endpoint["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]]
+    deployment = recording.one(ROLLOUT).inputs["deployment_config"]
+    names = [a["AlarmName"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]]
     alarms = {a.inputs["name"]: a.inputs for a in recording.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     assert {alarms[n]["metricName"] for n in names} == {"Invocation5XXErrors", "ModelLatency"}
     for name in names:
@@ -101,6 +123,42 @@ def test_rollback_watches_the_5xx_and_latency_alarms_of_this_variant(recording: 
             "EndpointName": endpoint["name"],
             "VariantName": serving.VARIANT_NAME,
         }
+
+
+# terraform-provider-aws internal/service/sagemaker/endpoint.go: waitEndpointInService has a fixed
+# 60-minute timeout and no RollingBack pending state, and auto_rollback_configuration is ForceNew.
+# So the provider's Endpoint is never asked to update: no deployment config, config changes ignored.
+def test_the_provider_endpoint_is_created_and_never_updated(recording: Recording) -> None:
+    endpoint = recording.one(ENDPOINT)
+    assert "deploymentConfig" not in endpoint.inputs
+    assert set(endpoint.ignore_changes) == {"endpointConfigName", "deploymentConfig"}
+    rollout = recording.one(ROLLOUT)
+    assert rollout.inputs["endpoint_name"] == endpoint.inputs["name"]
+    assert rollout.inputs["endpoint_config_name"] == recording.one(CONFIG).state["name"]
+    assert (
+        rollout.inputs["timeout_seconds"] == settings_of(recording.stack).serving.deployment_timeout_seconds
+    )
+    assert recording.outputs["endpoint_config_name"] == rollout.state["served_endpoint_config_name"]
+
+
+# pulumi-aws issues #48997 and #46663: after a rolled-back update the replaced configuration (still served)
+# was deleted, and every later update failed with "Could not find endpoint configuration".
+def test_models_and_configurations_are_never_deleted_by_pulumi(recording: Recording) -> None:
+    assert recording.one(CONFIG).retain_on_delete
+    assert recording.one(MODEL).retain_on_delete
+
+
+def test_the_model_is_named_after_the_stack_and_its_content(recording: Recording) -> None:
+    name = recording.one(MODEL).inputs["name"]
+    assert re.fullmatch(rf"sagestack-{recording.stack}-model-[0-9a-f]{{12}}", name)
+    assert len(name) <= 63  # API_CreateModel: ModelName up to 63 characters
+
+
+def test_a_changed_model_gets_a_new_name() -> None:
+    assert serving.model_name("s", ["image", "s3://a/model.tar.gz"]) != serving.model_name(
+        "s", ["image", "s3://b/model.tar.gz"]
+    )
+    assert serving.model_name("s", ["image", "x"]) == serving.model_name("s", ["image", "x"])
 
 
 def test_staging_and_prod_shift_traffic_gradually() -> None:
@@ -176,3 +234,44 @@ def test_a_pinned_model_package_replaces_the_training_artifact() -> None:
     container = run_program("prod", {"approvedModelPackageArn": arn}).one(MODEL).inputs["primaryContainer"]
     assert container["modelPackageName"] == arn
     assert "modelDataUrl" not in container and "image" not in container
+
+
+def allowed(policy: dict, action: str, resource: str) -> bool:
+    for statement in policy["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        if (
+            statement["Effect"] == "Allow"
+            and action in actions
+            and any(fnmatch.fnmatchcase(resource, pattern) for pattern in resources)
+        ):
+            return True
+    return False
+
+
+# docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html: the execution role
+# needs cloudwatch:DescribeAlarms on the auto-rollback alarms. The Service Authorization Reference (as
+# shipped in parliament's iam_definition.json) scopes DescribeAlarms to arn:...:cloudwatch:...:alarm:NAME.
+def test_the_execution_role_may_read_every_rollback_alarm(recording: Recording) -> None:
+    role = next(
+        r for r in recording.of_type("aws:iam/role:Role") if r.inputs["name"].endswith("-sagemaker-execution")
+    )
+    policy = json.loads(role.inputs["inlinePolicies"][0]["policy"])
+    region = recording.outputs.get("region") or settings_of(recording.stack).region
+    names = [
+        a["AlarmName"]
+        for a in recording.one(ROLLOUT).inputs["deployment_config"]["AutoRollbackConfiguration"]["Alarms"]
+    ]
+    assert names
+    for name in names:
+        arn = f"arn:aws:cloudwatch:{region}:{ACCOUNT_ID}:alarm:{name}"
+        assert allowed(policy, "cloudwatch:DescribeAlarms", arn), arn
+    assert not allowed(
+        policy,
+        "cloudwatch:DescribeAlarms",
+        f"arn:aws:cloudwatch:{region}:{ACCOUNT_ID}:alarm:other-stack-alarm",
+    )
+    definition = parliament_definition("cloudwatch", "DescribeAlarms")
+    assert [t["resource_type"] for t in definition["resource_types"]] == ["alarm*"]

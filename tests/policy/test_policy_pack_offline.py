@@ -74,6 +74,7 @@ def test_every_stack_is_checked_for_what_the_policies_cover(recordings: dict[str
             rules.TRAINING_JOB,
             rules.ENDPOINT_CONFIGURATION,
             rules.ENDPOINT,
+            rules.ENDPOINT_ROLLOUT,
             rules.METRIC_ALARM,
             rules.AWS_PROVIDER,
         }
@@ -167,12 +168,16 @@ def test_a_real_stack_without_rollback_alarms_is_flagged_where_the_profile_asks(
     recordings: dict[str, Recording],
 ) -> None:
     def drop_rollback(props: dict[str, Any]) -> None:
-        props["deploymentConfig"].pop("autoRollbackConfiguration")
+        props["deployment_config"].pop("AutoRollbackConfiguration")
 
     assert pack_config("prod")["sagemaker-endpoint-auto-rollback"]["requireAutoRollback"] is True
-    violations = run_pack(_mutated(recordings["prod"], rules.ENDPOINT, drop_rollback), pack_config("prod"))
+    violations = run_pack(
+        _mutated(recordings["prod"], rules.ENDPOINT_ROLLOUT, drop_rollback), pack_config("prod")
+    )
     assert {v.policy for v in violations} == {"sagemaker-endpoint-auto-rollback"}
-    assert not run_pack(_mutated(recordings["dev"], rules.ENDPOINT, drop_rollback), pack_config("dev"))
+    assert not run_pack(
+        _mutated(recordings["dev"], rules.ENDPOINT_ROLLOUT, drop_rollback), pack_config("dev")
+    )
 
 
 def test_a_real_stack_on_the_default_provider_is_flagged(recordings: dict[str, Recording]) -> None:
@@ -306,12 +311,18 @@ def good_stack() -> list[Fixture]:
         Fixture(
             rules.ENDPOINT,
             "endpoint",
+            {"name": "endpoint-1", "endpointConfigName": "config-1"},
+            p,
+        ),
+        Fixture(
+            rules.ENDPOINT_ROLLOUT,
+            "rollout",
             {
-                "name": "endpoint-1",
-                "endpointConfigName": "config-1",
-                "deploymentConfig": {
-                    "blueGreenUpdatePolicy": {"trafficRoutingConfiguration": {"type": "CANARY"}},
-                    "autoRollbackConfiguration": {"alarms": [{"alarmName": "endpoint-1-errors"}]},
+                "endpoint_name": "endpoint-1",
+                "endpoint_config_name": "config-1",
+                "deployment_config": {
+                    "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "CANARY"}},
+                    "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "endpoint-1-errors"}]},
                 },
             },
             p,
@@ -609,20 +620,25 @@ BROKEN: list[tuple[str, str, Callable[[list[Fixture]], None]]] = [
     (
         "sagemaker-endpoint-auto-rollback",
         "no deployment config",
-        _edit("endpoint", lambda p: p.pop("deploymentConfig")),
+        _edit("rollout", lambda p: p.pop("deployment_config")),
+    ),
+    (
+        "sagemaker-endpoint-auto-rollback",
+        "no rollout deploys the endpoint",
+        _drop("rollout"),
     ),
     (
         "sagemaker-endpoint-auto-rollback",
         "no rollback alarms",
-        _edit("endpoint", lambda p: p["deploymentConfig"].pop("autoRollbackConfiguration")),
+        _edit("rollout", lambda p: p["deployment_config"].pop("AutoRollbackConfiguration")),
     ),
     (
         "sagemaker-endpoint-auto-rollback",
         "rollback on an alarm that does not exist",
         _edit(
-            "endpoint",
-            lambda p: p["deploymentConfig"]["autoRollbackConfiguration"].update(
-                alarms=[{"alarmName": "typo"}]
+            "rollout",
+            lambda p: p["deployment_config"]["AutoRollbackConfiguration"].update(
+                Alarms=[{"AlarmName": "typo"}]
             ),
         ),
     ),

@@ -232,3 +232,18 @@ def test_the_blind_cases_fire_their_alarms_and_nothing_else(rehearsal):
     }
     for case in blind.values():
         assert set(case["alarms_firing"]) <= declared
+
+
+@pytest.mark.slow
+def test_training_ran_the_job_the_stack_declares(rehearsal):
+    """Issue 10: the rehearsal trains from the stack's own hyperparameters, channel names and code key."""
+    summary, _ = rehearsal
+    job = run_program(STACK).one("aws:sagemaker/trainingJob:TrainingJob").inputs
+    assert summary["training"]["hyperparameters"] == job["hyperParameters"]
+    declared = {c["channelName"]: c["dataSource"]["s3DataSource"]["s3Uri"] for c in job["inputDataConfigs"]}
+    staged = summary["training"]["channels"]
+    assert set(staged) == set(declared)
+    for name, uri in declared.items():
+        prefix = uri.split("/", 3)[3]
+        assert staged[name] and all(key.startswith(prefix) for key in staged[name])
+    assert staged["code"] == [declared["code"].split("/", 3)[3]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import tarfile
 from collections.abc import Callable, Mapping
@@ -11,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import contract
 import sample_data
 import toolkit_runner
 from infra import packaging
@@ -18,6 +20,37 @@ from infra import packaging
 TRAINING_DIR = Path(__file__).resolve().parents[2] / "training"
 SAMPLE_ROWS = 3000
 SAMPLE_SEED = 11
+DATA_BUCKET = "sagestack-test-data"
+ARTIFACTS_BUCKET = "sagestack-test-artifacts"
+
+
+def declared_job(
+    archive: Path, data_dirs: Mapping[str, Path], code_key: str | None = None
+) -> tuple[dict[str, str], dict[str, toolkit_runner.S3Channel]]:
+    """A network-isolated job as the stack declares it: (its sagemaker_* hyperparameters, its S3 channels).
+
+    The code archive is stored under the stack's content-addressed key (``Archive.key``, or ``code_key``)
+    and each data folder under datasets/<channel>/; the submit directory derives from the code key.
+    """
+    archive = Path(archive)
+    key = code_key or packaging.Archive(archive, hashlib.sha256(archive.read_bytes()).hexdigest()).key(
+        "code/training"
+    )
+    code_uri = f"s3://{ARTIFACTS_BUCKET}/{key}"
+    channels = {
+        name: toolkit_runner.S3Channel(
+            uri=f"s3://{DATA_BUCKET}/datasets/{name}/",
+            objects=toolkit_runner.objects_under(f"datasets/{name}/", folder),
+            content_type="text/csv",
+        )
+        for name, folder in data_dirs.items()
+    }
+    channels[contract.CODE_CHANNEL] = toolkit_runner.S3Channel(uri=code_uri, objects={key: archive})
+    hyperparameters = {
+        "sagemaker_program": "train.py",
+        "sagemaker_submit_directory": contract.isolated_submit_directory(code_uri),
+    }
+    return hyperparameters, channels
 
 
 def build_source_archive(
@@ -86,17 +119,25 @@ def training_source_archive_with_serving_code(tmp_path_factory: pytest.TempPathF
 
 @pytest.fixture
 def run_toolkit(tmp_path: Path) -> Callable[..., toolkit_runner.ToolkitRun]:
-    """Run an archive through the real toolkit in a fresh base dir under tmp_path (120 s timeout)."""
+    """Run an archive as the stack's job would (``declared_job``) in a fresh base dir (120 s timeout).
+
+    ``hyperparameters`` are added to (and override) the declared ``sagemaker_*`` ones.
+    """
     runs = 0
 
     def run(
-        archive: Path, hyperparameters: Mapping[str, str], channels: Mapping[str, Path], **kwargs: object
+        archive: Path,
+        hyperparameters: Mapping[str, str],
+        data_dirs: Mapping[str, Path],
+        code_key: str | None = None,
+        **kwargs: object,
     ) -> toolkit_runner.ToolkitRun:
         nonlocal runs
         runs += 1
         kwargs.setdefault("timeout", 120)
+        declared, channels = declared_job(archive, data_dirs, code_key)
         return toolkit_runner.run_training_locally(
-            archive, hyperparameters, channels, tmp_path / f"opt-ml-{runs}", **kwargs
+            {**declared, **hyperparameters}, channels, tmp_path / f"opt-ml-{runs}", **kwargs
         )
 
     return run

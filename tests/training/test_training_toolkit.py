@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -12,7 +13,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-from conftest import TRAINING_DIR, build_source_archive
+from conftest import TRAINING_DIR, build_source_archive, declared_job
 
 import baseline
 import contract
@@ -28,14 +29,18 @@ def read_json(path):
 
 def test_base_dir_is_laid_out_like_opt_ml(tmp_path, training_source_archive, sample_channels):
     base = tmp_path / "opt-ml"
-    archive = toolkit_runner.lay_out_base_dir(base, training_source_archive, {"C": "0.5"}, sample_channels)
-    assert archive == base / "input" / "data" / "code" / "sourcedir.tar.gz"
+    declared, channels = declared_job(training_source_archive, sample_channels)
+    staged = toolkit_runner.lay_out_base_dir(base, {**declared, "C": "0.5"}, channels)
+    assert staged == {"train": ["train.csv"], "validation": ["validation.csv"], "code": ["sourcedir.tar.gz"]}
+    archive = base / "input" / "data" / "code" / "sourcedir.tar.gz"
+    assert archive.read_bytes() == training_source_archive.read_bytes()
     config = base / "input" / "config"
     assert read_json(config / "hyperparameters.json") == {
         "sagemaker_program": "train.py",
         "C": "0.5",
         "sagemaker_submit_directory": str(archive),
     }
+    assert read_json(config / "inputdataconfig.json")["train"]["ContentType"] == "text/csv"
     assert set(read_json(config / "inputdataconfig.json")) == {"train", "validation", "code"}
     resources = read_json(config / "resourceconfig.json")
     assert resources["current_host"] == "algo-1"
@@ -44,26 +49,70 @@ def test_base_dir_is_laid_out_like_opt_ml(tmp_path, training_source_archive, sam
     assert list((base / "code").iterdir()) == []
 
 
+# File-mode channel <name> is copied to /opt/ml/input/data/<name>
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-running-container.html);
+# with S3Prefix "SageMaker uses all objects that match the specified key name prefix", and FullyReplicated gives
+# every instance all of them (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_S3DataSource.html);
+# the SageMaker Python SDK's local mode places a prefix that is one object's key under that object's file name
+# and other objects at their path relative to the prefix (aws/sagemaker-python-sdk src/sagemaker/utils.py
+# download_folder).
+def test_channels_are_staged_by_key_as_sagemaker_does(tmp_path):
+    key_file = tmp_path / "blob"
+    key_file.write_bytes(b"x")
+    objects = {
+        "datasets/churn/v1/train/part-1.csv": key_file,
+        "datasets/churn/v1/train/2026/part-2.csv": key_file,
+        "datasets/churn/v1/train/": key_file,  # a console "folder" marker holds no data
+        "datasets/churn/v1/validation/v.csv": key_file,
+        "code/training/0123456789abcdef/sourcedir.tar.gz": key_file,
+        "code/training/0123456789abcdef/other.txt": key_file,
+    }
+    train = toolkit_runner.S3Channel("s3://data/datasets/churn/v1/train/", objects)
+    assert toolkit_runner.stage_channel("train", train, tmp_path / "train") == [
+        "2026/part-2.csv",
+        "part-1.csv",
+    ]
+    code = toolkit_runner.S3Channel("s3://artifacts/code/training/0123456789abcdef/sourcedir.tar.gz", objects)
+    assert toolkit_runner.stage_channel("code", code, tmp_path / "code") == ["sourcedir.tar.gz"]
+    assert sorted(p.name for p in (tmp_path / "code").iterdir()) == ["sourcedir.tar.gz"]
+
+
+# The SDK's own code channel: S3Uri is the archive's key ending in sourcedir.tar.gz and sagemaker_submit_directory
+# is /opt/ml/input/data/code/sourcedir.tar.gz (aws/sagemaker-python-sdk src/sagemaker/estimator.py
+# CONTAINER_CODE_CHANNEL_SOURCEDIR_PATH; code_uri = uploaded_code.s3_prefix, key "<prefix>/sourcedir.tar.gz").
+def test_the_submit_directory_follows_the_code_key():
+    uri = "s3://artifacts/code/training/0123456789abcdef/sourcedir.tar.gz"
+    assert contract.isolated_submit_directory(uri) == "/opt/ml/input/data/code/sourcedir.tar.gz"
+    old = "s3://artifacts/code/training/sourcedir-0123456789abcdef.tar.gz"
+    assert (
+        contract.isolated_submit_directory(old) == "/opt/ml/input/data/code/sourcedir-0123456789abcdef.tar.gz"
+    )
+    with pytest.raises(ValueError, match="expected an S3 URI"):
+        contract.isolated_submit_directory("code/training/sourcedir.tar.gz")
+
+
+def test_a_channel_that_matches_nothing_is_refused(tmp_path, training_source_archive, sample_channels):
+    declared, channels = declared_job(training_source_archive, sample_channels)
+    channels["train"] = toolkit_runner.S3Channel("s3://data/datasets/elsewhere/", channels["train"].objects)
+    with pytest.raises(ValueError, match=r"channel 'train': no object under s3://data/datasets/elsewhere/"):
+        toolkit_runner.lay_out_base_dir(tmp_path / "b", declared, channels)
+
+
 def test_a_used_base_dir_is_refused(tmp_path, training_source_archive, sample_channels):
     (tmp_path / "code").mkdir()
+    declared, channels = declared_job(training_source_archive, sample_channels)
     with pytest.raises(ValueError, match="is not empty; every run needs a fresh folder"):
-        toolkit_runner.lay_out_base_dir(tmp_path, training_source_archive, {}, sample_channels)
+        toolkit_runner.lay_out_base_dir(tmp_path, declared, channels)
 
 
-def test_the_code_channel_name_is_reserved(tmp_path, training_source_archive, sample_channels):
-    with pytest.raises(ValueError, match="'code' is reserved"):
-        toolkit_runner.lay_out_base_dir(
-            tmp_path / "b", training_source_archive, {}, {"code": sample_channels["train"]}
-        )
-
-
-def test_a_missing_archive_or_channel_is_refused(tmp_path, training_source_archive, sample_channels):
-    with pytest.raises(ValueError, match="is not a file"):
-        toolkit_runner.lay_out_base_dir(tmp_path / "a", tmp_path / "absent.tar.gz", {}, sample_channels)
-    with pytest.raises(ValueError, match=r"channel 'train'.*is not a directory"):
-        toolkit_runner.lay_out_base_dir(
-            tmp_path / "b", training_source_archive, {}, {"train": tmp_path / "nope"}
-        )
+def test_a_missing_object_file_or_folder_is_refused(tmp_path, training_source_archive, sample_channels):
+    declared, channels = declared_job(training_source_archive, sample_channels)
+    code = channels["code"]
+    channels["code"] = toolkit_runner.S3Channel(code.uri, {k: tmp_path / "absent" for k in code.objects})
+    with pytest.raises(ValueError, match=r"channel 'code': object .* has no local file"):
+        toolkit_runner.lay_out_base_dir(tmp_path / "a", declared, channels)
+    with pytest.raises(ValueError, match="is not a directory"):
+        toolkit_runner.objects_under("datasets/train/", tmp_path / "nope")
 
 
 def test_inherited_sagemaker_variables_do_not_leak_into_a_run(tmp_path, monkeypatch):
@@ -145,6 +194,22 @@ def test_toolkit_passes_C_and_bundles_serving_code(
     ).read_bytes()
 
 
+@pytest.mark.slow
+def test_the_old_code_layout_fails_locally(run_toolkit, training_source_archive, sample_channels):
+    """Issue 10 #1: code stored as sourcedir-<hash>.tar.gz while the job says .../code/sourcedir.tar.gz."""
+    digest = hashlib.sha256(training_source_archive.read_bytes()).hexdigest()[:16]
+    run = run_toolkit(
+        training_source_archive,
+        {"sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz"},
+        sample_channels,
+        code_key=f"code/training/sourcedir-{digest}.tar.gz",
+    )
+    assert run.returncode != 0
+    assert "No such file or directory" in run.stderr and "code/sourcedir.tar.gz" in run.stderr
+    assert (run.base_dir / "input" / "data" / "code" / f"sourcedir-{digest}.tar.gz").is_file()
+    assert not (run.model_dir / "model.joblib").exists()
+
+
 def _drop_age(frame):
     return frame.drop(columns=["age"])
 
@@ -223,9 +288,10 @@ def test_a_hanging_run_is_killed_at_the_timeout(tmp_path, sample_channels):
         tmp_path / "source", tmp_path / "sourcedir.tar.gz", {"train.py": b"import time\ntime.sleep(120)\n"}
     )
     base_dir = tmp_path / "opt-ml"
+    declared, channels = declared_job(archive, sample_channels)
     started = time.monotonic()
     with pytest.raises(toolkit_runner.ToolkitTimeout, match="did not finish within 10 s") as caught:
-        toolkit_runner.run_training_locally(archive, {}, sample_channels, base_dir, timeout=10)
+        toolkit_runner.run_training_locally(declared, channels, base_dir, timeout=10)
     # A surviving grandchild would hold the output pipes open until its 120 s sleep ends.
     assert time.monotonic() - started < 60
     assert "Invoking script" in caught.value.stderr

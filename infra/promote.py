@@ -1,0 +1,156 @@
+"""Promote a registered model to a stack: pin its package ARN in Pulumi.<stack>.yaml, lineage as comments.
+
+    python -m infra.promote --stack prod --package-arn arn:aws:sagemaker:...:model-package/<group>/<n>
+    python -m infra.promote --stack prod --latest-approved-in <group name or ARN> --region eu-west-1
+
+Only an Approved package is pinned. The file change is the whole promotion: commit it on a branch and open
+a pull request; its preview shows exactly what the stack will deploy, and the comments say where the model
+came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PIN_KEY = "sagestack:approvedModelPackageArn"
+LINEAGE_MARK = "# promoted model:"
+PACKAGE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):model-package/[\w-]+/\d+$"
+)
+GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package-group/[\w-]+$")
+
+
+class PromotionError(ValueError):
+    pass
+
+
+def latest_approved(sagemaker: Any, group: str) -> str:
+    """The newest Approved version in a model package group (a name, or an ARN for another account's)."""
+    if not (GROUP_ARN.match(group) or re.fullmatch(r"[\w-]{1,63}", group)):
+        raise PromotionError(f"--latest-approved-in {group!r}: expected a model package group name or ARN")
+    pages = sagemaker.get_paginator("list_model_packages").paginate(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="Approved",
+        SortBy="CreationTime",
+        SortOrder="Descending",
+    )
+    for page in pages:
+        for summary in page["ModelPackageSummaryList"]:
+            if summary.get("ModelApprovalStatus") == "Approved":
+                return str(summary["ModelPackageArn"])
+    raise PromotionError(f"model package group {group} has no Approved version")
+
+
+def approved_package(sagemaker: Any, package_arn: str) -> dict[str, Any]:
+    if not PACKAGE_ARN.match(package_arn):
+        raise PromotionError(
+            f"--package-arn {package_arn!r}: expected a versioned model package ARN "
+            "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)"
+        )
+    package = dict(sagemaker.describe_model_package(ModelPackageName=package_arn))
+    status = package.get("ModelApprovalStatus")
+    if status != "Approved":
+        raise PromotionError(f"{package_arn} is {status}, not Approved: approve it in the registry first")
+    return package
+
+
+def lineage(package: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What a reviewer needs to know about a package, in a fixed order; absent facts are said to be so."""
+    containers = package.get("InferenceSpecification", {}).get("Containers", [{}])
+    container = containers[0] if containers else {}
+    custom = package.get("CustomerMetadataProperties", {})
+    metadata = package.get("MetadataProperties", {})
+    metrics = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {})
+    created = package.get("CreationTime")
+    facts = [
+        ("package", str(package["ModelPackageArn"])),
+        (
+            "approved",
+            f"{package.get('ModelApprovalStatus')}, created {created:%Y-%m-%d %H:%M} UTC" if created else "",
+        ),
+        ("model data", container.get("ModelDataUrl", "")),
+        ("image", container.get("Image", "")),
+        ("training job", custom.get("training_job", "")),
+        ("training data", custom.get("data", "")),
+        ("code archive", custom.get("code_sha256", "")),
+        ("hyperparameters", custom.get("hyperparameters", "")),
+        ("validation", custom.get("validation_metrics", "")),
+        ("evaluation report", metrics.get("S3Uri", "")),
+        ("git commit", metadata.get("CommitId", "")),
+    ]
+    return [(label, value or "(not recorded)") for label, value in facts]
+
+
+def pin(stack_file: str, package_arn: str, facts: list[tuple[str, str]]) -> str:
+    """The stack file with the pin set (replacing an earlier pin and its lineage), everything else kept."""
+    lines = stack_file.splitlines()
+    kept: list[str] = []
+    skipping_lineage = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith(LINEAGE_MARK):
+            skipping_lineage = True
+            continue
+        if skipping_lineage and stripped.startswith("#   "):
+            continue
+        skipping_lineage = False
+        if stripped.startswith(f"{PIN_KEY}:"):
+            continue
+        kept.append(line)
+    try:
+        config_at = next(i for i, line in enumerate(kept) if line.rstrip() == "config:")
+    except StopIteration as missing:
+        raise PromotionError("the stack file has no top-level `config:` section") from missing
+    indent = "  "
+    block = [f"{indent}{LINEAGE_MARK}"]
+    block += [f"{indent}#   {label}: {value}" for label, value in facts]
+    block.append(f"{indent}{PIN_KEY}: {package_arn}")
+    end = config_at + 1
+    while end < len(kept) and (kept[end].startswith(indent) or not kept[end].strip()):
+        end += 1
+    return "\n".join(kept[:end] + block + kept[end:]) + "\n"
+
+
+def main(argv: list[str] | None = None, sagemaker: Any = None, root: Path | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.promote", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help="the stack to promote to (Pulumi.<stack>.yaml)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--package-arn", help="a versioned model package ARN")
+    source.add_argument(
+        "--latest-approved-in", metavar="GROUP", help="the newest Approved version of a group"
+    )
+    parser.add_argument("--region", help="the registry's region (default: the package ARN's)")
+    args = parser.parse_args(argv)
+    stack_path = (root or Path(__file__).resolve().parents[1]) / f"Pulumi.{args.stack}.yaml"
+    if not stack_path.is_file():
+        parser.error(f"--stack {args.stack!r}: there is no {stack_path.name}")
+    region = args.region or (PACKAGE_ARN.match(args.package_arn or "") or {"region": None})["region"]
+    if sagemaker is None:
+        if not region:
+            parser.error("--region is required with --latest-approved-in")
+        import boto3
+
+        sagemaker = boto3.client("sagemaker", region_name=region)
+    try:
+        arn = args.package_arn or latest_approved(sagemaker, args.latest_approved_in)
+        facts = lineage(approved_package(sagemaker, arn))
+    except PromotionError as error:
+        print(f"promote: {error}", file=sys.stderr)
+        return 2
+    stack_path.write_text(pin(stack_path.read_text(), arn, facts))
+    print(f"pinned {arn} in {stack_path.name}:")
+    for label, value in facts:
+        print(f"  {label:>17}: {value}")
+    print(
+        f"next: git switch -c promote-{args.stack} && git commit -am 'promote to {args.stack}' && open a PR"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
