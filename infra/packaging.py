@@ -204,4 +204,4 @@ def build_monitoring_archive(
         MONITORING_REQUIREMENTS, python_version=python_version, architecture=architecture, build_dir=build_dir
     ):
         members.update(unpacked_wheel(wheel))
-    return deterministic_zip(members, build_dir / "monitoring" / f"drift-engine-{architecture}.zip")
+    return deterministic_zip(members, build_dir / "monitoring" / architecture / "drift-engine.zip")
