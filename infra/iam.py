@@ -130,6 +130,16 @@ def key_policy(
             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
         },
         {
+            # EventBridge writes undeliverable events to the encrypted dead-letter queue as its service
+            # (https://docs.aws.amazon.com/eventbridge/latest/userguide/rule-dlq.html, encrypted queues).
+            "Sid": "EventBridgeDeadLettersToEncryptedQueue",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        },
+        {
             "Sid": "CloudWatchLogsEncryptStackLogGroups",
             "Effect": "Allow",
             "Principal": {"Service": principals.logs_regional},
@@ -353,6 +363,8 @@ def drift_engine_policy(
             ["*"],
             {"StringEquals": {"cloudwatch:namespace": metric_namespace}},
         ),
+        # GetMetricData (the endpoint's Invocations, for capture coverage) supports no resource or condition.
+        allow("ReadEndpointInvocations", ["cloudwatch:GetMetricData"], ["*"]),
     )
 
 
@@ -363,6 +375,7 @@ def retrain_gate_policy(
     account_id: pulumi.Input[str],
     function_name: str,
     pipeline_arn: pulumi.Input[str],
+    claim_table_arn: pulumi.Input[str],
 ) -> dict[str, Any]:
     return document(
         allow(
@@ -370,7 +383,37 @@ def retrain_gate_policy(
             ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"],
             [pipeline_arn],
         ),
+        allow("ClaimRetraining", ["dynamodb:DeleteItem", "dynamodb:UpdateItem"], [claim_table_arn]),
         _logs(partition, region, account_id, f"/aws/lambda/{function_name}"),
+    )
+
+
+def dead_letter_statements(*, queue_arn: pulumi.Input[str], key_arn: pulumi.Input[str]) -> list[Statement]:
+    """A monitoring function's on-failure destination: Lambda sends with the function's own role.
+
+    Producers to an SSE-KMS queue need GenerateDataKey and Decrypt on its key (SQS developer guide,
+    "Key management": https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html).
+    """
+    return [
+        allow("SendFailedRunsToDeadLetterQueue", ["sqs:SendMessage"], [queue_arn]),
+        allow("EncryptDeadLetters", ["kms:Decrypt", "kms:GenerateDataKey"], [key_arn]),
+    ]
+
+
+def dead_letter_queue_policy(
+    *, queue_arn: pulumi.Input[str], rule_arns: Sequence[pulumi.Input[str]]
+) -> dict[str, Any]:
+    """EventBridge delivers undeliverable events to a rule target's DLQ as events.amazonaws.com, scoped
+    to the rule by aws:SourceArn (https://docs.aws.amazon.com/eventbridge/latest/userguide/rule-dlq.html)."""
+    return document(
+        {
+            "Sid": "EventBridgeRulesDeadLetter",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": list(rule_arns)}},
+        }
     )
 
 

@@ -15,14 +15,26 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import iam
-from infra.packaging import Archive
+from infra.packaging import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_VERSION, Archive
 from infra.settings import MonitoringSettings
 from infra.storage import upload_code
-from monitoring import metrics
+from monitoring import engine, metrics
 from training import contract
 
-LAMBDA_RUNTIME = "python3.12"
+# The zip carries compiled wheels for exactly this Python and architecture (infra/packaging.py).
+LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON_VERSION}"
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+# Alarm thresholds that are properties of the engine, not of an environment.
+MIN_CAPTURE_COVERAGE = 0.5  # a window owning under half the lines Invocations x sampling predict is blind
+MAX_MALFORMED_SHARE = 0.05
+MAX_NEW_CATEGORY_SHARE = 0.01
+# CloudWatch: evaluation periods x period may not exceed one day.
+MAX_ALARM_SECONDS = 86_400
+# SQS keeps a message at most 14 days: the longest an operator has to look at a failed run.
+DEAD_LETTER_RETENTION_SECONDS = 1_209_600
+# Async invocations and EventBridge deliveries are retried twice within the hour, then dead-lettered.
+ASYNC_RETRIES = 2
+MAX_EVENT_AGE_SECONDS = 3600
 # Model Monitor's data-quality jobs publish here, one metric per feature.
 MODEL_MONITOR_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 
@@ -68,6 +80,7 @@ class MonitoringArgs:
     pipeline_arn: pulumi.Input[str]
     engine_code: Archive
     model_monitor_schedule_name: str
+    capture_sampling_percent: int = 100
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -114,25 +127,29 @@ class Monitoring(pulumi.ComponentResource):
             )
         self.topic_arn = topic.arn
 
+        self._alarms: list[aws.cloudwatch.MetricAlarm] = []
         endpoint_alarms = self._endpoint_alarms()
         self.rollback_alarm_names = pulumi.Output.all(
             endpoint_alarms["errors-5xx"].name, endpoint_alarms["latency-p99"].name
         )
         drift_alarms: list[aws.cloudwatch.MetricAlarm] = []
         self._code: aws.s3.BucketObjectv2 | None = None
+        self._dead_letters: aws.sqs.Queue | None = None
+        self._dead_letter_sources: list[pulumi.Output[str]] = []
         if s.engine == "lambda":
             drift_alarms = self._lambda_engine()
         elif s.engine == "model-monitor":
             drift_alarms = self._model_monitor_alarms()
         if drift_alarms:
             self._retraining_gate()
+        self._dead_letter_queue_policy()
 
         dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
             aws.cloudwatch.DashboardArgs(
                 dashboard_name=args.base_name,
                 dashboard_body=pulumi.Output.json_dumps(
-                    self._dashboard_body([a.arn for a in [*endpoint_alarms.values(), *drift_alarms]]),
+                    self._dashboard_body([a.arn for a in self._alarms]),
                     sort_keys=True,
                 ),
             ),
@@ -164,7 +181,7 @@ class Monitoring(pulumi.ComponentResource):
         extended_statistic: str | None = None,
         treat_missing_data: str,
     ) -> aws.cloudwatch.MetricAlarm:
-        return aws.cloudwatch.MetricAlarm(
+        alarm = aws.cloudwatch.MetricAlarm(
             f"{self._name}-{suffix}",
             aws.cloudwatch.MetricAlarmArgs(
                 name=f"{self._args.base_name}-{suffix}",
@@ -185,6 +202,8 @@ class Monitoring(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self._alarms.append(alarm)
+        return alarm
 
     def _drift_suffix(self, subject: str) -> str:
         base = self._args.base_name
@@ -288,6 +307,7 @@ class Monitoring(pulumi.ComponentResource):
                 "VARIANT_NAME": a.variant_name,
                 "MODEL_DATA_URL": a.model_data_url,
                 "WINDOW_MINUTES": str(s.schedule_minutes),
+                "CAPTURE_SAMPLING_PERCENT": str(a.capture_sampling_percent),
             },
             timeout=900,
             memory_size=512,
@@ -296,10 +316,6 @@ class Monitoring(pulumi.ComponentResource):
                 name=f"{a.base_name}-drift-schedule",
                 description="Runs the drift engine over the last window of captured traffic",
                 schedule_expression=schedule_expression(s.schedule_minutes),
-            ),
-            # A missed run is retried within the hour; later, the next scheduled run covers new traffic.
-            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
-                maximum_retry_attempts=2, maximum_event_age_in_seconds=3600
             ),
         )
 
@@ -336,21 +352,119 @@ class Monitoring(pulumi.ComponentResource):
                 treat_missing_data="notBreaching",
             )
         )
-        ref = metrics.records_analyzed(a.endpoint_name, a.variant_name)
-        # The engine publishes a record count every run, zero included: no datapoint at all means it is broken.
-        self._alarm(
-            "monitor-silent",  # not "drift-": a silent engine must not start retraining
-            description="The drift engine reported nothing for two scheduled runs",
-            namespace=ref.namespace,
-            metric_name=ref.name,
-            dimensions=ref.dimensions_dict(),
-            statistic="SampleCount",
-            comparison="LessThanThreshold",
-            threshold=1,
-            period=period,
-            evaluation_periods=2,
-            treat_missing_data="breaching",
+        self._blind_alarms(period)
+        return alarms
+
+    def _math_alarm(
+        self,
+        suffix: str,
+        *,
+        description: str,
+        spec: AlarmMath,
+        comparison: str,
+        threshold: float,
+        evaluation_periods: int = 1,
+    ) -> aws.cloudwatch.MetricAlarm:
+        """An alarm on a metric-math expression: missing data (no traffic, no run) is never an alarm."""
+        queries = [
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id=query_id,
+                return_data=False,
+                metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                    namespace=ref.namespace,
+                    metric_name=ref.name,
+                    dimensions=ref.dimensions_dict(),
+                    stat=ref.statistic,
+                    period=spec.period,
+                ),
+            )
+            for query_id, ref in spec.metrics
+        ]
+        queries.append(
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id="e", expression=spec.expression, label=description, return_data=True
+            )
         )
+        alarm = aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{suffix}",
+            aws.cloudwatch.MetricAlarmArgs(
+                name=f"{self._args.base_name}-{suffix}",
+                alarm_description=description,
+                metric_queries=queries,
+                comparison_operator=comparison,
+                threshold=threshold,
+                evaluation_periods=evaluation_periods,
+                datapoints_to_alarm=evaluation_periods,
+                treat_missing_data="notBreaching",
+                alarm_actions=[self.topic_arn],
+                ok_actions=[self.topic_arn],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._alarms.append(alarm)
+        return alarm
+
+    def _blind_alarms(self, period: int) -> list[aws.cloudwatch.MetricAlarm]:
+        """Alarms for every way the engine can stop seeing traffic; none starts retraining (no "drift-")."""
+        a = self._args
+        endpoint, variant = a.endpoint_name, a.variant_name
+        coverage = metrics.capture_coverage(endpoint, variant)
+        artifact = metrics.artifact_broken(endpoint, variant)
+        alarms = [
+            self._math_alarm(
+                "monitor-silent",
+                description="The endpoint had traffic but the drift engine published no run for "
+                f"{silent_periods(period)} scheduled windows",
+                spec=engine_silent_math(endpoint, variant, period),
+                comparison="LessThanThreshold",
+                threshold=1,
+                evaluation_periods=silent_periods(period),
+            ),
+            self._alarm(
+                "monitor-blind",
+                description="The drift engine saw under half the capture records the endpoint's invocations "
+                "and sampling rate predict: capture stopped or is lagging",
+                namespace=coverage.namespace,
+                metric_name=coverage.name,
+                dimensions=coverage.dimensions_dict(),
+                statistic=coverage.statistic,
+                comparison="LessThanThreshold",
+                threshold=MIN_CAPTURE_COVERAGE,
+                period=period,
+                treat_missing_data="notBreaching",  # the engine publishes no coverage for a quiet endpoint
+            ),
+            self._math_alarm(
+                "monitor-malformed",
+                description="Too many capture records could not be measured: drift monitoring is partly off "
+                "(feature types or payloads disagree with the model's schema)",
+                spec=malformed_share_math(endpoint, variant, period),
+                comparison="GreaterThanThreshold",
+                threshold=MAX_MALFORMED_SHARE,
+            ),
+            self._alarm(
+                "monitor-artifact-broken",
+                description="The model artifact's baseline.json or schema.json is unusable: no drift is measured",
+                namespace=artifact.namespace,
+                metric_name=artifact.name,
+                dimensions=artifact.dimensions_dict(),
+                statistic=artifact.statistic,
+                comparison="GreaterThanOrEqualToThreshold",
+                threshold=1,
+                period=period,
+                treat_missing_data="notBreaching",
+            ),
+        ]
+        # Not "drift-": retraining cannot learn a category the schema refuses; the schema must change first.
+        for feature in contract.CATEGORICAL_FEATURES:
+            alarms.append(
+                self._math_alarm(
+                    f"new-category-{feature.name.replace('_', '-')}",
+                    description=f"Live requests refused for an unknown {feature.name}: a new category",
+                    spec=new_category_math(endpoint, variant, feature.name, period),
+                    comparison="GreaterThanThreshold",
+                    threshold=MAX_NEW_CATEGORY_SHARE,
+                )
+            )
         return alarms
 
     def _model_monitor_alarms(self) -> list[aws.cloudwatch.MetricAlarm]:
@@ -376,6 +490,18 @@ class Monitoring(pulumi.ComponentResource):
         """Drift alarm -> EventBridge -> gate Lambda -> pipeline; the gate enforces the cooldown."""
         a, s = self._args, self._args.settings
         function_name = f"{a.base_name}-retrain-gate"
+        # One item per pipeline; it holds a time and an event id, so the AWS owned key encrypts it.
+        claims = aws.dynamodb.Table(
+            f"{self._name}-retrain-claims",
+            aws.dynamodb.TableArgs(
+                name=f"{a.base_name}-retrain-claims",
+                billing_mode="PAY_PER_REQUEST",
+                hash_key="pipeline",
+                attributes=[aws.dynamodb.TableAttributeArgs(name="pipeline", type="S")],
+                server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=False),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self._event_driven_function(
             "gate",
             function_name=function_name,
@@ -387,10 +513,12 @@ class Monitoring(pulumi.ComponentResource):
                 account_id=a.account_id,
                 function_name=function_name,
                 pipeline_arn=a.pipeline_arn,
+                claim_table_arn=claims.arn,
             ),
             environment={
                 "PIPELINE_NAME": a.pipeline_name,
                 "COOLDOWN_MINUTES": str(s.retrain_cooldown_minutes),
+                "CLAIM_TABLE_NAME": claims.name,
             },
             timeout=60,
             memory_size=128,
@@ -415,17 +543,27 @@ class Monitoring(pulumi.ComponentResource):
         memory_size: int,
         rule_key: str,
         rule: aws.cloudwatch.EventRuleArgs,
-        retry_policy: aws.cloudwatch.EventTargetRetryPolicyArgs | None = None,
     ) -> aws.lambda_.Function:
-        """A function from the `monitoring` package with its own role and log group, run by an EventBridge rule."""
+        """A function from the `monitoring` package with its own role and log group, run by an EventBridge rule.
+
+        A delivery EventBridge gives up on, or a run that fails after Lambda's retries, lands in the
+        stack's dead-letter queue, which has an alarm: a failed drift or gate run never vanishes.
+        """
         a = self._args
         child = pulumi.ResourceOptions(parent=self)
+        dead_letters = self._dead_letter_queue()
         role = iam.role(
             f"{self._name}-{key}-role",
             role_name=function_name,
             description=description,
             trust_policy=iam.lambda_trust_policy(iam.service_principal("lambda", a.region, parent=self)),
-            inline_policy=policy,
+            inline_policy={
+                **policy,
+                "Statement": [
+                    *policy["Statement"],
+                    *iam.dead_letter_statements(queue_arn=dead_letters.arn, key_arn=a.key_arn),
+                ],
+            },
             permissions_boundary=a.permissions_boundary_arn,
             parent=self,
         )
@@ -446,6 +584,7 @@ class Monitoring(pulumi.ComponentResource):
                 description=description,
                 runtime=LAMBDA_RUNTIME,
                 handler=handler,
+                architectures=[LAMBDA_ARCHITECTURE],
                 role=role.arn,
                 s3_bucket=code.bucket,
                 s3_key=code.key,
@@ -468,12 +607,79 @@ class Monitoring(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        aws.cloudwatch.EventTarget(
-            f"{self._name}-{key}-target",
-            aws.cloudwatch.EventTargetArgs(rule=trigger.name, arn=function.arn, retry_policy=retry_policy),
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{self._name}-{key}-async",
+            aws.lambda_.FunctionEventInvokeConfigArgs(
+                function_name=function.name,
+                maximum_retry_attempts=ASYNC_RETRIES,
+                maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS,
+                destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
+                    on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
+                        destination=dead_letters.arn
+                    )
+                ),
+            ),
             opts=child,
         )
+        aws.cloudwatch.EventTarget(
+            f"{self._name}-{key}-target",
+            aws.cloudwatch.EventTargetArgs(
+                rule=trigger.name,
+                arn=function.arn,
+                retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                    maximum_retry_attempts=ASYNC_RETRIES, maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS
+                ),
+                dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=dead_letters.arn),
+            ),
+            opts=child,
+        )
+        self._dead_letter_sources.append(trigger.arn)
         return function
+
+    def _dead_letter_queue(self) -> aws.sqs.Queue:
+        """One encrypted queue for every failed delivery and run of the stack's monitoring functions."""
+        if self._dead_letters is None:
+            a = self._args
+            self._dead_letters = aws.sqs.Queue(
+                f"{self._name}-dead-letters",
+                aws.sqs.QueueArgs(
+                    name=f"{a.base_name}-monitoring-dead-letters",
+                    kms_master_key_id=a.key_arn,
+                    kms_data_key_reuse_period_seconds=3600,
+                    message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self._alarm(
+                "monitoring-dead-letters",
+                description="A drift engine or retraining gate run failed after its retries (see the queue)",
+                namespace="AWS/SQS",
+                metric_name="ApproximateNumberOfMessagesVisible",
+                dimensions={"QueueName": f"{a.base_name}-monitoring-dead-letters"},
+                statistic="Maximum",
+                comparison="GreaterThanOrEqualToThreshold",
+                threshold=1,
+                period=300,
+                treat_missing_data="notBreaching",
+            )
+        return self._dead_letters
+
+    def _dead_letter_queue_policy(self) -> None:
+        """EventBridge may send to the queue only for this stack's own rules."""
+        if self._dead_letters is None:
+            return
+        aws.sqs.QueuePolicy(
+            f"{self._name}-dead-letters-policy",
+            aws.sqs.QueuePolicyArgs(
+                queue_url=self._dead_letters.url,
+                policy=iam.document_json(
+                    iam.dead_letter_queue_policy(
+                        queue_arn=self._dead_letters.arn, rule_arns=self._dead_letter_sources
+                    )
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _dashboard_body(self, alarm_arns: list[pulumi.Output[str]]) -> dict[str, object]:
         a = self._args
@@ -527,6 +733,7 @@ class Monitoring(pulumi.ComponentResource):
                 for f in contract.FEATURE_NAMES
             ]
             drift.append([metrics.NAMESPACE, metrics.PREDICTION_DRIFT, *variant])
+            drift.append([metrics.NAMESPACE, metrics.MAX_FEATURE_DRIFT, *variant])
             drift_widget = widget("Drift (PSI) per feature", drift, 6, 12, stat="Maximum")
             drift_widget["properties"]["period"] = alarm_period_seconds(a.settings.schedule_minutes)  # type: ignore[index]
             drift_widget["properties"]["annotations"] = {  # type: ignore[index]
@@ -546,11 +753,83 @@ class Monitoring(pulumi.ComponentResource):
         return {"widgets": widgets}
 
 
-def schedule_expression(minutes: int) -> str:
+def schedule_expression(minutes: int, settle_minutes: int = engine.SETTLE_MINUTES) -> str:
+    """Run each window `settle_minutes` after it ends (windows are aligned to multiples of `minutes`).
+
+    EventBridge cron: minutes, hours, day-of-month, month, day-of-week, year; "?" in one of the day fields.
+    A length that does not divide a day cannot be aligned by cron: rate() runs it, the engine still tiles.
+    """
+    if minutes < 60 and 60 % minutes == 0:
+        return f"cron({settle_minutes % minutes}/{minutes} * * * ? *)"
+    if minutes % 60 == 0 and 1440 % minutes == 0:
+        hours = minutes // 60
+        hour_field = "*" if hours == 1 else ("0" if hours == 24 else f"0/{hours}")
+        return f"cron({settle_minutes % 60} {hour_field} * * ? *)"
     if minutes % 60 == 0:
         hours = minutes // 60
         return f"rate({hours} hour{'s' if hours > 1 else ''})"
     return f"rate({minutes} minute{'s' if minutes > 1 else ''})"
+
+
+@dataclass(frozen=True)
+class AlarmMath:
+    """The data of a metric-math alarm: (query id, metric) pairs, one expression, the period."""
+
+    metrics: tuple[tuple[str, metrics.MetricRef], ...]
+    expression: str
+    period: int
+
+
+def _invocations(endpoint: str, variant: str) -> metrics.MetricRef:
+    dimensions = (("EndpointName", endpoint), ("VariantName", variant))
+    return metrics.MetricRef(SAGEMAKER_NAMESPACE, "Invocations", dimensions, "None", "Sum")
+
+
+def silent_periods(period: int) -> int:
+    """Periods with traffic but no run before the silent alarm fires: three, within CloudWatch's one day."""
+    return max(1, min(3, MAX_ALARM_SECONDS // period))
+
+
+def engine_silent_math(endpoint: str, variant: str, period: int) -> AlarmMath:
+    """1 per period in which the engine ran or the endpoint had no traffic, else 0.
+
+    Each run publishes RecordsAnalyzed once, stamped at its scheduled time, so every period holds one run.
+    With no invocations the expression has no data, which the alarm treats as fine: a fresh stack or a
+    quiet endpoint is never "silent" (issue 10: the old alarm treated missing data as breaching).
+    """
+    runs = metrics.records_analyzed(endpoint, variant)
+    runs = metrics.MetricRef(runs.namespace, runs.name, runs.dimensions, runs.unit, "SampleCount")
+    return AlarmMath(
+        (("invocations", _invocations(endpoint, variant)), ("runs", runs)),
+        "IF(invocations > 0, FILL(runs, 0), 1)",
+        period,
+    )
+
+
+def malformed_share_math(endpoint: str, variant: str, period: int) -> AlarmMath:
+    """Share of the window's capture lines that could not be measured (refused requests aside)."""
+    return AlarmMath(
+        (
+            ("measured", metrics.records_analyzed(endpoint, variant)),
+            ("malformed", metrics.malformed_records(endpoint, variant)),
+        ),
+        "IF(measured + malformed > 0, malformed / (measured + malformed), 0)",
+        period,
+    )
+
+
+def new_category_math(endpoint: str, variant: str, feature: str, period: int) -> AlarmMath:
+    """Share of the window's captured requests refused because `feature` held an unknown category."""
+    return AlarmMath(
+        (
+            ("unknown", metrics.refused_requests(endpoint, variant, "unknown_category", feature)),
+            ("measured", metrics.records_analyzed(endpoint, variant)),
+            ("malformed", metrics.malformed_records(endpoint, variant)),
+            ("refused", metrics.refused_requests(endpoint, variant)),
+        ),
+        "IF(measured + malformed + refused > 0, FILL(unknown, 0) / (measured + malformed + refused), 0)",
+        period,
+    )
 
 
 def drift_event_pattern(base_name: str) -> dict[str, object]:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import re
+import subprocess
+import sys
 import tarfile
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -23,6 +26,16 @@ TRAINING_DIR = PROJECT_ROOT / "training"
 SERVING_DIR = PROJECT_ROOT / "serving"
 MONITORING_DIR = PROJECT_ROOT / "monitoring"
 BUILD_DIR = PROJECT_ROOT / ".build"
+
+# The drift engine's Lambda: its Python and architecture decide which wheels its zip must carry.
+LAMBDA_PYTHON_VERSION = "3.12"
+LAMBDA_ARCHITECTURE = "x86_64"
+MONITORING_REQUIREMENTS = MONITORING_DIR / "requirements.txt"
+# Lambda's x86_64 and arm64 run Amazon Linux 2023 (glibc 2.34): manylinux wheels up to 2_28 load there.
+LAMBDA_PLATFORM_TAGS = {
+    "x86_64": ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"),
+    "arm64": ("manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64"),
+}
 
 # Files the serving container needs; local tools in serving/ (local server, verifier) stay out.
 SERVING_FILES = ("inference.py", "requirements.txt")
@@ -122,7 +135,73 @@ def build_serving_archive(build_dir: Path = BUILD_DIR) -> Archive:
     )
 
 
-def build_monitoring_archive(build_dir: Path = BUILD_DIR) -> Archive:
-    """The drift engine package as a Lambda deployment zip (`monitoring/` at the zip root)."""
+def pinned_hashes(requirements: Path) -> set[str]:
+    """Every sha256 a requirements file pins (pip's --hash=sha256:...)."""
+    return set(re.findall(r"--hash=sha256:([0-9a-f]{64})", requirements.read_text()))
+
+
+def lambda_wheels(
+    requirements: Path, *, python_version: str, architecture: str, build_dir: Path = BUILD_DIR
+) -> list[Path]:
+    """The hash-pinned wheels of `requirements` for a Lambda runtime, downloaded once into build_dir.
+
+    pip resolves them for the Lambda's interpreter and platform, not this machine's, and refuses any file
+    whose hash is not pinned; the wheels are kept, so later builds need no network.
+    """
+    if architecture not in LAMBDA_PLATFORM_TAGS:
+        raise ValueError(
+            f"architecture: expected one of {sorted(LAMBDA_PLATFORM_TAGS)}, got {architecture!r}"
+        )
+    pinned = pinned_hashes(requirements)
+    destination = build_dir / "wheels" / f"cp{python_version.replace('.', '')}-{architecture}"
+
+    def cached() -> list[Path]:
+        return sorted(
+            p for p in destination.glob("*.whl") if hashlib.sha256(p.read_bytes()).hexdigest() in pinned
+        )
+
+    names = [line.split("==")[0].strip() for line in requirements.read_text().splitlines() if "==" in line]
+    if len(cached()) < len(names):
+        destination.mkdir(parents=True, exist_ok=True)
+        abi = f"cp{python_version.replace('.', '')}"
+        platforms = [arg for tag in LAMBDA_PLATFORM_TAGS[architecture] for arg in ("--platform", tag)]
+        subprocess.run(
+            [
+                sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                "--no-deps", "--only-binary=:all:", "--require-hashes", "--implementation", "cp",
+                "--python-version", python_version, "--abi", abi, *platforms,
+                "-r", str(requirements), "-d", str(destination),
+            ],
+            check=True,
+        )  # fmt: skip
+    wheels = cached()
+    if len(wheels) != len(names):
+        raise RuntimeError(
+            f"{requirements}: expected {len(names)} pinned wheels in {destination}, found {wheels}"
+        )
+    return wheels
+
+
+def unpacked_wheel(wheel: Path) -> dict[str, Path]:
+    """Archive member name -> file of a wheel's contents, unpacked beside it (a wheel installs by unzipping)."""
+    target = wheel.with_suffix("")
+    with zipfile.ZipFile(wheel) as archive:
+        names = [name for name in archive.namelist() if not name.endswith("/")]
+        if not all((target / name).is_file() for name in names):
+            archive.extractall(target)
+    return {name: target / name for name in names}
+
+
+def build_monitoring_archive(
+    build_dir: Path = BUILD_DIR,
+    *,
+    python_version: str = LAMBDA_PYTHON_VERSION,
+    architecture: str = LAMBDA_ARCHITECTURE,
+) -> Archive:
+    """The drift engine as a Lambda deployment zip: `monitoring/` and its pinned wheels' files at the root."""
     members = {f"monitoring/{name}": path for name, path in source_files(MONITORING_DIR).items()}
-    return deterministic_zip(members, build_dir / "monitoring" / "drift-engine.zip")
+    for wheel in lambda_wheels(
+        MONITORING_REQUIREMENTS, python_version=python_version, architecture=architecture, build_dir=build_dir
+    ):
+        members.update(unpacked_wheel(wheel))
+    return deterministic_zip(members, build_dir / "monitoring" / architecture / "drift-engine.zip")

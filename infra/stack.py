@@ -196,6 +196,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
             pipeline_arn=training.pipeline_arn,
             engine_code=packaging.build_monitoring_archive(),
             model_monitor_schedule_name=schedule_name,
+            capture_sampling_percent=settings.serving.capture_sampling_percent,
         ),
         opts=opts,
     )

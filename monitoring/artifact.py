@@ -9,7 +9,13 @@ import threading
 from dataclasses import dataclass
 from typing import IO, Any
 
-from monitoring.drift import Baseline, BaselineError, parse_baseline, parse_schema_feature_names
+from monitoring.drift import (
+    Baseline,
+    BaselineError,
+    CategoricalBaseline,
+    parse_baseline,
+    parse_schema_feature_names,
+)
 
 BASELINE_MEMBER = "baseline.json"
 SCHEMA_MEMBER = "schema.json"
@@ -66,7 +72,33 @@ def read_model_baseline(archive: IO[bytes], source: str, etag: str = "") -> Mode
             f"{source}: baseline.features {sorted(baseline.feature_names)} do not match "
             f"schema.features {sorted(columns)}"
         )
+    check_baseline_against_schema(baseline, found[SCHEMA_MEMBER], source)
     return ModelBaseline(baseline, columns, source, etag)
+
+
+def check_baseline_against_schema(baseline: Baseline, schema: dict[str, Any], source: str) -> None:
+    """Each baseline feature has the schema's type and, if categorical, exactly the schema's categories.
+
+    Serving refuses categories outside the schema, so a baseline built on other spellings would show
+    every live value in its "other" bin: a false drift alarm, and a retraining, caused by a broken artifact.
+    """
+    by_name = {f.get("name"): f for f in schema["features"] if isinstance(f, dict)}
+    for feature in baseline.features:
+        spec = by_name[feature.name]
+        kind = "categorical" if isinstance(feature, CategoricalBaseline) else "numeric"
+        if spec.get("type") != kind:
+            raise BaselineError(
+                f"{source}: baseline feature {feature.name!r} is {kind} but schema.json says {spec.get('type')!r}"
+            )
+        if isinstance(feature, CategoricalBaseline):
+            expected = spec.get("categories")
+            if not isinstance(expected, list) or sorted(map(str, expected)) != sorted(
+                map(str, feature.categories)
+            ):
+                raise BaselineError(
+                    f"{source}: baseline categories of {feature.name!r} {sorted(map(str, feature.categories))} "
+                    f"do not match schema.json's {expected!r}"
+                )
 
 
 _cache: dict[str, ModelBaseline] = {}

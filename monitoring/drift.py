@@ -9,8 +9,10 @@ import contextlib
 import json
 import math
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 BASELINE_FORMAT_VERSION = 1
@@ -253,6 +255,71 @@ class DriftAccumulator:
             raise
         self.rows += len(rows)
 
+    def add_records(
+        self, records: Sequence[tuple[Sequence[Sequence[object]], Sequence[object]]]
+    ) -> list[tuple[int, InvalidValue]]:
+        """Count many records at once; returns (position, error) of each record that was counted nothing.
+
+        The same counts as add() record by record: whole columns are binned in C (map, Counter) when every
+        value is usable, else the batch is counted record by record, which finds and skips the bad ones.
+        """
+        if self._count_columns(records):
+            return []
+        rejected = []
+        for position, (rows, probabilities) in enumerate(records):
+            try:
+                self.add(rows, probabilities)
+            except InvalidValue as error:
+                rejected.append((position, error))
+        return rejected
+
+    def _count_columns(self, records: Sequence[tuple[Sequence[Sequence[object]], Sequence[object]]]) -> bool:
+        """Bin every value of `records` column by column, or count nothing and return False."""
+        rows = [row for record_rows, _ in records for row in record_rows]
+        probabilities: list[Any] = [p for _, record_probabilities in records for p in record_probabilities]
+        width = len(self._columns)
+        if not rows or set(map(len, rows)) != {width}:
+            return False
+        # Probabilities: floats or ints only (not bools, not strings), all finite and within [0, 1].
+        if not set(map(type, probabilities)) <= {float, int}:
+            return False
+        try:
+            if not (
+                math.isfinite(sum(probabilities)) and min(probabilities) >= 0.0 and max(probabilities) <= 1.0
+            ):
+                return False
+        except OverflowError:
+            return False
+        binned = []
+        for (edges, index, counts), values in zip(self._columns, zip(*rows, strict=True), strict=True):
+            if edges is not None:
+                try:
+                    numbers = list(map(float, values))
+                    if not math.isfinite(sum(numbers)):
+                        return False
+                except (TypeError, ValueError, OverflowError):
+                    return False
+                binned.append((counts, Counter(map(bisect_right, repeat(edges), numbers))))
+            else:
+                try:
+                    positions = Counter(map(index.get, values))
+                except TypeError:
+                    return False
+                if None in positions:
+                    return False  # an uncommon spelling or an unknown category: record by record
+                binned.append((counts, positions))
+        binned.append(
+            (
+                self._prediction_counts,
+                Counter(map(bisect_right, repeat(self._prediction_edges), probabilities)),
+            )
+        )
+        for counts, found in binned:
+            for position, count in found.items():
+                counts[position] += count
+        self.rows += len(rows)
+        return True
+
     def _count(self, rows: Sequence[Sequence[Any]], probabilities: Sequence[Any], delta: int) -> None:
         columns = self._columns
         width = len(columns)
@@ -263,7 +330,7 @@ class DriftAccumulator:
                 if edges is not None:
                     try:
                         number = float(value)
-                    except (TypeError, ValueError):
+                    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond float
                         raise InvalidValue(self._name_of(counts), value, "a number") from None
                     if number - number:
                         raise InvalidValue(self._name_of(counts), value, "a finite number")
@@ -311,6 +378,24 @@ class DriftAccumulator:
         for i, count in enumerate(other._prediction_counts):
             self._prediction_counts[i] += count
         self.rows += other.rows
+
+    def add_counts(
+        self, feature_counts: Mapping[str, Sequence[int]], prediction_counts: Sequence[int], rows: int
+    ) -> None:
+        """Add bin counts taken by another accumulator on the same baseline (see feature_counts)."""
+        if sorted(feature_counts) != sorted(self.columns) or len(prediction_counts) != len(
+            self._prediction_counts
+        ):
+            raise ValueError("cannot add counts taken on a different baseline")
+        for name, mine in zip(self.columns, self._counts, strict=True):
+            theirs = feature_counts[name]
+            if len(theirs) != len(mine):
+                raise ValueError(f"feature_counts[{name!r}]: expected {len(mine)} bins, got {len(theirs)}")
+            for i, count in enumerate(theirs):
+                mine[i] += count
+        for i, count in enumerate(prediction_counts):
+            self._prediction_counts[i] += count
+        self.rows += rows
 
     def feature_counts(self) -> dict[str, list[int]]:
         return {name: list(counts) for name, counts in zip(self.columns, self._counts, strict=True)}

@@ -1,16 +1,31 @@
-"""The drift run: stream a window of captured traffic from S3, measure it against the baseline, publish."""
+"""The drift run: stream a window of captured traffic from S3, measure it against the baseline, publish.
+
+Every capture line belongs to exactly one window (its *place*): the window holding its inference time when
+that time is plausible for the capture file it sits in, else the window holding the file's own time (from
+its name). Consecutive windows therefore count every line exactly once, measured or under one reason,
+however many of them list the same hour folder.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 from monitoring import metrics
 from monitoring.artifact import ModelBaseline, parse_s3_url
-from monitoring.capture import BAD_VALUE, CaptureDecoder, MalformedRecord, time_key
+from monitoring.capture import (
+    BAD_VALUE,
+    LATE_OR_SKEWED_TIME,
+    UNEXPECTED_ERROR,
+    CaptureDecoder,
+    MalformedRecord,
+    RefusedRequest,
+    time_key,
+)
 from monitoring.drift import DriftAccumulator, InvalidValue
 
 logger = logging.getLogger(__name__)
@@ -18,6 +33,20 @@ logger = logging.getLogger(__name__)
 LINE_CHUNK_BYTES = 1 << 20
 # PutMetricData accepts at most 1000 metric data items per request.
 MAX_METRICS_PER_REQUEST = 1000
+# A capture file holds records from shortly before the time in its name (instance clocks) until it is
+# closed; a real file named 12/32-18-648-<uuid>.jsonl was written to S3 at 12:46:24 (its S3 event).
+FILE_EARLY_MINUTES = 2
+FILE_LATE_MINUTES = 20
+# A window is measured this long after it ends, once the files that can hold its records are in S3.
+SETTLE_MINUTES = 20
+# Distinct (error code, field) pairs of refused requests published per run; the rest go under "other".
+MAX_REFUSAL_KINDS = 20
+# Decoded records are binned in batches of this many (whole columns at a time, in C).
+BATCH_RECORDS = 2048
+# SageMaker names capture objects <yyyy>/<mm>/<dd>/<hh>/<MM>-<SS>-<mmm>-<uuid>.jsonl.
+_CAPTURE_KEY = re.compile(
+    r"([0-9]{4})/([0-9]{2})/([0-9]{2})/([0-9]{2})/(?:([0-5][0-9])-([0-5][0-9])-[^/]*)?[^/]*"
+)
 
 
 @dataclass(frozen=True)
@@ -34,9 +63,36 @@ class Window:
             raise ValueError(f"window: expected start before end, got {self.start} .. {self.end}")
 
     @classmethod
-    def ending_at(cls, end: datetime, minutes: int) -> Window:
-        end = end.astimezone(UTC).replace(second=0, microsecond=0)
+    def settled(cls, scheduled: datetime, minutes: int, settle_minutes: int = SETTLE_MINUTES) -> Window:
+        """The last whole window of `minutes` (aligned to multiples of it since the epoch) that ended at
+        least `settle_minutes` before `scheduled`: consecutive runs tile time with no gap and no overlap."""
+        length = minutes * 60
+        settled = int((scheduled - timedelta(minutes=settle_minutes)).timestamp())
+        end = datetime.fromtimestamp(settled - settled % length, UTC)
         return cls(end - timedelta(minutes=minutes), end)
+
+
+@dataclass
+class WindowCounts:
+    """Everything a scan of some capture objects adds up: integers only, so parts merge exactly."""
+
+    records: int = 0
+    outside_window: int = 0
+    malformed: dict[str, int] = field(default_factory=dict)
+    malformed_examples: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)  # "code/field" -> count
+    objects_read: int = 0
+
+    def merge(self, other: WindowCounts) -> None:
+        self.records += other.records
+        self.outside_window += other.outside_window
+        for reason, count in other.malformed.items():
+            self.malformed[reason] = self.malformed.get(reason, 0) + count
+        for reason, example in other.malformed_examples.items():
+            self.malformed_examples.setdefault(reason, example)
+        for kind, count in other.refused.items():
+            self.refused[kind] = self.refused.get(kind, 0) + count
+        self.objects_read += other.objects_read
 
 
 @dataclass(frozen=True)
@@ -50,10 +106,20 @@ class DriftResult:
     feature_drift: dict[str, float]
     prediction_drift: float | None
     objects_read: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
 
     @property
     def malformed_total(self) -> int:
         return sum(self.malformed.values())
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
+
+    @property
+    def lines_placed(self) -> int:
+        """Every captured exchange this window owns: measured, malformed or refused."""
+        return self.records + self.malformed_total + self.refused_total
 
     @property
     def max_feature(self) -> str | None:
@@ -76,6 +142,8 @@ class DriftResult:
             "malformed_records": self.malformed_total,
             "malformed_by_reason": dict(sorted(self.malformed.items())),
             "malformed_examples": dict(sorted(self.malformed_examples.items())),
+            "refused_requests": self.refused_total,
+            "refused_by_code_and_field": dict(sorted(self.refused.items())),
             "feature_drift": dict(self.feature_drift),
             "prediction_drift": self.prediction_drift,
             "max_feature_drift": self.max_feature_drift,
@@ -84,8 +152,27 @@ class DriftResult:
         }
 
 
+def _shifted_key(key: str, minutes: int) -> str:
+    moment = datetime.strptime(key, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    return time_key(moment + timedelta(minutes=minutes))
+
+
+def capture_file_key(object_key: str) -> str | None:
+    """The time key in a capture object's name (or its hour folder's start); None if it has neither."""
+    match = _CAPTURE_KEY.search(object_key)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = match.groups()
+    key = f"{year}-{month}-{day}T{hour}:{minute or '00'}:{second or '00'}"
+    try:
+        datetime.strptime(key, "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return None
+    return key
+
+
 class WindowScan:
-    """Accumulates capture lines falling in one window; feed it any iterable of lines, as often as needed."""
+    """Accumulates the capture lines a window owns; feed it the lines of each capture object in turn."""
 
     def __init__(self, model: ModelBaseline, window: Window):
         self.window = window
@@ -93,55 +180,164 @@ class WindowScan:
         self.accumulator = DriftAccumulator(model.baseline, model.columns)
         self._start_key = time_key(window.start)
         self._end_key = time_key(window.end)
-        self.records = 0
-        self.outside_window = 0
-        self.malformed: dict[str, int] = {}
-        self.malformed_examples: dict[str, str] = {}
-        self.objects_read = 0
+        self.counts = WindowCounts()
+        self._unexpected_logged = False
 
-    def feed(self, lines: Iterable[bytes | str]) -> None:
-        decode = self.decoder.decode_in_window
-        add = self.accumulator.add
-        start_key = self._start_key
-        end_key = self._end_key
-        records = 0
+    @property
+    def objects_read(self) -> int:
+        return self.counts.objects_read
+
+    @objects_read.setter
+    def objects_read(self, value: int) -> None:
+        self.counts.objects_read = value
+
+    def feed(self, lines: Iterable[bytes | str], file_key: str | None = None) -> None:
+        """Place and count each line of one capture object whose name carries `file_key`.
+
+        Without a file key (lines from nowhere in particular) a line is placed by its own time, and a line
+        whose time cannot be read belongs to this window.
+        """
+        if file_key is not None:
+            earliest, latest = (
+                _shifted_key(file_key, -FILE_EARLY_MINUTES),
+                _shifted_key(file_key, FILE_LATE_MINUTES),
+            )
+            owns_file = self._start_key <= file_key < self._end_key
+        else:
+            earliest, latest, owns_file = "", "\U0010ffff", True
+        start_key, end_key = self._start_key, self._end_key
+        envelope = self.decoder.envelope
+        measure = self.decoder.rows_and_probabilities
+        counts = self.counts
+        pending: list[tuple[list[list[Any]], list[Any]]] = []
         outside = 0
         for line in lines:
             try:
-                decoded = decode(line, start_key, end_key)
-                if decoded is None:
-                    outside += 1
-                    continue
-                add(*decoded)
+                key, captured_input, captured_output = envelope(line)
             except MalformedRecord as error:
-                if not line.strip():
-                    continue
+                if error.time_key is None and not line.strip():
+                    continue  # blank lines (a final newline, CRLF leftovers) are not capture lines
+                if error.time_key is not None and earliest <= error.time_key < latest:
+                    owned = start_key <= error.time_key < end_key
+                else:
+                    owned = owns_file
+                if owned:
+                    self._count_malformed(error.reason, str(error))
+                else:
+                    outside += 1
+                continue
+            except Exception as error:  # a safety net: no line may abort a window; the fuzz keeps it unused
+                self._unexpected(error, owns_file)
+                continue
+            if not earliest <= key < latest:
+                if owns_file:
+                    self._count_malformed(
+                        LATE_OR_SKEWED_TIME,
+                        f"{LATE_OR_SKEWED_TIME}: inferenceTime {key} is outside "
+                        f"[{earliest}, {latest}) of its capture file named at {file_key}",
+                    )
+                else:
+                    outside += 1
+                continue
+            if key < start_key or key >= end_key:
+                outside += 1
+                continue
+            try:
+                pending.append(measure(captured_input, captured_output))
+            except MalformedRecord as error:
                 self._count_malformed(error.reason, str(error))
                 continue
-            except InvalidValue as error:
-                self._count_malformed(BAD_VALUE, f"{BAD_VALUE}: {error}")
+            except RefusedRequest as refusal:
+                kind = f"{refusal.code}/{refusal.field}"
+                if kind not in counts.refused and len(counts.refused) >= MAX_REFUSAL_KINDS:
+                    kind = "other/other"
+                counts.refused[kind] = counts.refused.get(kind, 0) + 1
                 continue
-            records += 1
-        self.records += records
-        self.outside_window += outside
+            except Exception as error:
+                self._unexpected(error, True)
+                continue
+            if len(pending) >= BATCH_RECORDS:
+                self._count_records(pending)
+                pending = []
+        self._count_records(pending)
+        counts.outside_window += outside
+
+    def _count_records(self, records: list[tuple[list[list[Any]], list[Any]]]) -> None:
+        """Bin a batch of decoded records; a record with an unusable value counts under bad_value."""
+        if not records:
+            return
+        unusable = 0
+        try:
+            rejected = self.accumulator.add_records(records)
+        except Exception:  # the safety net again: the batch's records one by one
+            rejected = []
+            for position, record in enumerate(records):
+                try:
+                    self.accumulator.add(*record)
+                except InvalidValue as error:
+                    rejected.append((position, error))
+                except Exception as error:
+                    self._unexpected(error, True)
+                    unusable += 1
+        for _, invalid in rejected:
+            self._count_malformed(BAD_VALUE, f"{BAD_VALUE}: {invalid}")
+        self.counts.records += len(records) - len(rejected) - unusable
+
+    def _unexpected(self, error: Exception, owned: bool) -> None:
+        if not self._unexpected_logged:
+            logger.exception("capture line raised an unexpected error; counted as %s", UNEXPECTED_ERROR)
+            self._unexpected_logged = True
+        if owned:
+            self._count_malformed(UNEXPECTED_ERROR, f"{UNEXPECTED_ERROR}: {type(error).__name__}: {error}")
+        else:
+            self.counts.outside_window += 1
 
     def _count_malformed(self, reason: str, message: str) -> None:
-        self.malformed[reason] = self.malformed.get(reason, 0) + 1
-        if reason not in self.malformed_examples:
-            self.malformed_examples[reason] = message[:300]
+        malformed = self.counts.malformed
+        malformed[reason] = malformed.get(reason, 0) + 1
+        if reason not in self.counts.malformed_examples:
+            self.counts.malformed_examples[reason] = message[:300]
             logger.warning("skipping malformed capture record: %s", message[:300])
 
+    def partial(self) -> dict[str, Any]:
+        """This scan's counts as JSON-serialisable data: what one worker of a split window hands on."""
+        return {
+            "window": [self._start_key, self._end_key],
+            "counts": {
+                "records": self.counts.records,
+                "outside_window": self.counts.outside_window,
+                "malformed": dict(self.counts.malformed),
+                "malformed_examples": dict(self.counts.malformed_examples),
+                "refused": dict(self.counts.refused),
+                "objects_read": self.counts.objects_read,
+            },
+            "rows": self.accumulator.rows,
+            "feature_counts": self.accumulator.feature_counts(),
+            "prediction_counts": self.accumulator.prediction_counts(),
+        }
+
+    def merge_partial(self, partial: dict[str, Any]) -> None:
+        """Add one worker's partial() (of the same window and baseline) into this scan."""
+        if partial.get("window") != [self._start_key, self._end_key]:
+            raise ValueError(
+                f"partial.window: expected {[self._start_key, self._end_key]}, got {partial.get('window')!r}"
+            )
+        self.counts.merge(WindowCounts(**partial["counts"]))
+        self.accumulator.add_counts(partial["feature_counts"], partial["prediction_counts"], partial["rows"])
+
     def result(self) -> DriftResult:
+        counts = self.counts
         return DriftResult(
             window=self.window,
-            records=self.records,
+            records=counts.records,
             rows=self.accumulator.rows,
-            outside_window=self.outside_window,
-            malformed=dict(self.malformed),
-            malformed_examples=dict(self.malformed_examples),
+            outside_window=counts.outside_window,
+            malformed=dict(counts.malformed),
+            malformed_examples=dict(counts.malformed_examples),
             feature_drift=self.accumulator.feature_psi(),
             prediction_drift=self.accumulator.prediction_psi(),
-            objects_read=self.objects_read,
+            objects_read=counts.objects_read,
+            refused=dict(counts.refused),
         )
 
 
@@ -167,14 +363,19 @@ def capture_root(capture_uri: str, endpoint: str, variant: str) -> tuple[str, st
     return bucket, root
 
 
-def hour_prefixes(root: str, window: Window) -> list[str]:
-    """The yyyy/mm/dd/hh/ folders under `root` that can hold records of the window.
+def file_range(window: Window) -> tuple[str, str]:
+    """[first, last] time keys of the capture files that can hold records of the window."""
+    return (
+        time_key(window.start - timedelta(minutes=FILE_LATE_MINUTES)),
+        time_key(window.end + timedelta(minutes=FILE_EARLY_MINUTES)),
+    )
 
-    SageMaker files a record under the hour its file is written, never earlier than its inference time,
-    so the folder of the window's end is included for records flushed just after it.
-    """
-    hour = window.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    last = window.end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+def hour_prefixes(root: str, window: Window) -> list[str]:
+    """The yyyy/mm/dd/hh/ folders under `root` whose files can hold records of the window."""
+    first = window.start.astimezone(UTC) - timedelta(minutes=FILE_LATE_MINUTES)
+    last = window.end.astimezone(UTC) + timedelta(minutes=FILE_EARLY_MINUTES)
+    hour = first.replace(minute=0, second=0, microsecond=0)
     prefixes = []
     while hour <= last:
         prefixes.append(f"{root}{hour:%Y/%m/%d/%H}/")
@@ -182,40 +383,71 @@ def hour_prefixes(root: str, window: Window) -> list[str]:
     return prefixes
 
 
-def list_capture_keys(s3: Any, bucket: str, prefixes: Iterable[str]) -> Iterator[str]:
+def capture_objects(s3: Any, bucket: str, root: str, window: Window) -> list[tuple[str, str]]:
+    """(key, file time key) of every capture object that can hold records of the window, in key order.
+
+    Objects whose name's time cannot overlap the window are skipped without being read.
+    """
     paginator = s3.get_paginator("list_objects_v2")
-    for prefix in prefixes:
-        keys: list[str] = []
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(item["Key"] for item in page.get("Contents", ()))
-        yield from sorted(keys)
+    keys = [
+        item["Key"]
+        for prefix in hour_prefixes(root, window)
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", ())
+    ]
+    return select_objects(keys, root, window)
+
+
+def select_objects(keys: Iterable[str], root: str, window: Window) -> list[tuple[str, str]]:
+    """(key, file time key) of the listed capture objects whose name's time can overlap the window."""
+    first, last = file_range(window)
+    found = []
+    for key in keys:
+        file_key = capture_file_key(key[len(root) :] if key.startswith(root) else key)
+        if file_key is not None and first <= file_key <= last:
+            found.append((key, file_key))
+    return sorted(found)
+
+
+def scan_objects(s3: Any, bucket: str, objects: Iterable[tuple[str, str]], scan: WindowScan) -> WindowScan:
+    for key, file_key in objects:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            scan.feed(iter_lines(body), file_key)
+        finally:
+            body.close()
+        scan.objects_read += 1
+    return scan
 
 
 def measure_window(
     s3: Any, *, capture_uri: str, endpoint: str, variant: str, model: ModelBaseline, window: Window
 ) -> DriftResult:
-    """Stream every capture object that can hold records of `window` and measure the records in it."""
+    """Stream every capture object that can hold records of `window` and measure the records it owns."""
     bucket, root = capture_root(capture_uri, endpoint, variant)
-    scan = WindowScan(model, window)
-    for key in list_capture_keys(s3, bucket, hour_prefixes(root, window)):
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-        try:
-            scan.feed(iter_lines(body))
-        finally:
-            body.close()
-        scan.objects_read += 1
-    return scan.result()
+    objects = capture_objects(s3, bucket, root, window)
+    return scan_objects(s3, bucket, objects, WindowScan(model, window)).result()
 
 
-def metric_data(result: DriftResult, endpoint: str, variant: str) -> list[dict[str, Any]]:
-    """PutMetricData items for a run: counts always, drift only when there were rows to measure."""
-    timestamp = result.window.end
+def metric_data(
+    result: DriftResult,
+    endpoint: str,
+    variant: str,
+    *,
+    timestamp: datetime | None = None,
+    coverage: float | None = None,
+) -> list[dict[str, Any]]:
+    """PutMetricData items for a run: counts always, drift only when there were rows to measure.
+
+    `timestamp` is the run's scheduled time, so each alarm period holds exactly one run.
+    """
+    when = timestamp or result.window.end
 
     def datum(ref: metrics.MetricRef, value: float) -> dict[str, Any]:
         return {
             "MetricName": ref.name,
             "Dimensions": ref.dimensions_list(),
-            "Timestamp": timestamp,
+            "Timestamp": when,
             "Value": float(value),
             "Unit": ref.unit,
         }
@@ -223,7 +455,14 @@ def metric_data(result: DriftResult, endpoint: str, variant: str) -> list[dict[s
     data = [
         datum(metrics.records_analyzed(endpoint, variant), result.records),
         datum(metrics.malformed_records(endpoint, variant), result.malformed_total),
+        datum(metrics.refused_requests(endpoint, variant), result.refused_total),
+        datum(metrics.artifact_broken(endpoint, variant), 0),
     ]
+    for kind, count in sorted(result.refused.items()):
+        code, _, field_name = kind.partition("/")
+        data.append(datum(metrics.refused_requests(endpoint, variant, code, field_name), count))
+    if coverage is not None:
+        data.append(datum(metrics.capture_coverage(endpoint, variant), coverage))
     for feature, value in result.feature_drift.items():
         data.append(datum(metrics.feature_drift(endpoint, variant, feature), value))
     if result.max_feature_drift is not None:
@@ -231,6 +470,60 @@ def metric_data(result: DriftResult, endpoint: str, variant: str) -> list[dict[s
     if result.prediction_drift is not None:
         data.append(datum(metrics.prediction_drift(endpoint, variant), result.prediction_drift))
     return data
+
+
+def capture_coverage(placed: int, invocations: float | None, sampling_percent: int) -> float | None:
+    """Lines the window owns / lines the endpoint's invocations and the sampling rate predict.
+
+    None when too few are expected to judge (a quiet endpoint is not a blind monitor).
+    """
+    if invocations is None or sampling_percent <= 0:
+        return None
+    expected = invocations * sampling_percent / 100
+    if expected < metrics.MIN_EXPECTED_RECORDS:
+        return None
+    return placed / expected
+
+
+def endpoint_invocations(cloudwatch: Any, endpoint: str, variant: str, window: Window) -> float | None:
+    """Sum of AWS/SageMaker Invocations of the variant over the window (None when it published none)."""
+    response = cloudwatch.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "invocations",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/SageMaker",
+                        "MetricName": "Invocations",
+                        "Dimensions": [
+                            {"Name": "EndpointName", "Value": endpoint},
+                            {"Name": "VariantName", "Value": variant},
+                        ],
+                    },
+                    "Period": 60,
+                    "Stat": "Sum",
+                },
+            }
+        ],
+        StartTime=window.start,
+        EndTime=window.end,
+    )
+    values = [value for result in response.get("MetricDataResults", ()) for value in result.get("Values", ())]
+    return float(sum(values)) if values else None
+
+
+def artifact_broken_data(endpoint: str, variant: str, timestamp: datetime) -> list[dict[str, Any]]:
+    """The one metric a run publishes when the model artifact's baseline cannot be used."""
+    ref = metrics.artifact_broken(endpoint, variant)
+    return [
+        {
+            "MetricName": ref.name,
+            "Dimensions": ref.dimensions_list(),
+            "Timestamp": timestamp,
+            "Value": 1.0,
+            "Unit": ref.unit,
+        }
+    ]
 
 
 def publish(cloudwatch: Any, data: list[dict[str, Any]]) -> int:

@@ -14,7 +14,16 @@ import boto3
 from monitoring import metrics
 from monitoring.artifact import load_model_baseline, parse_s3_url
 from monitoring.config import ConfigError, required, whole_number
-from monitoring.engine import Window, measure_window, metric_data, publish
+from monitoring.drift import BaselineError
+from monitoring.engine import (
+    Window,
+    artifact_broken_data,
+    capture_coverage,
+    endpoint_invocations,
+    measure_window,
+    metric_data,
+    publish,
+)
 
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
@@ -27,6 +36,7 @@ class DriftConfig:
     variant_name: str
     model_data_url: str
     window_minutes: int
+    sampling_percent: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> DriftConfig:
@@ -42,12 +52,13 @@ class DriftConfig:
                 f"MODEL_DATA_URL: expected s3://bucket/key of a model.tar.gz, got {model_data_url!r}"
             )
         window_minutes = whole_number(environ, "WINDOW_MINUTES", 1, metrics.MAX_WINDOW_MINUTES)
+        sampling_percent = whole_number(environ, "CAPTURE_SAMPLING_PERCENT", 1, 100)
         endpoint_name = required(environ, "ENDPOINT_NAME")
         variant_name = required(environ, "VARIANT_NAME")
         for name, value in (("ENDPOINT_NAME", endpoint_name), ("VARIANT_NAME", variant_name)):
             if "/" in value:
                 raise ConfigError(f"{name}: expected a SageMaker name without '/', got {value!r}")
-        return cls(capture_uri, endpoint_name, variant_name, model_data_url, window_minutes)
+        return cls(capture_uri, endpoint_name, variant_name, model_data_url, window_minutes, sampling_percent)
 
 
 def scheduled_time(event: Mapping[str, Any]) -> datetime:
@@ -65,9 +76,25 @@ def scheduled_time(event: Mapping[str, Any]) -> datetime:
 
 
 def run(config: DriftConfig, event: Mapping[str, Any], *, s3: Any, cloudwatch: Any) -> dict[str, Any]:
-    """Measure the window ending at the event's time and publish; returns a JSON-serialisable summary."""
-    window = Window.ending_at(scheduled_time(event), config.window_minutes)
-    model = load_model_baseline(s3, config.model_data_url)
+    """Measure the last settled window before the event's time and publish; returns a JSON summary.
+
+    A model artifact whose baseline cannot be used publishes ArtifactBroken=1 and nothing else: never drift.
+    """
+    scheduled = scheduled_time(event)
+    window = Window.settled(scheduled, config.window_minutes)
+    endpoint, variant = config.endpoint_name, config.variant_name
+    try:
+        model = load_model_baseline(s3, config.model_data_url)
+    except BaselineError as error:
+        logger.error("model artifact unusable for drift: %s", error)
+        publish(cloudwatch, artifact_broken_data(endpoint, variant, scheduled))
+        return {
+            "endpoint_name": endpoint,
+            "variant_name": variant,
+            "status": "artifact_broken",
+            "error": str(error),
+            "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+        }
     result = measure_window(
         s3,
         capture_uri=config.capture_uri,
@@ -76,11 +103,20 @@ def run(config: DriftConfig, event: Mapping[str, Any], *, s3: Any, cloudwatch: A
         model=model,
         window=window,
     )
-    published = publish(cloudwatch, metric_data(result, config.endpoint_name, config.variant_name))
+    coverage = capture_coverage(
+        result.lines_placed,
+        endpoint_invocations(cloudwatch, endpoint, variant, window),
+        config.sampling_percent,
+    )
+    published = publish(
+        cloudwatch, metric_data(result, endpoint, variant, timestamp=scheduled, coverage=coverage)
+    )
     summary = {
-        "endpoint_name": config.endpoint_name,
-        "variant_name": config.variant_name,
+        "endpoint_name": endpoint,
+        "variant_name": variant,
+        "status": "measured",
         **result.summary(),
+        "capture_coverage": coverage,
         "metrics_published": published,
         "baseline": {"model_data_url": model.source, "etag": model.etag},
     }

@@ -18,11 +18,20 @@ MAX_FEATURE_DRIFT = "MaxFeatureDrift"
 PREDICTION_DRIFT = "PredictionDrift"
 RECORDS_ANALYZED = "RecordsAnalyzed"
 MALFORMED_RECORDS = "MalformedRecords"
+REFUSED_REQUESTS = "RefusedRequests"
+CAPTURE_COVERAGE = "CaptureCoverage"
+ARTIFACT_BROKEN = "ArtifactBroken"
+
+CODE_DIMENSION = "Code"
+FIELD_DIMENSION = "Field"
+# Below this many expected capture records a window says nothing about coverage.
+MIN_EXPECTED_RECORDS = 20
 
 # A scheduled run covers at most one day: the longest period a CloudWatch alarm can evaluate in one step.
 MAX_WINDOW_MINUTES = 1440
 
 DRIFT_UNIT = "None"
+RATIO_UNIT = "None"
 COUNT_UNIT = "Count"
 DRIFT_STATISTIC = "Maximum"
 COUNT_STATISTIC = "Sum"
@@ -70,7 +79,7 @@ def feature_drift(endpoint: str, variant: str, feature: str) -> MetricRef:
 
 
 def max_drift(endpoint: str, variant: str) -> MetricRef:
-    """The largest feature PSI of a run: the metric the drift alarm watches."""
+    """The largest feature PSI of a run: the dashboard's one-line summary (alarms watch each feature)."""
     return MetricRef(
         NAMESPACE, MAX_FEATURE_DRIFT, _variant_dimensions(endpoint, variant), DRIFT_UNIT, DRIFT_STATISTIC
     )
@@ -84,7 +93,7 @@ def prediction_drift(endpoint: str, variant: str) -> MetricRef:
 
 
 def records_analyzed(endpoint: str, variant: str) -> MetricRef:
-    """Capture records measured in a run; published every run, even as 0, so silence means a broken engine."""
+    """Capture records measured in a run; published every run, even as 0 (the engine's heartbeat)."""
     return MetricRef(
         NAMESPACE, RECORDS_ANALYZED, _variant_dimensions(endpoint, variant), COUNT_UNIT, COUNT_STATISTIC
     )
@@ -94,4 +103,28 @@ def malformed_records(endpoint: str, variant: str) -> MetricRef:
     """Capture records skipped because they could not be decoded; published every run."""
     return MetricRef(
         NAMESPACE, MALFORMED_RECORDS, _variant_dimensions(endpoint, variant), COUNT_UNIT, COUNT_STATISTIC
+    )
+
+
+def refused_requests(
+    endpoint: str, variant: str, code: str | None = None, field: str | None = None
+) -> MetricRef:
+    """Captured requests the endpoint refused (error body): in total, or for one error code and field."""
+    dimensions = _variant_dimensions(endpoint, variant)
+    if code is not None and field is not None:
+        dimensions = (*dimensions, _dimension(CODE_DIMENSION, code), _dimension(FIELD_DIMENSION, field))
+    return MetricRef(NAMESPACE, REFUSED_REQUESTS, dimensions, COUNT_UNIT, COUNT_STATISTIC)
+
+
+def capture_coverage(endpoint: str, variant: str) -> MetricRef:
+    """Capture lines a window owns over what Invocations x sampling predict; low means the monitor is blind."""
+    return MetricRef(
+        NAMESPACE, CAPTURE_COVERAGE, _variant_dimensions(endpoint, variant), RATIO_UNIT, "Minimum"
+    )
+
+
+def artifact_broken(endpoint: str, variant: str) -> MetricRef:
+    """1 when the model artifact's baseline or schema cannot be used (never reported as drift), else 0."""
+    return MetricRef(
+        NAMESPACE, ARTIFACT_BROKEN, _variant_dimensions(endpoint, variant), COUNT_UNIT, "Maximum"
     )

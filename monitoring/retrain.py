@@ -1,11 +1,14 @@
 """Lambda entry point of the retraining gate (EventBridge: drift alarm enters ALARM -> handler).
 
 Starts the retraining pipeline at most once per alarm event, never while a run is active, and never
-twice within the cooldown.
+twice within the cooldown. Each feature's drift alarm fires separately, often in the same minute, so
+several gates run at once: an atomic claim (a DynamoDB conditional write on one item per pipeline)
+lets exactly one of them start an execution (docs/decisions.md, "Retraining gate concurrency").
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -27,6 +30,9 @@ ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"
 MAX_COOLDOWN_MINUTES = 60 * 24 * 30
 # SageMaker caps PipelineExecutionDescription at 3072 characters.
 MAX_DESCRIPTION_LENGTH = 3072
+# A claim blocks other alarms at least this long, even with no cooldown: long enough for a just-started
+# execution to show up in ListPipelineExecutions, which the next gate checks.
+MIN_CLAIM_MINUTES = 10
 
 __all__ = ["ConfigError", "RetrainConfig", "gate", "handler"]
 
@@ -35,12 +41,48 @@ __all__ = ["ConfigError", "RetrainConfig", "gate", "handler"]
 class RetrainConfig:
     pipeline_name: str
     cooldown_minutes: int
+    claim_table: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RetrainConfig:
         return cls(
             pipeline_name=required(environ, "PIPELINE_NAME"),
             cooldown_minutes=whole_number(environ, "COOLDOWN_MINUTES", 0, MAX_COOLDOWN_MINUTES),
+            claim_table=required(environ, "CLAIM_TABLE_NAME"),
+        )
+
+
+def claim(dynamodb: Any, table: str, pipeline_name: str, event_id: str, now: datetime, minutes: int) -> bool:
+    """Atomically take the pipeline's retraining slot for `event_id`; False if another event holds it.
+
+    The same event may claim again (EventBridge and Lambda retry), so its retry still reaches the
+    idempotent StartPipelineExecution.
+    """
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key={"pipeline": {"S": pipeline_name}},
+            UpdateExpression="SET claimed_at = :now, event_id = :event",
+            ConditionExpression="attribute_not_exists(claimed_at) OR claimed_at < :free_before OR event_id = :event",
+            ExpressionAttributeValues={
+                ":now": {"N": str(now.timestamp())},
+                ":free_before": {"N": str((now - timedelta(minutes=minutes)).timestamp())},
+                ":event": {"S": event_id},
+            },
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def release(dynamodb: Any, table: str, pipeline_name: str, event_id: str) -> None:
+    """Give the slot back after a failed start, unless another event has taken it since."""
+    with contextlib.suppress(dynamodb.exceptions.ConditionalCheckFailedException):
+        dynamodb.delete_item(
+            TableName=table,
+            Key={"pipeline": {"S": pipeline_name}},
+            ConditionExpression="event_id = :event",
+            ExpressionAttributeValues={":event": {"S": event_id}},
         )
 
 
@@ -85,7 +127,9 @@ def _executions(sagemaker: Any, pipeline_name: str) -> list[dict[str, Any]]:
     return summaries
 
 
-def gate(config: RetrainConfig, event: Mapping[str, Any], *, sagemaker: Any, now: datetime) -> dict[str, Any]:
+def gate(
+    config: RetrainConfig, event: Mapping[str, Any], *, sagemaker: Any, now: datetime, dynamodb: Any = None
+) -> dict[str, Any]:
     """Decide and act on one EventBridge event; returns what was done and why."""
     detail, why_not = _alarm_transition(event)
     if detail is None:
@@ -137,16 +181,32 @@ def gate(config: RetrainConfig, event: Mapping[str, Any], *, sagemaker: Any, now
         f"Retraining started by CloudWatch alarm {alarm_name} entering ALARM "
         f"at {state.get('timestamp', '?')}: {state.get('reason', '')}"
     )[:MAX_DESCRIPTION_LENGTH]
-    response = sagemaker.start_pipeline_execution(
-        PipelineName=config.pipeline_name,
-        PipelineExecutionDisplayName=display_name,
-        PipelineExecutionDescription=description,
-        ClientRequestToken=client_request_token(event_id),
-    )
+    table = config.claim_table
+    if table is not None:
+        minutes = max(config.cooldown_minutes, MIN_CLAIM_MINUTES)
+        if not claim(dynamodb, table, config.pipeline_name, event_id, now, minutes):
+            return {"action": "skipped", "reason": "another alarm event claimed this retraining", **decision}
+    try:
+        response = sagemaker.start_pipeline_execution(
+            PipelineName=config.pipeline_name,
+            PipelineExecutionDisplayName=display_name,
+            PipelineExecutionDescription=description,
+            ClientRequestToken=client_request_token(event_id),
+        )
+    except Exception:
+        if table is not None:
+            release(dynamodb, table, config.pipeline_name, event_id)
+        raise
     logger.info("started %s for alarm %s (event %s)", response["PipelineExecutionArn"], alarm_name, event_id)
     return {"action": "started", "pipeline_execution_arn": response["PipelineExecutionArn"], **decision}
 
 
 def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     config = RetrainConfig.from_env(os.environ)
-    return gate(config, event, sagemaker=boto3.client("sagemaker"), now=datetime.now(UTC))
+    return gate(
+        config,
+        event,
+        sagemaker=boto3.client("sagemaker"),
+        now=datetime.now(UTC),
+        dynamodb=boto3.client("dynamodb"),
+    )

@@ -61,16 +61,27 @@ def spread_times(count: int, start: datetime, end: datetime) -> list[datetime]:
     return [start + step * index + step / 2 for index in range(count)]
 
 
+# How long one capture file collects records before it is written (SageMaker writes a file every few minutes).
+FILE_MINUTES = 5
+
+
 def capture_objects(exchanges: Iterable[Exchange], root: str, file_stem: str) -> dict[str, bytes]:
-    """S3 key -> JSON Lines body, one object per hour folder `<root>yyyy/mm/dd/hh/` as SageMaker files them."""
-    by_hour: dict[datetime, list[str]] = {}
+    """S3 key -> JSON Lines body, as SageMaker writes them: one file per few minutes, in the hour folder of
+    its first record, named `<MM>-<SS>-<mmm>-<uuid>.jsonl` after that record's time."""
+    files: dict[datetime, list[tuple[datetime, str]]] = {}
     for exchange in exchanges:
-        hour = exchange.inference_time.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        by_hour.setdefault(hour, []).append(json.dumps(capture_record(exchange), separators=(",", ":")))
-    return {
-        f"{root}{hour:%Y/%m/%d/%H}/{file_stem}-{hour:%H}.jsonl": ("\n".join(lines) + "\n").encode("utf-8")
-        for hour, lines in sorted(by_hour.items())
-    }
+        moment = exchange.inference_time.astimezone(UTC)
+        slot = moment.replace(minute=moment.minute - moment.minute % FILE_MINUTES, second=0, microsecond=0)
+        files.setdefault(slot, []).append(
+            (moment, json.dumps(capture_record(exchange), separators=(",", ":")))
+        )
+    objects = {}
+    for slot, records in sorted(files.items()):
+        opened = min(moment for moment, _ in records)
+        name = uuid.uuid5(uuid.NAMESPACE_URL, f"{file_stem}-{slot.isoformat()}")
+        key = f"{root}{opened:%Y/%m/%d/%H}/{opened:%M-%S}-{opened.microsecond // 1000:03d}-{name}.jsonl"
+        objects[key] = ("\n".join(line for _, line in records) + "\n").encode("utf-8")
+    return objects
 
 
 def consecutive_windows(minutes: int, now: datetime, count: int) -> list[tuple[datetime, datetime]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import tarfile
@@ -10,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 import requests
 
+from infra import monitoring as monitoring_infra
 from infra import packaging, serving, storage, training
 from infra.config_schema import PROJECT_ROOT, load_stack_config
 from infra.monitoring import drift_alarm_name
@@ -34,7 +36,7 @@ import contract  # noqa: E402
 import local_server  # noqa: E402
 import sample_data  # noqa: E402
 import toolkit_runner  # noqa: E402
-from monitoring import artifact, metrics  # noqa: E402
+from monitoring import artifact, engine, metrics  # noqa: E402
 from monitoring.handler import DriftConfig, run  # noqa: E402
 
 DRIFTED_FEATURE = "monthly_charges"
@@ -46,10 +48,16 @@ STEPS = (
     "start the AWS emulator and create the stack's key and buckets",
     "generate and upload sample data",
     "package the code and train through the SageMaker training toolkit",
-    "serve the model and capture undrifted then drifted traffic",
+    "serve the model and capture undrifted then drifted traffic, then the blind cases",
     "run the drift engine over each window and compare with the alarm thresholds",
     "summarise and write the HTML report",
 )
+# Windows with traffic that the drift alarms should not see as drift, but the blind-case alarms must flag.
+CAPTURE_STOPPED = "capture-stopped"
+NEW_CATEGORY = "new-category"
+NEW_CATEGORY_FEATURE = "contract"
+NEW_CATEGORY_VALUE = "three-year"
+NEW_CATEGORY_EVERY = 10  # one request in ten carries the category the schema does not know
 
 
 class RehearsalError(RuntimeError):
@@ -239,7 +247,8 @@ SHIFT_POPULATION = 200
 
 
 def _traffic(requests_count: int) -> dict[str, pd.DataFrame]:
-    """Fresh customers (not the training rows): undrifted, then the same population with one feature shifted."""
+    """Fresh customers (not the training rows): undrifted, then the same population with one feature shifted;
+    then undrifted traffic whose capture never arrives, and undrifted traffic with a new category in it."""
     half = max(1, requests_count // 2)
     # The drifted population is shifted by a standard deviation of at least SHIFT_POPULATION customers:
     # the std of a one-row window is NaN, and NaN is not a JSON number.
@@ -247,24 +256,30 @@ def _traffic(requests_count: int) -> dict[str, pd.DataFrame]:
     customers = sample_data.generate_customers(half + pool, TRAFFIC_SEED)[list(contract.FEATURE_NAMES)]
     undrifted = customers.iloc[:half].reset_index(drop=True)
     shifted = sample_data.drift(customers.iloc[half:].reset_index(drop=True), [DRIFTED_FEATURE], TRAFFIC_SEED)
-    return {"undrifted": undrifted, "drifted": shifted.iloc[:half].reset_index(drop=True)}
+    drifted = shifted.iloc[:half].reset_index(drop=True)
+    return {"undrifted": undrifted, "drifted": drifted, CAPTURE_STOPPED: undrifted, NEW_CATEGORY: undrifted}
 
 
 def step_serving(state: _State, requests_count: int) -> None:
     s = state.s
     assert state.model_archive is not None and state.serving_archive is not None
     code_archive = None if s.serving.network_isolation else state.serving_archive.path
-    windows = capture.consecutive_windows(s.monitoring.schedule_minutes, datetime.now(UTC), 2)
+    traffic = _traffic(requests_count)
+    windows = capture.consecutive_windows(s.monitoring.schedule_minutes, datetime.now(UTC), len(traffic))
     endpoint = serving.endpoint_name(s.base_name)
     root = f"{serving.CAPTURE_PREFIX}/{endpoint}/{serving.VARIANT_NAME}/"
     latencies: list[float] = []
     streams: dict[str, dict[str, Any]] = {}
     index = 0
     with local_server.serve(state.model_archive, code_archive) as server, requests.Session() as http:
-        for (name, frame), (start, end) in zip(_traffic(requests_count).items(), windows, strict=True):
+        for (name, frame), (start, end) in zip(traffic.items(), windows, strict=True):
             exchanges = []
+            refused = 0
             times = capture.spread_times(len(frame), start, end)
             for position, (_, row) in enumerate(frame.iterrows()):
+                if name == NEW_CATEGORY and position % NEW_CATEGORY_EVERY == 0:
+                    row = row.copy()
+                    row[NEW_CATEGORY_FEATURE] = NEW_CATEGORY_VALUE
                 content_type, body = _request(index, row)
                 began = time.perf_counter()
                 response = http.post(
@@ -274,11 +289,13 @@ def step_serving(state: _State, requests_count: int) -> None:
                     timeout=30,
                 )
                 latencies.append((time.perf_counter() - began) * 1000)
-                if response.status_code != 200:
+                if response.status_code == 400 and name == NEW_CATEGORY:
+                    refused += 1  # SageMaker captures the error body the container answered
+                elif response.status_code != 200:
                     raise RuntimeError(
                         f"request {index} ({content_type}) got {response.status_code}: {response.text}"
                     )
-                if capture.is_sampled(index, s.serving.capture_sampling_percent):
+                if name != CAPTURE_STOPPED and capture.is_sampled(index, s.serving.capture_sampling_percent):
                     exchanges.append(
                         capture.Exchange(
                             content_type, body, capture.JSON_CONTENT_TYPE, response.text, times[position]
@@ -287,9 +304,11 @@ def step_serving(state: _State, requests_count: int) -> None:
                 index += 1
             for key, data in capture.capture_objects(exchanges, root, f"rehearsal-{name}").items():
                 _put(state.buckets["capture"], key, data)
+            _publish_invocations(endpoint, start, end, len(frame))
             streams[name] = {
                 "window": {"start": start.isoformat(), "end": end.isoformat()},
                 "requests": len(frame),
+                "refused": refused,
                 "captured": len(exchanges),
                 "frame": frame,
             }
@@ -307,6 +326,56 @@ def step_serving(state: _State, requests_count: int) -> None:
     }
 
 
+def _publish_invocations(endpoint: str, start: datetime, end: datetime, count: int) -> None:
+    """AWS/SageMaker Invocations for the window, as SageMaker publishes them per endpoint and variant."""
+    _client("cloudwatch").put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[
+            {
+                "MetricName": "Invocations",
+                "Dimensions": [
+                    {"Name": "EndpointName", "Value": endpoint},
+                    {"Name": "VariantName", "Value": serving.VARIANT_NAME},
+                ],
+                "Timestamp": start + (end - start) / 2,
+                "Value": float(count),
+                "Unit": "None",
+            }
+        ],
+    )
+
+
+def blind_alarms_firing(base_name: str, outcome: dict[str, Any]) -> list[str]:
+    """The blind-case alarms of the stack that this run's metrics would put in ALARM (infra/monitoring.py)."""
+    firing = []
+    if outcome.get("status") == "artifact_broken":
+        return [f"{base_name}-monitor-artifact-broken"]
+    coverage = outcome["capture_coverage"]
+    if coverage is not None and coverage < monitoring_infra.MIN_CAPTURE_COVERAGE:
+        firing.append(f"{base_name}-monitor-blind")
+    measured, malformed = outcome["records_analyzed"], outcome["malformed_records"]
+    if measured + malformed and malformed / (measured + malformed) > monitoring_infra.MAX_MALFORMED_SHARE:
+        firing.append(f"{base_name}-monitor-malformed")
+    total = measured + malformed + outcome["refused_requests"]
+    for feature in contract.CATEGORICAL_FEATURES:
+        unknown = outcome["refused_by_code_and_field"].get(f"unknown_category/{feature.name}", 0)
+        if total and unknown / total > monitoring_infra.MAX_NEW_CATEGORY_SHARE:
+            firing.append(f"{base_name}-new-category-{feature.name.replace('_', '-')}")
+    return firing
+
+
+def broken_artifact(model_archive: Path, destination: Path) -> Path:
+    """The model artifact with baseline.json's categories spelled unlike schema.json's (`2-year`)."""
+    with tarfile.open(model_archive) as source, tarfile.open(destination, "w:gz") as target:
+        for member in source.getmembers():
+            data = source.extractfile(member).read() if member.isfile() else None  # type: ignore[union-attr]
+            if data is not None and member.name.endswith("baseline.json"):
+                data = data.replace(b'"two-year"', b'"2-year"')
+                member.size = len(data)
+            target.addfile(member, io.BytesIO(data) if data is not None else None)
+    return destination
+
+
 def drift_lambda_environment(state: _State) -> dict[str, str]:
     """The environment the stack gives its drift Lambda, from the same helpers and settings."""
     s = state.s
@@ -316,6 +385,7 @@ def drift_lambda_environment(state: _State) -> dict[str, str]:
         "VARIANT_NAME": serving.VARIANT_NAME,
         "MODEL_DATA_URL": state.model_data_url,
         "WINDOW_MINUTES": str(s.monitoring.schedule_minutes),
+        "CAPTURE_SAMPLING_PERCENT": str(s.serving.capture_sampling_percent),
     }
 
 
@@ -331,8 +401,24 @@ def step_drift(state: _State) -> None:
     artifact.clear_cache()
     s3, cloudwatch = _client("s3"), _client("cloudwatch")
     results = {}
+    blind = {}
     for name, stream in state.summary["serving"]["windows"].items():
-        outcome = run(config, {"time": stream["window"]["end"]}, s3=s3, cloudwatch=cloudwatch)
+        # The stack runs each window the settle delay after it ends.
+        run_at = datetime.fromisoformat(stream["window"]["end"]) + timedelta(minutes=engine.SETTLE_MINUTES)
+        outcome = run(config, {"time": run_at.isoformat()}, s3=s3, cloudwatch=cloudwatch)
+        blind_firing = blind_alarms_firing(s.base_name, outcome)
+        if name in (CAPTURE_STOPPED, NEW_CATEGORY):
+            blind[name] = {
+                "alarms_firing": blind_firing,
+                "capture_coverage": outcome["capture_coverage"],
+                "records_analyzed": outcome["records_analyzed"],
+                "refused_by_code_and_field": outcome["refused_by_code_and_field"],
+            }
+            continue
+        if blind_firing:
+            raise RuntimeError(
+                f"window {name}: blind-case alarms would fire on healthy traffic: {blind_firing}"
+            )
         firing = [f for f, psi in outcome["feature_drift"].items() if psi > thresholds.drift_psi]
         prediction = outcome["prediction_drift"]
         if prediction is not None and prediction > thresholds.prediction_drift_psi:
@@ -344,13 +430,29 @@ def step_drift(state: _State) -> None:
             "feature_drift": outcome["feature_drift"],
             "prediction_drift": prediction,
             "alarms_firing": firing,
+            "capture_coverage": outcome["capture_coverage"],
         }
         if outcome["records_analyzed"] != stream["captured"] or outcome["malformed_records"]:
             raise RuntimeError(
                 f"window {name}: captured {stream['captured']} records, the engine analysed "
                 f"{outcome['records_analyzed']} with {outcome['malformed_records']} malformed"
             )
+    # A model artifact whose baseline disagrees with its schema: reported as broken, never as drift.
+    assert state.model_archive is not None
+    broken = broken_artifact(state.model_archive, state.work / "broken-model.tar.gz")
+    broken_url = state.model_data_url.replace("model.tar.gz", "broken/model.tar.gz")
+    bucket, key = artifact.parse_s3_url(broken_url, "MODEL_DATA_URL")
+    _put(bucket, key, broken.read_bytes())
+    first = state.summary["serving"]["windows"]["undrifted"]["window"]
+    run_at = datetime.fromisoformat(first["end"]) + timedelta(minutes=engine.SETTLE_MINUTES)
+    broken_config = DriftConfig.from_env({**drift_lambda_environment(state), "MODEL_DATA_URL": broken_url})
+    outcome = run(broken_config, {"time": run_at.isoformat()}, s3=s3, cloudwatch=cloudwatch)
+    blind["artifact-broken"] = {
+        "alarms_firing": blind_alarms_firing(s.base_name, outcome),
+        "error": outcome.get("error"),
+    }
     state.summary["drift"] = {
+        "blind_cases": blind,
         "thresholds": {
             "feature_psi": thresholds.drift_psi,
             "prediction_psi": thresholds.prediction_drift_psi,

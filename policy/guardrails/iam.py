@@ -46,6 +46,7 @@ IDENTITY_POLICY_TYPES = frozenset({IAM_ROLE, IAM_ROLE_POLICY, IAM_USER_POLICY, I
 # Actions AWS offers no resource type to scope to, with the condition key that scopes them instead ("" if
 # none): the IAM Service Authorization Reference, CloudWatch and ECR pages.
 DEFAULT_UNSCOPABLE_ACTIONS = {
+    "cloudwatch:GetMetricData": "",
     "cloudwatch:PutMetricData": "cloudwatch:namespace",
     "ecr:GetAuthorizationToken": "",
 }

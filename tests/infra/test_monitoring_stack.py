@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+
+import pytest
 
 from infra import monitoring as monitoring_infra
+from infra import packaging
 from infra.config_schema import load_stack_config
 from infra.settings import settings_from_values
 from monitoring import metrics
@@ -23,8 +27,18 @@ def settings_of(stack: str):
 def alarms_by_metric(recording: Recording) -> dict[tuple[str, str], list[dict]]:
     found: dict[tuple[str, str], list[dict]] = {}
     for alarm in recording.of_type(ALARM):
-        found.setdefault((alarm.inputs["namespace"], alarm.inputs["metricName"]), []).append(alarm.inputs)
+        for namespace, name in watched_metrics(alarm.inputs):
+            found.setdefault((namespace, name), []).append(alarm.inputs)
     return found
+
+
+def watched_metrics(alarm: dict) -> list[tuple[str, str]]:
+    """(namespace, metric name) of a plain alarm, or of every metric in a metric-math alarm."""
+    if "metricName" in alarm:
+        return [(alarm["namespace"], alarm["metricName"])]
+    return [
+        (q["metric"]["namespace"], q["metric"]["metricName"]) for q in alarm["metricQueries"] if "metric" in q
+    ]
 
 
 def test_every_endpoint_has_drift_silence_5xx_and_latency_alarms_wired_to_the_topic(
@@ -44,8 +58,10 @@ def test_every_endpoint_has_drift_silence_5xx_and_latency_alarms_wired_to_the_to
         assert sorted(a["dimensions"]["Feature"] for a in drift) == sorted(contract.FEATURE_NAMES)
         assert all(a["dimensions"]["EndpointName"] == endpoint for a in drift)
         assert alarms[(metrics.NAMESPACE, metrics.PREDICTION_DRIFT)]
-        silent = alarms[(metrics.NAMESPACE, metrics.RECORDS_ANALYZED)]
-        assert [a["treatMissingData"] for a in silent] == ["breaching"]
+        silent = [
+            a for a in alarms[(metrics.NAMESPACE, metrics.RECORDS_ANALYZED)] if a["name"].endswith("-silent")
+        ]
+        assert [a["treatMissingData"] for a in silent] == ["notBreaching"]
     else:
         assert s.serving.serverless is not None, (
             "only a stack that captures nothing may go without drift alarms"
@@ -61,7 +77,7 @@ def test_drift_alarms_match_the_engine_metrics_and_the_schedule(recording: Recor
     endpoint = recording.outputs["endpoint_name"]
     for alarm in recording.of_type(ALARM):
         inputs = alarm.inputs
-        if inputs["namespace"] != metrics.NAMESPACE:
+        if inputs.get("namespace") != metrics.NAMESPACE:
             continue
         assert inputs["period"] == s.schedule_minutes * 60
         if inputs["metricName"] == metrics.FEATURE_DRIFT:
@@ -85,8 +101,12 @@ def test_drift_engine_lambda_reads_this_stack_and_runs_on_its_schedule(recording
         "VARIANT_NAME": "primary",
         "MODEL_DATA_URL": recording.outputs["model_data_url"],
         "WINDOW_MINUTES": str(s.schedule_minutes),
+        "CAPTURE_SAMPLING_PERCENT": str(settings_of(recording.stack).serving.capture_sampling_percent),
     }
-    assert engine["runtime"].startswith("python3.") and engine["handler"] == "monitoring.handler.handler"
+    assert engine["handler"] == "monitoring.handler.handler"
+    # the zip carries compiled wheels for exactly this interpreter and architecture
+    assert engine["runtime"] == f"python{packaging.LAMBDA_PYTHON_VERSION}"
+    assert engine["architectures"] == [packaging.LAMBDA_ARCHITECTURE]
     rules = {r.inputs["name"]: r.inputs for r in recording.of_type("aws:cloudwatch/eventRule:EventRule")}
     assert rules[f"sagestack-{recording.stack}-drift-schedule"][
         "scheduleExpression"
@@ -108,7 +128,7 @@ def test_drift_alarm_starts_the_retraining_pipeline_through_the_gate(recording: 
     assert not any(
         a.inputs["name"].startswith(prefix)
         for a in recording.of_type(ALARM)
-        if a.inputs["namespace"] == "AWS/SageMaker"
+        if a.inputs.get("namespace") == "AWS/SageMaker"
     )
     target = next(
         t.inputs
@@ -117,10 +137,13 @@ def test_drift_alarm_starts_the_retraining_pipeline_through_the_gate(recording: 
     )
     gate = next(f.inputs for f in recording.of_type(FUNCTION) if target["arn"].endswith(f.inputs["name"]))
     assert gate["handler"] == "monitoring.retrain.handler"
+    table = recording.one("aws:dynamodb/table:Table").inputs
     assert gate["environment"]["variables"] == {
         "PIPELINE_NAME": recording.outputs["pipeline_name"],
         "COOLDOWN_MINUTES": str(s.retrain_cooldown_minutes),
+        "CLAIM_TABLE_NAME": table["name"],
     }
+    assert table["hashKey"] == "pipeline" and table["attributes"] == [{"name": "pipeline", "type": "S"}]
 
 
 def test_alarm_topic_is_encrypted_and_emails_subscribe() -> None:
@@ -133,7 +156,7 @@ def test_alarm_topic_is_encrypted_and_emails_subscribe() -> None:
 
 def test_no_invocations_alarm_only_where_configured() -> None:
     def has_it(stack: str) -> bool:
-        return any(a.inputs["metricName"] == "Invocations" for a in run_program(stack).of_type(ALARM))
+        return any(a.inputs.get("metricName") == "Invocations" for a in run_program(stack).of_type(ALARM))
 
     assert has_it("prod") and not has_it("dev")
 
@@ -150,7 +173,7 @@ def test_model_monitor_engine_produces_the_schedule_and_its_metric_names() -> No
     drift = [
         a.inputs
         for a in recording.of_type(ALARM)
-        if a.inputs["namespace"] == "aws/sagemaker/Endpoints/data-metrics"
+        if a.inputs.get("namespace") == "aws/sagemaker/Endpoints/data-metrics"
     ]
     assert sorted(a["metricName"] for a in drift) == sorted(
         f"feature_baseline_drift_{f}" for f in contract.FEATURE_NAMES
@@ -164,11 +187,254 @@ def test_dashboard_shows_traffic_errors_drift_and_alarms(recording: Recording) -
     titles = [w["properties"]["title"] for w in body["widgets"]]
     assert {"Invocations", "Errors", "Alarm states"} <= set(titles)
     alarm_widget = next(w for w in body["widgets"] if w["type"] == "alarm")
-    assert len(alarm_widget["properties"]["alarms"]) == len(recording.of_type(ALARM)) - (
-        1 if settings_of(recording.stack).monitoring.engine == "lambda" else 0
+    assert len(set(alarm_widget["properties"]["alarms"])) == len(recording.of_type(ALARM)), (
+        "every alarm shown"
     )
     if settings_of(recording.stack).monitoring.engine == "lambda":
         drift = next(w for w in body["widgets"] if w["properties"]["title"].startswith("Drift"))
         assert {m[-1] for m in drift["properties"]["metrics"] if m[1] == metrics.FEATURE_DRIFT} == set(
             contract.FEATURE_NAMES
         )
+
+
+QUEUE = "aws:sqs/queue:Queue"
+QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
+TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+ASYNC_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
+
+
+def alarm_named(recording: Recording, suffix: str) -> dict:
+    name = f"sagestack-{recording.stack}-{suffix}"
+    found = [a.inputs for a in recording.of_type(ALARM) if a.inputs["name"] == name]
+    assert len(found) == 1, f"expected one alarm {name}"
+    return found[0]
+
+
+def blind_alarm_suffixes() -> list[str]:
+    return [
+        "monitor-silent",
+        "monitor-blind",
+        "monitor-malformed",
+        "monitor-artifact-broken",
+        *(f"new-category-{f.name.replace('_', '-')}" for f in contract.CATEGORICAL_FEATURES),
+    ]
+
+
+def test_every_stack_that_captures_has_the_blind_case_alarms_and_none_starts_retraining(
+    recording: Recording,
+) -> None:
+    s = settings_of(recording.stack)
+    if s.monitoring.engine != "lambda":
+        assert not any(a.inputs["name"].endswith("monitor-blind") for a in recording.of_type(ALARM))
+        return
+    prefix = monitoring_infra.drift_alarm_prefix(f"sagestack-{recording.stack}")
+    for suffix in blind_alarm_suffixes():
+        alarm = alarm_named(recording, suffix)
+        assert not alarm["name"].startswith(prefix)
+        # no traffic, no run or no datapoint is never a blind monitor: fresh stacks stay OK (issue 10)
+        assert alarm["treatMissingData"] == "notBreaching"
+        assert alarm["alarmActions"] == [recording.outputs["alarm_topic_arn"]]
+
+
+def _queries(alarm: dict) -> dict[str, dict]:
+    return {q["id"]: q for q in alarm["metricQueries"]}
+
+
+def test_the_silent_alarm_compares_engine_runs_with_endpoint_traffic(recording: Recording) -> None:
+    s = settings_of(recording.stack).monitoring
+    if s.engine != "lambda":
+        return
+    alarm = alarm_named(recording, "monitor-silent")
+    queries = _queries(alarm)
+    assert (
+        queries["e"]["expression"] == "IF(invocations > 0, FILL(runs, 0), 1)" and queries["e"]["returnData"]
+    )
+    invocations, runs = queries["invocations"]["metric"], queries["runs"]["metric"]
+    # SageMaker publishes Invocations per EndpointName/VariantName in AWS/SageMaker
+    # (https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html)
+    assert (invocations["namespace"], invocations["metricName"], invocations["stat"]) == (
+        "AWS/SageMaker",
+        "Invocations",
+        "Sum",
+    )
+    assert (runs["namespace"], runs["metricName"], runs["stat"]) == (
+        metrics.NAMESPACE,
+        metrics.RECORDS_ANALYZED,
+        "SampleCount",
+    )
+    assert (
+        invocations["dimensions"]
+        == runs["dimensions"]
+        == {
+            "EndpointName": recording.outputs["endpoint_name"],
+            "VariantName": "primary",
+        }
+    )
+    period = s.schedule_minutes * 60
+    assert invocations["period"] == runs["period"] == period
+    # CloudWatch: evaluation periods x period may not exceed one day
+    # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html)
+    assert alarm["evaluationPeriods"] * period <= 86_400
+    assert (alarm["comparisonOperator"], alarm["threshold"]) == ("LessThanThreshold", 1)
+
+
+def test_blind_coverage_malformed_and_new_category_alarms_watch_what_the_engine_publishes(
+    recording: Recording,
+) -> None:
+    s = settings_of(recording.stack).monitoring
+    if s.engine != "lambda":
+        return
+    endpoint = recording.outputs["endpoint_name"]
+    blind = alarm_named(recording, "monitor-blind")
+    ref = metrics.capture_coverage(endpoint, "primary")
+    assert (blind["metricName"], blind["dimensions"], blind["statistic"]) == (
+        ref.name,
+        ref.dimensions_dict(),
+        ref.statistic,
+    )
+    assert (blind["comparisonOperator"], blind["threshold"]) == ("LessThanThreshold", 0.5)
+    malformed = _queries(alarm_named(recording, "monitor-malformed"))
+    assert malformed["malformed"]["metric"]["metricName"] == metrics.MALFORMED_RECORDS
+    assert malformed["measured"]["metric"]["metricName"] == metrics.RECORDS_ANALYZED
+    for feature in contract.CATEGORICAL_FEATURES:
+        queries = _queries(alarm_named(recording, f"new-category-{feature.name.replace('_', '-')}"))
+        unknown = metrics.refused_requests(endpoint, "primary", "unknown_category", feature.name)
+        assert queries["unknown"]["metric"]["dimensions"] == unknown.dimensions_dict()
+    broken = alarm_named(recording, "monitor-artifact-broken")
+    assert (broken["metricName"], broken["statistic"], broken["threshold"]) == (
+        metrics.ARTIFACT_BROKEN,
+        "Maximum",
+        1,
+    )
+
+
+def _docs_table() -> list[tuple[str, str]]:
+    """(metric, "watched by" cell) rows of docs/formats.md's drift-metrics table."""
+    text = (packaging.PROJECT_ROOT / "docs" / "formats.md").read_text()
+    section = text.split("## Drift metrics (CloudWatch)", 1)[1]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`"):
+            rows.append((cells[0].strip("`"), cells[3]))
+    return rows
+
+
+def test_the_documented_metrics_and_the_alarms_that_watch_them_agree(recording: Recording) -> None:
+    # issue 14 item 11: MaxFeatureDrift was documented as watched by an alarm that did not exist
+    if settings_of(recording.stack).monitoring.engine != "lambda":
+        return
+    base = f"sagestack-{recording.stack}"
+    documented: dict[str, set[str]] = {}
+    for metric, cell in _docs_table():
+        names = set()
+        for pattern in re.findall(r"`<base>-([^`]+)`", cell):
+            if "<feature>" in pattern:
+                names |= {
+                    f"{base}-{pattern.replace('<feature>', f.replace('_', '-'))}"
+                    for f in contract.FEATURE_NAMES
+                }
+            elif "<categorical>" in pattern:
+                names |= {
+                    f"{base}-{pattern.replace('<categorical>', f.name.replace('_', '-'))}"
+                    for f in contract.CATEGORICAL_FEATURES
+                }
+            else:
+                names.add(f"{base}-{pattern}")
+        documented.setdefault(metric, set()).update(names)
+    actual: dict[str, set[str]] = {}
+    for alarm in recording.of_type(ALARM):
+        for namespace, name in watched_metrics(alarm.inputs):
+            if namespace == metrics.NAMESPACE:
+                actual.setdefault(name, set()).add(alarm.inputs["name"])
+    assert {m: n for m, n in documented.items() if n} == actual
+    assert documented[metrics.MAX_FEATURE_DRIFT] == set()
+
+
+@pytest.mark.parametrize(
+    ("minutes", "expression"),
+    [
+        # EventBridge cron fields: minutes hours day-of-month month day-of-week year, "?" in one day field
+        # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html)
+        (60, "cron(20 * * * ? *)"),
+        (30, "cron(20/30 * * * ? *)"),
+        (15, "cron(5/15 * * * ? *)"),
+        (5, "cron(0/5 * * * ? *)"),
+        (120, "cron(20 0/2 * * ? *)"),
+        (1440, "cron(20 0 * * ? *)"),
+        (300, "rate(5 hours)"),
+    ],
+)
+def test_runs_are_scheduled_the_settle_delay_after_each_aligned_window(minutes: int, expression: str) -> None:
+    assert monitoring_infra.schedule_expression(minutes, 20) == expression
+
+
+def test_failed_runs_and_deliveries_land_in_an_encrypted_dead_letter_queue_with_an_alarm(
+    recording: Recording,
+) -> None:
+    s = settings_of(recording.stack).monitoring
+    queues = recording.of_type(QUEUE)
+    if s.engine is None:
+        assert queues == []
+        return
+    [queue] = queues
+    queue_arn = queue.state.get("arn") or f"arn:aws:sqs:{settings_of(recording.stack).region}"
+    assert queue.inputs["kmsMasterKeyId"].startswith("arn:aws:kms:")
+    assert queue.inputs["messageRetentionSeconds"] == 1_209_600  # SQS's maximum: 14 days
+    functions = recording.of_type(FUNCTION)
+    targets = recording.of_type(TARGET)
+    configs = recording.of_type(ASYNC_CONFIG)
+    assert len(targets) == len(configs) == len(functions) >= 1
+    for target in targets:
+        # EventBridge target DeadLetterConfig with a RetryPolicy
+        # (https://docs.aws.amazon.com/eventbridge/latest/userguide/rule-dlq.html)
+        assert target.inputs["deadLetterConfig"]["arn"] == queue_arn
+        assert target.inputs["retryPolicy"] == {"maximumRetryAttempts": 2, "maximumEventAgeInSeconds": 3600}
+    for config in configs:
+        # Lambda async invocation: on-failure destination after retries
+        # (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html)
+        assert config.inputs["destinationConfig"]["onFailure"]["destination"] == queue_arn
+        assert config.inputs["maximumRetryAttempts"] == 2
+    policy = json.loads(recording.one(QUEUE_POLICY).inputs["policy"])
+    [statement] = policy["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage" and statement["Resource"] == queue_arn
+    rules = recording.of_type("aws:cloudwatch/eventRule:EventRule")
+    assert len(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == len(rules)
+    depth = alarm_named(recording, "monitoring-dead-letters")
+    # SQS publishes ApproximateNumberOfMessagesVisible per QueueName in AWS/SQS
+    # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html)
+    assert (depth["namespace"], depth["metricName"], depth["dimensions"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        {"QueueName": queue.inputs["name"]},
+    )
+    for role in recording.of_type("aws:iam/role:Role"):
+        if role.inputs["name"] not in {f.inputs["name"] for f in functions}:
+            continue
+        statements = json.loads(role.inputs["inlinePolicies"][0]["policy"])["Statement"]
+        send = [x for x in statements if "sqs:SendMessage" in x["Action"]]
+        assert send and send[0]["Resource"] == [queue_arn]
+        assert any("kms:GenerateDataKey" in x["Action"] for x in statements)
+
+
+def test_the_key_lets_eventbridge_write_to_the_encrypted_dead_letter_queue(recording: Recording) -> None:
+    key_policy = json.loads(recording.one("aws:kms/key:Key").inputs["policy"])
+    [statement] = [
+        x for x in key_policy["Statement"] if x["Principal"] == {"Service": "events.amazonaws.com"}
+    ]
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert "aws:SourceAccount" in statement["Condition"]["StringEquals"]
+
+
+def test_the_gate_may_claim_only_its_own_table(recording: Recording) -> None:
+    if settings_of(recording.stack).monitoring.engine is None:
+        return
+    table = recording.one("aws:dynamodb/table:Table")
+    gate_role = next(
+        r for r in recording.of_type("aws:iam/role:Role") if r.inputs["name"].endswith("-retrain-gate")
+    )
+    statements = json.loads(gate_role.inputs["inlinePolicies"][0]["policy"])["Statement"]
+    [claim] = [x for x in statements if x["Sid"] == "ClaimRetraining"]
+    assert claim["Action"] == ["dynamodb:DeleteItem", "dynamodb:UpdateItem"]
+    assert claim["Resource"] == [table.state.get("arn", claim["Resource"][0])]

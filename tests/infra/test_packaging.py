@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import importlib.metadata
 import io
+import re
 import shutil
 import tarfile
 import zipfile
 from pathlib import Path
+
+import pytest
 
 from infra import packaging
 
@@ -74,9 +78,49 @@ def test_lambda_zip_has_the_package_at_its_root_with_fixed_dates(tmp_path: Path)
     archive = packaging.build_monitoring_archive(tmp_path)
     with zipfile.ZipFile(io.BytesIO(archive.path.read_bytes())) as zf:
         infos = zf.infolist()
-    assert all(i.filename.startswith("monitoring/") for i in infos)
-    assert "monitoring/handler.py" in [i.filename for i in infos]
+    ours = [i.filename for i in infos if not i.filename.startswith("msgspec")]
+    assert all(name.startswith("monitoring/") for name in ours)
+    assert "monitoring/handler.py" in ours
     assert {i.date_time for i in infos} == {packaging._ZIP_DATE}
+
+
+def _wheel_tags(names: list[str], read) -> list[str]:
+    wheel_file = next(name for name in names if name.endswith(".dist-info/WHEEL"))
+    return [
+        line.split(": ", 1)[1] for line in read(wheel_file).decode().splitlines() if line.startswith("Tag: ")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("architecture", "machine"),
+    # Lambda names its ARM architecture arm64; wheels and CPython extensions name it aarch64 (PEP 599 tags).
+    [("x86_64", "x86_64"), ("arm64", "aarch64")],
+)
+def test_lambda_zip_carries_msgspec_compiled_for_the_functions_python_and_architecture(
+    tmp_path: Path, architecture: str, machine: str
+) -> None:
+    archive = packaging.build_monitoring_archive(tmp_path, python_version="3.12", architecture=architecture)
+    with zipfile.ZipFile(archive.path) as zf:
+        names = zf.namelist()
+        tags = _wheel_tags(names, zf.read)
+    # CPython 3.12 on Linux loads extension modules named <module>.cpython-312-<machine>-linux-gnu.so
+    assert f"msgspec/_core.cpython-312-{machine}-linux-gnu.so" in names
+    assert "msgspec/__init__.py" in names and "msgspec/json.py" in names
+    assert tags and all(tag.startswith("cp312-cp312-manylinux") and tag.endswith(machine) for tag in tags)
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names), "the licence ships with it"
+
+
+def test_the_lambda_pin_is_the_version_the_tests_run_on() -> None:
+    lambda_pin = re.search(r"^msgspec==(\S+)", packaging.MONITORING_REQUIREMENTS.read_text(), re.M)
+    test_pin = re.search(r"^msgspec==(\S+)", (packaging.PROJECT_ROOT / "requirements.txt").read_text(), re.M)
+    assert lambda_pin and test_pin and lambda_pin[1] == test_pin[1] == importlib.metadata.version("msgspec")
+
+
+def test_an_unknown_lambda_architecture_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(
+        ValueError, match=re.escape("architecture: expected one of ['arm64', 'x86_64'], got 'sparc'")
+    ):
+        packaging.build_monitoring_archive(tmp_path, architecture="sparc")
 
 
 def test_missing_container_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -2,15 +2,13 @@ from __future__ import annotations
 
 import base64
 import json
-import random
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 from monitoring_synthetic import FEATURES, capture_line
 
 from monitoring import capture
-from monitoring.capture import CaptureDecoder, MalformedRecord, inference_time_key
+from monitoring.capture import CaptureDecoder, MalformedRecord, RefusedRequest, inference_time_key
 
 ROWS = [[12, 70.5, "one-year", 2, "fiber"], [40, 20.25, "two-year", 0, "dsl"]]
 WHEN = datetime(2026, 11, 28, 3, 15, 42, tzinfo=UTC)
@@ -151,10 +149,6 @@ def test_content_type_parameters_are_ignored() -> None:
             ),
             capture.MISSING_FEATURE,
         ),
-        (
-            _record("1,2,one-year,0,dsl", output={"error": {"code": "unknown_category"}}),
-            capture.ERROR_RESPONSE,
-        ),
         (_record("1,2,one-year,0,dsl", output={"model_version": "v1"}), capture.BAD_OUTPUT),
         (
             _record("1,2,one-year,0,dsl", output={"classes": [0, 2], "probabilities": [[0.5, 0.5]]}),
@@ -206,218 +200,110 @@ def test_inference_times_become_sortable_utc_keys(value: str, key: str) -> None:
     assert inference_time_key(value) == key
 
 
-@pytest.mark.parametrize("value", ["2026-11-28T03:15:42", "2026-11-28 03:15", "Z" * 20, None])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-28T03:15:42",
+        "2026-11-28 03:15",
+        "Z" * 20,
+        None,
+        # issue 14 item 3: garbage digits used to pass as a time in the window
+        "2026-11-28T03:1x:00Z",
+        "2026-11-28T03:15:4\u0661Z",
+        "2026-13-28T03:15:42Z",
+        "2026-02-30T03:15:42Z",
+        "2026-11-28T24:00:00Z",
+        "2026-11-28T03:60:00Z",
+        # issue 14 item 1: these used to raise OverflowError out of the decoder and abort the window
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:30:00-01:00",
+    ],
+)
 def test_inference_times_without_a_zone_or_unparseable_are_rejected(value: object) -> None:
     with pytest.raises(MalformedRecord, match="inferenceTime"):
         inference_time_key(value)
 
 
-def _outcome(decode_line, line: str | bytes):
-    try:
-        return "ok", decode_line(line, "2026-11-28T03:00:00", "2026-11-28T04:00:00")
-    except MalformedRecord as error:
-        return "malformed", error.reason
+def test_an_error_response_is_a_refused_request_with_its_code_and_field() -> None:
+    refused = {"error": {"code": "unknown_category", "message": "...", "field": "contract"}}
+    with pytest.raises(RefusedRequest) as raised:
+        decode(_record("1,2,three-year,0,dsl", output=refused))
+    assert (raised.value.code, raised.value.field) == ("unknown_category", "contract")
+    hostile = {"error": {"code": "x" * 500, "field": {"nested": 1}}}
+    with pytest.raises(RefusedRequest) as raised:
+        decode(_record("1,2,one-year,0,dsl", output=hostile))
+    assert (raised.value.code, raised.value.field) == ("other", "other")
 
 
-def _agreement_corpus() -> list[str | bytes]:
-    import random
-
-    from monitoring_synthetic import Traffic, capture_lines, draw_rows
-
-    rows = draw_rows(random.Random(4), 60, Traffic())
-    times = [datetime(2026, 11, 28, 3, 58, tzinfo=UTC).replace(second=s) for s in range(0, 60, 3)] * 3
-    good = capture_lines(rows, times, rows_per_record=2) + capture_lines(rows, times)
-    odd = [
-        _record("1,2,one-year,0,dsl\r\n3,4,two-year,1,fiber\r\n"),
-        _record(" 1, 2 ,one-year,0,dsl"),
-        _record("1,2,one-year,0,dsl\x0c"),
-        _record(
-            '{"instances": [[1, 2, "one-year", 0, "dsl"]]}  ',
-            encoding="JSON",
-            content_type="application/json",
+@pytest.mark.parametrize(
+    ("payload", "rows"),
+    [
+        # AWS's own capture samples carry CSV payloads with a trailing newline (issue 14 item 5)
+        ("1,2,one-year,0,dsl\n", [["1", "2", "one-year", "0", "dsl"]]),
+        (
+            "1,2,one-year,0,dsl\r\n3,4,two-year,1,fiber\r\n",
+            [["1", "2", "one-year", "0", "dsl"], ["3", "4", "two-year", "1", "fiber"]],
         ),
-        _record(
-            '{"instances": [[1, 2, "one-year", 0, "dsl"]]} x',
-            encoding="JSON",
-            content_type="application/json",
+        (
+            "1,2,one-year,0,dsl\n\n  \n3,4,two-year,1,fiber",
+            [["1", "2", "one-year", "0", "dsl"], ["3", "4", "two-year", "1", "fiber"]],
         ),
-        _record("1,2,one-year,0,dsl").replace("03:15:42Z", "03:15:42.5Z"),
-        _record("1,2,one-year,0,dsl").replace('"encoding": "JSON"', '"encoding": "BASE64"', 1),
-        _record("1,2,one-year,0,dsl", output={"classes": ["0", "1"], "probabilities": [[0.5, 0.5]]}),
-        _record("1,2,one-year,0,dsl", output={"classes": [0, 1], "probabilities": [0.5]}),
-        _record("1,2,one-year,0,dsl") + "\n",
-    ]
-    return [*good, *odd]
-
-
-@pytest.mark.parametrize("line", _agreement_corpus())
-def test_inline_and_careful_decoding_agree(line: str | bytes) -> None:
+        (" 1, 2 ,one-year,0,dsl", [[" 1", " 2 ", "one-year", "0", "dsl"]]),
+    ],
+)
+def test_csv_payload_shapes_decode_to_these_rows(payload: str, rows: list[list[str]]) -> None:
     decoder = CaptureDecoder(FEATURES)
-    careful = _outcome(CaptureDecoder(FEATURES).decode_carefully, line)
-    assert _outcome(decoder.decode_in_window, line) == careful
-    assert _outcome(decoder.decode_in_window, line) == careful, "second call, with the decoder's caches warm"
+    assert decoder.input_rows(decoder.envelope(_record(payload))[1]) == rows
 
 
-def test_the_agreement_corpus_exercises_accepted_and_rejected_lines() -> None:
-    outcomes = [_outcome(CaptureDecoder(FEATURES).decode_carefully, line)[0] for line in _agreement_corpus()]
-    assert outcomes.count("ok") >= 60 and outcomes.count("malformed") >= 3
-
-
-def _with_response(line: str, response: str, content_type: str = "application/json") -> str:
-    record = json.loads(line)
-    record["captureData"]["endpointOutput"].update(
-        {"data": response, "encoding": "JSON", "observedContentType": content_type}
+def test_json_payload_with_trailing_whitespace_decodes_and_with_trailing_garbage_does_not() -> None:
+    good = _record(
+        '{"instances": [[1, 2, "one-year", 0, "dsl"]]}  ', encoding="JSON", content_type="application/json"
     )
-    return json.dumps(record)
+    assert decode(good)[1] == [[1, 2, "one-year", 0, "dsl"]]
+    bad = _record(
+        '{"instances": [[1, 2, "one-year", 0, "dsl"]]} x', encoding="JSON", content_type="application/json"
+    )
+    assert reason_of(bad) == capture.BAD_INSTANCES
 
 
-def _with_request(line: str, change: Callable[[str], str]) -> str:
-    """`line` with its request payload changed by `change` (applied under the base64 if there is one)."""
-    record = json.loads(line)
-    captured = record["captureData"]["endpointInput"]
-    if captured["encoding"] == "BASE64":
-        text = change(base64.b64decode(captured["data"]).decode())
-        captured["data"] = base64.b64encode(text.encode()).decode()
-    else:
-        captured["data"] = change(captured["data"])
-    return json.dumps(record)
+def test_a_crlf_terminated_line_decodes() -> None:
+    assert decode(_record("1,2,one-year,0,dsl") + "\r")[1] == [["1", "2", "one-year", "0", "dsl"]]
 
 
-# Responses near the one-row fast path's edges: each must decode exactly as the careful path decodes it.
-RESPONSES_AT_THE_EDGES = [
-    '{"classes": [0, 1], "probabilities": [[0.25, 0.75]]}',
-    '{"classes": [1, 0], "probabilities": [[0.25, 0.75]]}',
-    '{"classes": ["0", "1"], "probabilities": [[0.25, 0.75]]}',
-    '{"classes": [0, 1, 2], "probabilities": [[0.25, 0.75]]}',
-    '{"classes": [0, 2], "probabilities": [[0.25, 0.75]]}',
-    '{"classes": [0, 1], "probabilities": [[0.25, 0.75]]} ',
-    '{"classes": [0, 1], "probabilities": [[0.25, 0.75]]}x',
-    '{"classes": [0, 1], "probabilities": [[0.25, 0.75]]}}',
-    '{"classes": [0, 1], "probabilities": [[0.25,0.75]]}',
-    '{"classes": [0, 1], "probabilities": [[1e-05, 0.99999]]}',
-    '{"classes": [0, 1], "probabilities": [[0.99999, 1.5e-05]]}',
-    '{"classes": [0, 1], "probabilities": [[0, 1]]}',
-    '{"classes": [0, 1], "probabilities": [[0.0, 1.0]]}',
-    '{"classes": [0, 1], "probabilities": [[NaN, Infinity]]}',
-    '{"classes": [0, 1], "probabilities": [[0.5, 1.0e400]]}',
-    '{"classes": [0, 1], "probabilities": [[0.25, 00.75]]}',
-    '{"classes": [0, 1], "probabilities": [[0.25, 0.7\u0665]]}',
-    '{"classes": [0, 1], "probabilities": [[0.25, 0.75], [0.5, 0.5]]}',
-    '{"classes": [0, 1], "probabilities": [[0.1, 0.9]], "probabilities": [[0.25, 0.75]]}',
-    '{"classes": [0, 1], "x\\"probabilities": [[0.25, 0.75]]}',
-    '{"probabilities": [[0.1, 0.9]], "classes": [0, 1], "x\\"probabilities": [[0.25, 0.75]]}',
-    '{"probabilities": [[0.25, 0.75]], "classes": [0, 1], "x\\"probabilities": [[0.1, 0.9]]}',
-    '{"probabilities": [[0.125, 0.875]], "classes": [0, 1], "x\\"probabilities": [[0.1, 0.9]]}',
-    '{"probabilities": [[0.1, 0.9]], "classes": [0, 1], "x": {"probabilities": [[0.25, 0.75]]}}',
-    '{"classes": [0, 1], "x": {"probabilities": [[0.25, 0.75]]}',
-    '{"error": {"code": "x"}, "probabilities": [[0.25, 0.75]]}',
-    '{"model_version": "v\\u0001", "classes": [0, 1], "probabilities": [[0.25, 0.75]]}',
-    '{"model_version": "v\x01", "classes": [0, 1], "probabilities": [[0.25, 0.75]]}',
-    '[{"classes": [0, 1], "probabilities": [[0.25, 0.75]]}]',
-    '{"classes": [0, 1], "probabilities": [[0.25, 0.75]]',
-    '"probabilities": [[0.25, 0.75]]}',
-]
+def test_an_unknown_content_type_is_unsupported_even_when_its_base64_is_binary() -> None:
+    # issue 14 item 3: the type is checked before the bytes are decoded
+    binary = base64.b64encode(bytes(range(256))).decode()
+    assert reason_of(_record(binary, encoding="BASE64", content_type="application/x-npy")) == (
+        capture.UNSUPPORTED_CONTENT_TYPE
+    )
 
 
-# Requests near the one-instance fast path's edges.
-REQUESTS_AT_THE_EDGES = [
-    '{"instances": [[1, 2, "one-year", 0, "dsl"]]}',
-    '{"instances": [[1, 2, "one-year", 0, "dsl"]]} x',
-    '{"instances": [[1, 2, "one-year", 0, "dsl"]]} ',
-    '{"instances": [[1, 2, "one-year", 0, "dsl"]], "instances": []}',
-    '{"instances": [[1, 2, "one-year", 0, "dsl"], [1, 2]]}',
-    '{"instances": [[1, 2, "one-year", 0, "dsl"], [3, 4, "two-year", 1, "dsl"]]}',
-    '{"instances": ["abcde"]}',
-    '{"instances": [5]}',
-    '{"instances": [null]}',
-    '{"instances": []}',
-    '{"instances": [{"tenure_months": 1, "monthly_charges": 2, "contract": "one-year", "support_calls": 0}]}',
-    '{"instances": [{"tenure_months": 1, "monthly_charges": 2, "contract": "one-year", "support_calls": 0, '
-    '"region": "eu"}]}',
-    '{"instances": [{"tenure_months": 1, "monthly_charges": 2, "contract": "one-year", "support_calls": 0, '
-    '"internet_service": "dsl"}]}',
-]
+@pytest.mark.parametrize("when", ["2026-11-28T03:15:42Z", "2026-11-28T03:15:42.123Z"])
+def test_a_record_without_endpoint_output_carries_its_time_whatever_the_time_format(when: str) -> None:
+    # issue 14 item 4: the same record used to be "outside" or missing_field depending on the time's format
+    record = json.loads(_record("1,2,one-year,0,dsl").replace("2026-11-28T03:15:42Z", when))
+    del record["captureData"]["endpointOutput"]
+    with pytest.raises(MalformedRecord) as raised:
+        CaptureDecoder(FEATURES).envelope(json.dumps(record))
+    assert (raised.value.reason, raised.value.time_key) == (capture.MISSING_FIELD, "2026-11-28T03:15:42")
 
 
-def _mutated(rng: random.Random, text: str) -> str:
-    """`text` with one or two characters replaced, deleted or inserted, half the time near its end."""
-    alphabet = '0123456789.eE-+ ,[]{}"\\:x\t\u0665'
-    chars = list(text)
-    for _ in range(rng.randint(1, 2)):
-        low = max(0, len(chars) - 40) if rng.random() < 0.5 else 0
-        at = rng.randrange(low, len(chars))
-        operation = rng.random()
-        if operation < 0.4:
-            chars[at] = rng.choice(alphabet)
-        elif operation < 0.7:
-            del chars[at]
-        else:
-            chars.insert(at, rng.choice(alphabet))
-    return "".join(chars)
+def test_a_line_whose_time_cannot_be_read_carries_no_time() -> None:
+    with pytest.raises(MalformedRecord) as raised:
+        CaptureDecoder(FEATURES).envelope("{not json")
+    assert raised.value.time_key is None
 
 
-def _generated_corpus() -> list[str]:
-    from monitoring_synthetic import Traffic, capture_lines, draw_rows
+def test_a_400_digit_integer_is_an_unusable_value_not_a_crash() -> None:
+    # issue 14 item 1: float() of such an int raises OverflowError
+    from monitoring_synthetic import training_baseline
 
-    rng = random.Random(11)
-    rows = draw_rows(rng, 40, Traffic())
-    times = [datetime(2026, 11, 28, 3, 30, tzinfo=UTC)] * 40
-    single = capture_lines(rows, times, formats=(("csv", "CSV"),))
-    double = capture_lines(rows, times, formats=(("csv", "CSV"),), rows_per_record=2)
-    lines = []
-    for response in RESPONSES_AT_THE_EDGES:
-        lines += [_with_response(single[0], response), _with_response(double[0], response)]
-    for number in range(1500):
-        line = single[number % len(single)]
-        response = json.loads(line)["captureData"]["endpointOutput"]["data"]
-        lines.append(_with_response(line, _mutated(rng, response)))
-    for request in REQUESTS_AT_THE_EDGES:
-        for encoding, data in (("JSON", request), ("BASE64", base64.b64encode(request.encode()).decode())):
-            line = _record(data, encoding=encoding, content_type="application/json")
-            for response in (
-                '{"classes": [0, 1], "probabilities": [[0.25, 0.75]]}',
-                '{"classes": [0, 1], "probabilities": [[0.25, 0.75], [0.5, 0.5]]}',
-            ):
-                lines.append(_with_response(line, response))
-    requests = capture_lines(rows, times, formats=(("json", "JSON"), ("json", "BASE64"), ("csv", "CSV")))
-    for number in range(900):
-        lines.append(_with_request(requests[number % len(requests)], lambda text: _mutated(rng, text)))
-    for content_type in ("application/json; charset=utf-8", "text/csv", "application/x-npy", ""):
-        lines.append(_with_response(single[0], RESPONSES_AT_THE_EDGES[0], content_type))
-    return [*single, *double, *lines]
+    from monitoring.drift import DriftAccumulator, InvalidValue, parse_baseline
 
-
-def test_the_fast_paths_decode_generated_lines_as_the_careful_path_does() -> None:
-    # One decoder for the whole corpus, so what it learns from one line is in play for every later line.
-    decoder = CaptureDecoder(FEATURES)
-    corpus = _generated_corpus()
-    disagreements = [
-        line
-        for line in corpus
-        if repr(_outcome(decoder.decode_in_window, line))
-        != repr(_outcome(CaptureDecoder(FEATURES).decode_carefully, line))
-    ]
-    assert disagreements == []
-    outcomes = [_outcome(CaptureDecoder(FEATURES).decode_carefully, line)[0] for line in corpus]
-    assert outcomes.count("ok") >= 300 and outcomes.count("malformed") >= 300
-
-
-def test_the_response_fast_path_remembers_a_bounded_number_of_heads() -> None:
-    decoder = CaptureDecoder(FEATURES)
-    line = _record("1,2,one-year,0,dsl")
-    for number in range(capture.MAX_RESPONSE_HEADS + 50):
-        response = f'{{"model_version": "v{number}", "classes": [0, 1], "probabilities": [[0.25, 0.75]]}}'
-        assert decoder.decode_in_window(_with_response(line, response), "2026", "2027") == (
-            [["1", "2", "one-year", "0", "dsl"]],
-            [0.75],
-        )
-    assert len(decoder._response_heads) == capture.MAX_RESPONSE_HEADS
-
-
-def test_content_type_cache_stays_bounded_under_a_hostile_stream() -> None:
-    from monitoring import capture
-
-    decoder = capture.CaptureDecoder(["tenure_months", "contract"])
-    for number in range(capture.MAX_CONTENT_TYPES * 3):
-        assert decoder._kind_of(f"text/csv; x={number}") == capture.CSV_KIND
-    assert len(decoder._kinds) == capture.MAX_CONTENT_TYPES
+    payload = json.dumps({"instances": [[int("9" * 400), 2, "one-year", 0, "dsl"]]})
+    _, rows, probabilities = decode(_record(payload, encoding="JSON", content_type="application/json"))
+    accumulator = DriftAccumulator(parse_baseline(training_baseline(count=500)), FEATURES)
+    with pytest.raises(InvalidValue, match="tenure_months"):
+        accumulator.add(rows, probabilities)
+    assert accumulator.rows == 0

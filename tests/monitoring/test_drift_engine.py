@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import io
+import itertools
 import random
 import re
 import tarfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from monitoring_synthetic import FEATURES, Traffic, capture_lines, draw_rows, model_tarball, training_baseline
@@ -113,12 +114,56 @@ def test_an_empty_window_has_counts_but_no_drift() -> None:
     assert result.max_feature is None and result.max_feature_drift is None
 
 
-def test_window_is_validated_and_truncated_to_the_minute() -> None:
-    window = Window.ending_at(datetime(2026, 11, 28, 3, 5, 59, 999, tzinfo=UTC), 60)
-    assert (window.start, window.end) == (
-        datetime(2026, 11, 28, 2, 5, tzinfo=UTC),
-        datetime(2026, 11, 28, 3, 5, tzinfo=UTC),
-    )
+@pytest.mark.parametrize(
+    ("scheduled", "minutes", "start", "end"),
+    [
+        # the run at :20 measures the hour that ended 20 minutes (the settle delay) before it
+        (
+            datetime(2026, 11, 28, 4, 20, tzinfo=UTC),
+            60,
+            datetime(2026, 11, 28, 3, 0),
+            datetime(2026, 11, 28, 4, 0),
+        ),
+        (
+            datetime(2026, 11, 28, 4, 19, 59, tzinfo=UTC),
+            60,
+            datetime(2026, 11, 28, 2, 0),
+            datetime(2026, 11, 28, 3, 0),
+        ),
+        (
+            datetime(2026, 11, 28, 4, 50, 7, tzinfo=UTC),
+            30,
+            datetime(2026, 11, 28, 4, 0),
+            datetime(2026, 11, 28, 4, 30),
+        ),
+        (
+            datetime(2026, 11, 28, 0, 20, tzinfo=UTC),
+            1440,
+            datetime(2026, 11, 27, 0, 0),
+            datetime(2026, 11, 28, 0, 0),
+        ),
+        (
+            datetime(2026, 11, 28, 6, 20, tzinfo=timezone(timedelta(hours=2))),
+            60,
+            datetime(2026, 11, 28, 3, 0),
+            datetime(2026, 11, 28, 4, 0),
+        ),
+    ],
+)
+def test_a_run_measures_the_last_aligned_window_that_has_settled(scheduled, minutes, start, end) -> None:
+    window = Window.settled(scheduled, minutes)
+    assert (window.start, window.end) == (start.replace(tzinfo=UTC), end.replace(tzinfo=UTC))
+
+
+def test_consecutive_runs_tile_time_even_when_late() -> None:
+    first = datetime(2026, 11, 28, 0, 20, tzinfo=UTC)
+    for minutes in (5, 30, 60, 120):
+        runs = [first + timedelta(minutes=minutes * i, seconds=37) for i in range(50)]
+        windows = [Window.settled(run, minutes) for run in runs]
+        assert all(a.end == b.start for a, b in itertools.pairwise(windows))
+
+
+def test_window_is_validated() -> None:
     with pytest.raises(ValueError, match="expected start before end"):
         Window(START, START)
     with pytest.raises(ValueError, match="timezone-aware"):
@@ -133,6 +178,12 @@ def test_hour_folders_cover_the_window_across_midnight() -> None:
         "datacapture/churn/AllTraffic/2026/12/31/23/",
         "datacapture/churn/AllTraffic/2027/01/01/00/",
         "datacapture/churn/AllTraffic/2027/01/01/01/",
+    ]
+    # a window starting on the hour also reads the previous hour: files opened then hold its first records
+    window = Window(datetime(2027, 1, 1, 0, 0, tzinfo=UTC), datetime(2027, 1, 1, 0, 30, tzinfo=UTC))
+    assert hour_prefixes(root, window) == [
+        "datacapture/churn/AllTraffic/2026/12/31/23/",
+        "datacapture/churn/AllTraffic/2027/01/01/00/",
     ]
     assert capture_root("s3://captures", "churn", "v1") == ("captures", "churn/v1/")
 
@@ -150,26 +201,34 @@ def test_line_iteration_is_independent_of_chunk_boundaries(chunk_size: int) -> N
     assert list(iter_lines(io.BytesIO(b"no trailing newline"), chunk_size)) == [b"no trailing newline"]
 
 
-def test_metric_data_uses_the_shared_names_and_the_window_end_as_timestamp() -> None:
+def test_metric_data_uses_the_shared_names_and_the_run_time_as_timestamp() -> None:
     result = scan(lines_for(Traffic(), count=300))
-    data = metric_data(result, "churn", "AllTraffic")
+    run_time = WINDOW.end + timedelta(minutes=20)
+    data = metric_data(result, "churn", "AllTraffic", timestamp=run_time)
     by_key = {(d["MetricName"], tuple((x["Name"], x["Value"]) for x in d["Dimensions"])): d for d in data}
     expected_refs = [
         metrics.records_analyzed("churn", "AllTraffic"),
         metrics.malformed_records("churn", "AllTraffic"),
+        metrics.refused_requests("churn", "AllTraffic"),
+        metrics.artifact_broken("churn", "AllTraffic"),
         metrics.max_drift("churn", "AllTraffic"),
         metrics.prediction_drift("churn", "AllTraffic"),
         *(metrics.feature_drift("churn", "AllTraffic", name) for name in FEATURES),
     ]
     assert set(by_key) == {(ref.name, ref.dimensions) for ref in expected_refs}
-    assert all(d["Timestamp"] == WINDOW.end for d in data)
+    assert all(d["Timestamp"] == run_time for d in data)
     records = by_key[("RecordsAnalyzed", metrics.records_analyzed("churn", "AllTraffic").dimensions)]
     assert (records["Value"], records["Unit"]) == (300.0, "Count")
 
 
 def test_an_empty_run_still_reports_its_counts() -> None:
     data = metric_data(scan([]), "churn", "AllTraffic")
-    assert sorted(d["MetricName"] for d in data) == ["MalformedRecords", "RecordsAnalyzed"]
+    assert sorted(d["MetricName"] for d in data) == [
+        "ArtifactBroken",
+        "MalformedRecords",
+        "RecordsAnalyzed",
+        "RefusedRequests",
+    ]
     assert all(d["Value"] == 0.0 for d in data)
 
 

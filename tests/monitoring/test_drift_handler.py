@@ -23,9 +23,12 @@ VARIANT = "AllTraffic"
 CAPTURE_BUCKET = "sagestack-capture"
 MODEL_BUCKET = "sagestack-models"
 MODEL_KEY = "train-0001/output/model.tar.gz"
-# Recent enough for CloudWatch's two-week limit on metric timestamps; the window spans two hour folders.
-END = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(hours=2)
+# Recent enough for CloudWatch's two-week limit on metric timestamps; an hour window, aligned to the hour.
+END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
 WINDOW_MINUTES = 60
+SAMPLING_PERCENT = 50
+# The run that measures the window: the settle delay after it ends.
+RUN = END + timedelta(minutes=20)
 
 
 def environment(**overrides: str) -> dict[str, str]:
@@ -35,6 +38,7 @@ def environment(**overrides: str) -> dict[str, str]:
         "VARIANT_NAME": VARIANT,
         "MODEL_DATA_URL": f"s3://{MODEL_BUCKET}/{MODEL_KEY}",
         "WINDOW_MINUTES": str(WINDOW_MINUTES),
+        "CAPTURE_SAMPLING_PERCENT": str(SAMPLING_PERCENT),
     }
     env.update(overrides)
     return env
@@ -69,29 +73,30 @@ def deployed(aws: str, monkeypatch: pytest.MonkeyPatch):
     return s3
 
 
+def capture_file(s3, opened: datetime, lines: list[str], number: int = 0) -> str:
+    """One capture object named as SageMaker names them: <hour folder>/<MM>-<SS>-<mmm>-<uuid>.jsonl."""
+    key = f"{folder(opened)}{opened:%M-%S}-000-{number:08d}-0000-4000-8000-000000000000.jsonl"
+    s3.put_object(Bucket=CAPTURE_BUCKET, Key=key, Body="\n".join(lines) + "\n")
+    return key
+
+
 def upload_traffic(s3, traffic: Traffic, count: int = 1200, seed: int = 21) -> None:
-    """`count` rows spread over the window, split by hour folder, plus records outside the window."""
+    """`count` rows over the window in six 10-minute capture files, plus records outside the window."""
     start = END - timedelta(minutes=WINDOW_MINUTES)
     rows = draw_rows(random.Random(seed), count, traffic)
     times = [start + timedelta(seconds=(i * WINDOW_MINUTES * 60) // count) for i in range(count)]
-    by_folder: dict[str, list[str]] = {}
-    for line, moment in zip(capture_lines(rows, times), times, strict=True):
-        by_folder.setdefault(folder(moment), []).append(line)
+    lines = capture_lines(rows, times)
+    for number in range(6):
+        chunk = lines[number * count // 6 : (number + 1) * count // 6]
+        capture_file(s3, start + timedelta(minutes=10 * number), chunk, number)
     outside = capture_lines(
         draw_rows(random.Random(99), 3, Traffic(monthly_charges_shift=80)),
         [start - timedelta(seconds=1), END, END + timedelta(minutes=1)],
     )
-    by_folder.setdefault(folder(start), []).append(outside[0])
-    by_folder.setdefault(folder(END), []).extend(outside[1:])
-    by_folder.setdefault(folder(start - timedelta(hours=1)), []).append(outside[0])
-    for number, (prefix, lines) in enumerate(sorted(by_folder.items())):
-        half = len(lines) // 2
-        for part, chunk in enumerate((lines[:half], lines[half:])):
-            s3.put_object(
-                Bucket=CAPTURE_BUCKET,
-                Key=f"{prefix}capture-{number}-{part}.jsonl",
-                Body="\n".join(chunk) + "\n",
-            )
+    capture_file(s3, start - timedelta(minutes=5), outside[:1], 10)
+    capture_file(s3, END, outside[1:], 11)
+    # Opened 40 minutes before the window: it cannot hold the window's records, so it is never read.
+    capture_file(s3, start - timedelta(minutes=40), outside[:1], 12)
 
 
 def metric_value(cloudwatch, ref: metrics.MetricRef) -> float | None:
@@ -99,8 +104,8 @@ def metric_value(cloudwatch, ref: metrics.MetricRef) -> float | None:
         Namespace=ref.namespace,
         MetricName=ref.name,
         Dimensions=ref.dimensions_list(),
-        StartTime=END - timedelta(minutes=5),
-        EndTime=END + timedelta(minutes=5),
+        StartTime=RUN - timedelta(minutes=5),
+        EndTime=RUN + timedelta(minutes=5),
         Period=60,
         Statistics=[ref.statistic],
     )
@@ -110,17 +115,15 @@ def metric_value(cloudwatch, ref: metrics.MetricRef) -> float | None:
 
 def test_scheduled_run_publishes_drift_for_the_window(deployed) -> None:
     upload_traffic(deployed, Traffic(monthly_charges_shift=25.0))
-    summary = handler(scheduled_event(END + timedelta(seconds=17)), None)
+    summary = handler(scheduled_event(RUN + timedelta(seconds=17)), None)
     json.dumps(summary)
 
     assert summary["window"] == {"start": (END - timedelta(minutes=60)).isoformat(), "end": END.isoformat()}
     assert summary["records_analyzed"] == 1200
-    assert summary["records_outside_window"] == 3, (
-        "one before the start and two at/after the end share the folders"
-    )
+    assert summary["records_outside_window"] == 3, "one before the start and two at/after the end"
     assert summary["malformed_records"] == 0
     assert summary["max_drift_feature"] == "monthly_charges"
-    assert summary["objects_read"] == 4, "the folder an hour before the window is not read"
+    assert summary["objects_read"] == 8, "the file opened 40 minutes before the window is not read"
     assert summary["baseline"]["etag"]
 
     cloudwatch = boto3.client("cloudwatch")
@@ -131,6 +134,8 @@ def test_scheduled_run_publishes_drift_for_the_window(deployed) -> None:
     refs = [
         metrics.records_analyzed(ENDPOINT, VARIANT),
         metrics.malformed_records(ENDPOINT, VARIANT),
+        metrics.refused_requests(ENDPOINT, VARIANT),
+        metrics.artifact_broken(ENDPOINT, VARIANT),
         metrics.max_drift(ENDPOINT, VARIANT),
         metrics.prediction_drift(ENDPOINT, VARIANT),
         *(metrics.feature_drift(ENDPOINT, VARIANT, name) for name in FEATURES),
@@ -146,22 +151,95 @@ def test_scheduled_run_publishes_drift_for_the_window(deployed) -> None:
 
 
 def test_a_run_with_no_traffic_still_publishes_records_analyzed(deployed) -> None:
-    summary = handler(scheduled_event(END), None)
+    summary = handler(scheduled_event(RUN), None)
     assert summary["records_analyzed"] == 0 and summary["max_feature_drift"] is None
     cloudwatch = boto3.client("cloudwatch")
     assert metric_value(cloudwatch, metrics.records_analyzed(ENDPOINT, VARIANT)) == 0
     names = {m["MetricName"] for m in cloudwatch.list_metrics(Namespace=metrics.NAMESPACE)["Metrics"]}
-    assert names == {"RecordsAnalyzed", "MalformedRecords"}
+    assert names == {"RecordsAnalyzed", "MalformedRecords", "RefusedRequests", "ArtifactBroken"}
+    assert summary["capture_coverage"] is None, "no invocations: nothing to compare with"
+
+
+def put_invocations(count: int) -> None:
+    """What SageMaker publishes for the variant during the window (moto accepts the AWS/ namespace)."""
+    boto3.client("cloudwatch").put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[
+            {
+                "MetricName": "Invocations",
+                "Dimensions": [
+                    {"Name": "EndpointName", "Value": ENDPOINT},
+                    {"Name": "VariantName", "Value": VARIANT},
+                ],
+                "Timestamp": END - timedelta(minutes=30),
+                "Value": float(count),
+                "Unit": "None",
+            }
+        ],
+    )
+
+
+@pytest.mark.parametrize(("invocations", "coverage"), [(2400, 1.0), (12000, 0.2), (30, None)])
+def test_capture_coverage_compares_the_lines_with_invocations_and_sampling(
+    deployed, invocations: int, coverage: float | None
+) -> None:
+    upload_traffic(deployed, Traffic(), count=1200)
+    put_invocations(invocations)
+    summary = handler(scheduled_event(RUN), None)
+    assert summary["capture_coverage"] == (None if coverage is None else pytest.approx(coverage))
+    published = metric_value(boto3.client("cloudwatch"), metrics.capture_coverage(ENDPOINT, VARIANT))
+    assert published == (None if coverage is None else pytest.approx(coverage))
+
+
+def test_capture_that_stops_arriving_shows_as_zero_coverage(deployed) -> None:
+    # issue 14 item 7: an empty window used to publish RecordsAnalyzed=0 and nothing else
+    put_invocations(5000)
+    summary = handler(scheduled_event(RUN), None)
+    assert summary["records_analyzed"] == 0 and summary["capture_coverage"] == 0.0
+
+
+def test_refused_requests_are_published_by_code_and_field(deployed) -> None:
+    start = END - timedelta(minutes=WINDOW_MINUTES)
+    refused = {
+        "captureData": {
+            "endpointInput": {
+                "observedContentType": "text/csv",
+                "mode": "INPUT",
+                "data": "1,2,three-year,0,dsl",
+                "encoding": "CSV",
+            },
+            "endpointOutput": {
+                "observedContentType": "application/json",
+                "mode": "OUTPUT",
+                "data": json.dumps(
+                    {"error": {"code": "unknown_category", "message": "m", "field": "contract"}}
+                ),
+                "encoding": "JSON",
+            },
+        },
+        "eventMetadata": {
+            "eventId": "e",
+            "inferenceTime": (start + timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        "eventVersion": "0",
+    }
+    capture_file(deployed, start, [json.dumps(refused)] * 7)
+    summary = handler(scheduled_event(RUN), None)
+    assert summary["refused_by_code_and_field"] == {"unknown_category/contract": 7}
+    assert summary["malformed_records"] == 0 and summary["records_analyzed"] == 0
+    ref = metrics.refused_requests(ENDPOINT, VARIANT, "unknown_category", "contract")
+    assert metric_value(boto3.client("cloudwatch"), ref) == 7
 
 
 def test_malformed_capture_lines_are_counted_and_published(deployed) -> None:
     upload_traffic(deployed, Traffic(), count=200)
-    deployed.put_object(
-        Bucket=CAPTURE_BUCKET,
-        Key=f"{folder(END - timedelta(minutes=10))}broken.jsonl",
-        Body=b'{"captureData": \n{"captureData": {"endpointInput": {}}}\n',
+    capture_file(
+        deployed,
+        END - timedelta(minutes=10),
+        ['{"captureData": ', '{"captureData": {"endpointInput": {}}}'],
+        20,
     )
-    summary = handler(scheduled_event(END), None)
+    summary = handler(scheduled_event(RUN), None)
     assert summary["malformed_by_reason"] == {"bad_json": 1, "missing_field": 1}
     assert summary["records_analyzed"] == 200
     assert all(value < 0.2 for value in summary["feature_drift"].values())
@@ -185,13 +263,46 @@ def test_baseline_is_cached_per_etag(deployed) -> None:
     assert second.baseline.record_count == changed["record_count"]
 
 
-def test_an_artifact_without_a_baseline_fails_the_run_and_publishes_nothing(deployed) -> None:
+def published_names() -> set[str]:
+    listed = boto3.client("cloudwatch").list_metrics(Namespace=metrics.NAMESPACE)["Metrics"]
+    return {m["MetricName"] for m in listed}
+
+
+def test_an_unreadable_artifact_is_reported_as_broken_never_as_drift(deployed) -> None:
     deployed.put_object(Bucket=MODEL_BUCKET, Key=MODEL_KEY, Body=b"not a tarball")
+    upload_traffic(deployed, Traffic(), count=120)
+    summary = handler(scheduled_event(RUN), None)
+    assert summary["status"] == "artifact_broken"
+    assert f"s3://{MODEL_BUCKET}/{MODEL_KEY}: not a readable model.tar.gz" in summary["error"]
+    assert published_names() == {"ArtifactBroken"}
+    assert metric_value(boto3.client("cloudwatch"), metrics.artifact_broken(ENDPOINT, VARIANT)) == 1
+
+
+def test_a_baseline_whose_categories_disagree_with_the_schema_is_a_broken_artifact(deployed) -> None:
+    # issue 14 item 10: "2-year" in the baseline vs "two-year" in schema.json is not drift
+    baseline = training_baseline()
+    contract = next(f for f in baseline["features"] if f["name"] == "contract")
+    contract["categories"] = ["month-to-month", "one-year", "2-year"]
+    deployed.put_object(Bucket=MODEL_BUCKET, Key=MODEL_KEY, Body=model_tarball(baseline))
+    upload_traffic(deployed, Traffic(), count=120)
+    summary = handler(scheduled_event(RUN), None)
+    assert summary["status"] == "artifact_broken"
+    assert "baseline categories of 'contract'" in summary["error"] and "two-year" in summary["error"]
+    assert published_names() == {"ArtifactBroken"}
+
+
+def test_a_baseline_whose_feature_type_disagrees_with_the_schema_is_a_broken_artifact() -> None:
+    import io
+
+    from monitoring_synthetic import SCHEMA
+
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["features"][0]["type"] = "categorical"
+    schema["features"][0]["categories"] = ["a"]
     with pytest.raises(
-        BaselineError, match=re.escape(f"s3://{MODEL_BUCKET}/{MODEL_KEY}: not a readable model.tar.gz")
+        BaselineError, match=re.escape("'tenure_months' is numeric but schema.json says 'categorical'")
     ):
-        handler(scheduled_event(END), None)
-    assert boto3.client("cloudwatch").list_metrics(Namespace=metrics.NAMESPACE)["Metrics"] == []
+        artifact.read_model_baseline(io.BytesIO(model_tarball(training_baseline(), schema)), "s3://m/k")
 
 
 @pytest.mark.parametrize(
@@ -211,6 +322,10 @@ def test_an_artifact_without_a_baseline_fails_the_run_and_publishes_nothing(depl
         ),
         ({"WINDOW_MINUTES": "0"}, "WINDOW_MINUTES: expected a whole number from 1 to 1440"),
         ({"WINDOW_MINUTES": "1441"}, "WINDOW_MINUTES: expected a whole number from 1 to 1440"),
+        (
+            {"CAPTURE_SAMPLING_PERCENT": "0"},
+            "CAPTURE_SAMPLING_PERCENT: expected a whole number from 1 to 100",
+        ),
     ],
 )
 def test_bad_configuration_names_the_variable(overrides: dict[str, str], message: str) -> None:
@@ -223,12 +338,12 @@ def test_bad_configuration_fails_the_handler_before_any_aws_call(
 ) -> None:
     monkeypatch.delenv("MODEL_DATA_URL")
     with pytest.raises(ConfigError, match="MODEL_DATA_URL"):
-        handler(scheduled_event(END), None)
+        handler(scheduled_event(RUN), None)
     assert boto3.client("cloudwatch").list_metrics(Namespace=metrics.NAMESPACE)["Metrics"] == []
 
 
 @pytest.mark.parametrize("bad_time", ["yesterday", "2026-11-28T03:00:00", 1700000000])
 def test_an_event_with_an_unusable_time_is_rejected(deployed, bad_time: object) -> None:
-    event = scheduled_event(END) | {"time": bad_time}
+    event = scheduled_event(RUN) | {"time": bad_time}
     with pytest.raises(ValueError, match=re.escape("event.time: expected an ISO 8601 UTC time")):
         handler(event, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -69,6 +70,8 @@ def test_an_alarm_starts_one_execution_named_after_the_alarm(
 ) -> None:
     monkeypatch.setenv("PIPELINE_NAME", PIPELINE)
     monkeypatch.setenv("COOLDOWN_MINUTES", "120")
+    monkeypatch.setenv("CLAIM_TABLE_NAME", CLAIMS)
+    _claims_table()
     outcome = handler(alarm_event(), None)
     assert outcome["action"] == "started" and outcome["alarm_name"] == ALARM
     json.dumps(outcome)
@@ -191,6 +194,10 @@ def test_the_start_request_carries_a_token_derived_from_the_event_id() -> None:
     ("env", "message"),
     [
         ({"COOLDOWN_MINUTES": "60"}, "PIPELINE_NAME: required environment variable is missing"),
+        (
+            {"PIPELINE_NAME": PIPELINE, "COOLDOWN_MINUTES": "60"},
+            "CLAIM_TABLE_NAME: required environment variable is missing",
+        ),
         ({"PIPELINE_NAME": PIPELINE}, "COOLDOWN_MINUTES: required environment variable is missing"),
         (
             {"PIPELINE_NAME": PIPELINE, "COOLDOWN_MINUTES": "soon"},
@@ -205,3 +212,132 @@ def test_the_start_request_carries_a_token_derived_from_the_event_id() -> None:
 def test_bad_configuration_names_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         RetrainConfig.from_env(env)
+
+
+CLAIMS = "sagestack-dev-retrain-claims"
+
+
+def _claims_table():
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
+        TableName=CLAIMS,
+        KeySchema=[{"AttributeName": "pipeline", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pipeline", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb
+
+
+class SlowListing:
+    """A SageMaker client whose listing never shows a just-started execution (eventual consistency),
+    and whose gates all list before any of them starts: the race of issue 10 item 9, made certain."""
+
+    def __init__(self, gates: int) -> None:
+        self.barrier = threading.Barrier(gates)
+        self.started: list[str] = []
+        self.lock = threading.Lock()
+
+    def get_paginator(self, name: str):
+        outer = self
+
+        class Paginator:
+            def paginate(self, **kwargs):
+                outer.barrier.wait(timeout=30)
+                return [{"PipelineExecutionSummaries": []}]
+
+        return Paginator()
+
+    def start_pipeline_execution(self, **kwargs) -> dict:
+        with self.lock:
+            self.started.append(kwargs["ClientRequestToken"])
+        return {
+            "PipelineExecutionArn": f"arn:aws:sagemaker:eu-west-1:1:pipeline/p/execution/{len(self.started)}"
+        }
+
+
+class AtomicWrites:
+    """moto's DynamoDB evaluates condition expressions but does not apply each write atomically under
+    concurrent requests; DynamoDB does ("conditional writes ... are atomic": docs.aws.amazon.com/amazondynamodb/
+    latest/developerguide/WorkingWithItems.html#WorkingWithItems.ConditionalUpdate). One write at a time
+    restores that guarantee and leaves the condition itself to moto."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self.exceptions = client.exceptions
+
+    def update_item(self, **kwargs):
+        with self._lock:
+            return self._client.update_item(**kwargs)
+
+    def delete_item(self, **kwargs):
+        with self._lock:
+            return self._client.delete_item(**kwargs)
+
+
+def _race(gates: int, claim_table: str | None) -> tuple[SlowListing, list[dict]]:
+    sagemaker = SlowListing(gates)
+    dynamodb = AtomicWrites(boto3.client("dynamodb"))
+    settings = RetrainConfig(pipeline_name=PIPELINE, cooldown_minutes=0, claim_table=claim_table)
+    outcomes: list[dict] = []
+    now = datetime.now(UTC)
+
+    def run(number: int) -> None:
+        outcome = gate(
+            settings, alarm_event(f"event-{number}"), sagemaker=sagemaker, now=now, dynamodb=dynamodb
+        )
+        outcomes.append(outcome)
+
+    threads = [threading.Thread(target=run, args=(number,)) for number in range(gates)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return sagemaker, outcomes
+
+
+@pytest.mark.slow
+def test_drift_alarms_firing_together_start_exactly_one_execution(aws: str) -> None:
+    _claims_table()
+    sagemaker, outcomes = _race(6, CLAIMS)
+    assert len(sagemaker.started) == 1
+    assert sorted(o["action"] for o in outcomes) == ["skipped"] * 5 + ["started"]
+    assert {o["reason"] for o in outcomes if o["action"] == "skipped"} == {
+        "another alarm event claimed this retraining"
+    }
+
+
+@pytest.mark.slow
+def test_without_the_claim_the_same_race_starts_several_executions(aws: str) -> None:
+    sagemaker, _ = _race(6, None)
+    assert len(sagemaker.started) == 6
+
+
+@pytest.mark.slow
+def test_a_retried_event_may_claim_again_and_a_new_one_after_the_claim_expires(aws: str) -> None:
+    from monitoring.retrain import MIN_CLAIM_MINUTES, claim
+
+    dynamodb = _claims_table()
+    now = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
+    assert claim(dynamodb, CLAIMS, PIPELINE, "a", now, 60)
+    assert claim(dynamodb, CLAIMS, PIPELINE, "a", now + timedelta(minutes=1), 60), "the same event's retry"
+    assert not claim(dynamodb, CLAIMS, PIPELINE, "b", now + timedelta(minutes=59), 60)
+    assert claim(dynamodb, CLAIMS, PIPELINE, "b", now + timedelta(minutes=62), 60)
+    assert MIN_CLAIM_MINUTES >= 1
+
+
+@pytest.mark.slow
+def test_a_failed_start_gives_the_claim_back(aws: str) -> None:
+    dynamodb = _claims_table()
+
+    class Failing(SlowListing):
+        def start_pipeline_execution(self, **kwargs) -> dict:
+            raise RuntimeError("ThrottlingException")
+
+    settings = RetrainConfig(pipeline_name=PIPELINE, cooldown_minutes=60, claim_table=CLAIMS)
+    with pytest.raises(RuntimeError):
+        gate(settings, alarm_event("first"), sagemaker=Failing(1), now=datetime.now(UTC), dynamodb=dynamodb)
+    outcome = gate(
+        settings, alarm_event("second"), sagemaker=SlowListing(1), now=datetime.now(UTC), dynamodb=dynamodb
+    )
+    assert outcome["action"] == "started"

@@ -46,6 +46,11 @@ SUPPRESSIONS: dict[tuple[str, str, str], str] = {
     ): 'in a key policy "*" is the key itself, and aws:SourceAccount scopes the CloudWatch service',
     (
         resource_types.KMS_KEY,
+        "EventBridgeDeadLettersToEncryptedQueue",
+        "RESOURCE_STAR",
+    ): 'in a key policy "*" is the key itself, and aws:SourceAccount scopes the EventBridge service',
+    (
+        resource_types.KMS_KEY,
         "CloudWatchLogsEncryptStackLogGroups",
         "RESOURCE_STAR",
     ): 'in a key policy "*" is the key itself, and the encryption context scopes it to the stack\'s log groups',

@@ -75,7 +75,9 @@ def test_training_metrics_serving_latency_and_progress_lines(rehearsal):
     assert training["model_data_url"].endswith(f"/models/training/{training['job_name']}/output/model.tar.gz")
     latency = summary["serving"]["latency_ms"]
     assert 0 < latency["p50"] <= latency["p99"]
-    assert summary["serving"]["requests"] == 400
+    windows = summary["serving"]["windows"]
+    assert windows["undrifted"]["requests"] + windows["drifted"]["requests"] == 400
+    assert summary["serving"]["requests"] == sum(window["requests"] for window in windows.values())
     for step in range(1, 7):
         assert f"[{step}/6] done" in "\n".join(lines)
 
@@ -103,19 +105,31 @@ def _published(summary: dict[str, Any], namespace: str, name: str, dimensions: d
 @pytest.mark.slow
 def test_every_drift_alarm_of_the_stack_watches_a_metric_the_engine_published(rehearsal):
     summary, _ = rehearsal
-    alarms = [
-        alarm
-        for alarm in run_program(STACK).of_type(ALARM_TYPE)
-        if alarm.inputs.get("namespace") == metrics.NAMESPACE
-    ]
-    feature_alarms = [a for a in alarms if a.inputs["metricName"] == metrics.FEATURE_DRIFT]
-    assert len(feature_alarms) == len(summary["drift"]["windows"]["drifted"]["feature_drift"])
-    assert {a.inputs["metricName"] for a in alarms} >= {metrics.PREDICTION_DRIFT, metrics.RECORDS_ANALYZED}
-    for alarm in alarms:
+    watched = []  # (alarm, namespace, metric, dimensions), metric-math alarms' metrics included
+    for alarm in run_program(STACK).of_type(ALARM_TYPE):
         inputs = alarm.inputs
-        assert _published(summary, inputs["namespace"], inputs["metricName"], inputs["dimensions"]), inputs[
-            "name"
-        ]
+        if "metricName" in inputs:
+            watched.append((inputs["name"], inputs["namespace"], inputs["metricName"], inputs["dimensions"]))
+        for query in inputs.get("metricQueries") or []:
+            if "metric" in query:
+                metric = query["metric"]
+                watched.append(
+                    (inputs["name"], metric["namespace"], metric["metricName"], metric["dimensions"])
+                )
+    ours = [w for w in watched if w[1] == metrics.NAMESPACE]
+    feature_alarms = {w[0] for w in ours if w[2] == metrics.FEATURE_DRIFT}
+    assert len(feature_alarms) == len(summary["drift"]["windows"]["drifted"]["feature_drift"])
+    assert {w[2] for w in ours} >= {
+        metrics.PREDICTION_DRIFT,
+        metrics.RECORDS_ANALYZED,
+        metrics.CAPTURE_COVERAGE,
+        metrics.ARTIFACT_BROKEN,
+        metrics.REFUSED_REQUESTS,
+    }
+    for name, namespace, metric, dimensions in ours:
+        if metrics.CODE_DIMENSION in dimensions and dimensions[metrics.FIELD_DIMENSION] != "contract":
+            continue  # refusals per code and field exist once one happens (the alarm FILLs them with 0)
+        assert _published(summary, namespace, metric, dimensions), (name, metric, dimensions)
 
 
 @pytest.mark.slow
@@ -193,7 +207,31 @@ def test_capture_record_follows_the_data_capture_format():
     assert record["captureData"]["endpointOutput"]["encoding"] == "JSON"
     assert record["eventMetadata"]["inferenceTime"] == "2026-11-28T03:15:42.250Z"
     objects = capture.capture_objects([exchange], "datacapture/ep/primary/", "f")
-    assert list(objects) == ["datacapture/ep/primary/2026/11/28/03/f-03.jsonl"]
+    # SageMaker's capture object names: <hour folder>/<MM>-<SS>-<mmm>-<uuid>.jsonl, e.g. 12/32-18-648-cee08c3a-...
+    [key] = objects
+    assert re.fullmatch(r"datacapture/ep/primary/2026/11/28/03/15-42-250-[0-9a-f-]{36}\.jsonl", key), key
+
+
+@pytest.mark.slow
+def test_the_blind_cases_fire_their_alarms_and_nothing_else(rehearsal):
+    # issue 14 "Done when": capture stopped, artifact broken and a new-category surge each fire their alarm
+    summary, _ = rehearsal
+    base = f"sagestack-{summary['stack']}"
+    blind = summary["drift"]["blind_cases"]
+    assert blind["capture-stopped"]["alarms_firing"] == [f"{base}-monitor-blind"]
+    assert blind["capture-stopped"]["capture_coverage"] == 0.0
+    assert blind["artifact-broken"]["alarms_firing"] == [f"{base}-monitor-artifact-broken"]
+    assert "baseline categories of 'contract'" in blind["artifact-broken"]["error"]
+    assert blind["new-category"]["alarms_firing"] == [f"{base}-new-category-contract"]
+    refused = summary["serving"]["windows"]["new-category"]["refused"]
+    assert refused > 0 and blind["new-category"]["refused_by_code_and_field"] == {
+        "unknown_category/contract": refused
+    }
+    declared = {
+        a.inputs["name"] for a in run_program(STACK).of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
+    for case in blind.values():
+        assert set(case["alarms_firing"]) <= declared
 
 
 @pytest.mark.slow
