@@ -1,16 +1,25 @@
 # Everything installs itself: `make local` and `make test` work on a fresh clone with only python3.
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
+# The serving container's own Python environment (serving/requirements-container.txt; docs/decisions.md).
+SERVING_VENV ?= .venv-serving
 STACK ?= dev
 
 .PHONY: setup test lint local bench docs lock clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(SERVING_VENV)/.installed
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(VENV)/bin/uv pip install --quiet --python $(PYTHON) -r requirements.txt
+	touch $@
+
+$(SERVING_VENV)/.installed: serving/requirements-container.txt $(VENV)/.installed
+	rm -rf $(SERVING_VENV)
+	python3 -m venv $(SERVING_VENV)
+	$(VENV)/bin/uv pip install --quiet --no-deps --python $(SERVING_VENV)/bin/python -r serving/requirements-container.txt
+	$(SERVING_VENV)/bin/python serving/patch_container.py
 	touch $@
 
 test: setup  ## the whole offline suite: infra under mocks, runtime units, toolkit/moto integration
