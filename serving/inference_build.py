@@ -36,8 +36,8 @@ def _metadata_files() -> dict[str, bytes]:
     return {
         "METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
         "WHEEL": (
-            "Wheel-Version: 1.0\nGenerator: inference_build\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        ).encode(),
+            b"Wheel-Version: 1.0\nGenerator: inference_build\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
     }
 
 

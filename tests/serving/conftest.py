@@ -132,7 +132,7 @@ def fixture_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def loaded_model(fixture_model_dir: Path) -> inference.LoadedModel:
-    return inference.model_fn(str(fixture_model_dir))
+    return inference.load_model(str(fixture_model_dir))
 
 
 @pytest.fixture
