@@ -24,6 +24,7 @@ pip-installs never outlives the server. The server runs in its own process group
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import shutil
@@ -50,9 +51,13 @@ _STOP_TIMEOUT_SECONDS = 10.0
 _LOG_TAIL_CHARS = 4000
 # Variables of the calling environment that would change what the served interpreter imports or installs.
 _SCRUBBED_PREFIXES = ("PYTHON", "PIP_", "SAGEMAKER_", "SM_", "GUNICORN_", "VIRTUAL_ENV")
-_GUNICORN_CONF = '''"""Binds the stack's gunicorn to loopback: sagemaker-containers hard-codes 0.0.0.0."""
+_GUNICORN_CONF = '''"""Local-only gunicorn settings; sagemaker-containers passes everything else on its command line."""
+
+# One control socket per user home would be shared by concurrent local servers.
+control_socket_disable = True
 
 
+# sagemaker-containers binds 0.0.0.0; the local stack must only listen on loopback.
 def on_starting(server):
     server.cfg.set("bind", ["127.0.0.1:{port}"])
 '''
@@ -115,8 +120,7 @@ def _server_environment(stack_python: Path, root: Path) -> Path:
         text=True,
         check=True,
     ).stdout.strip()
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    site = next((interpreter / "lib").glob("python3*/site-packages"), interpreter / "lib" / version)
+    site = next((interpreter / "lib").glob("python3*/site-packages"))
     (site / "sagestack-serving-stack.pth").write_text(f"{stack_site}\n{CONTAINER_DIR}\n", encoding="utf-8")
     bin_dir = interpreter / "bin"
     scripts = {
@@ -189,24 +193,15 @@ class LocalServer:
 
 
 def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the server's process group (serve forwards it to gunicorn), SIGKILL if it lingers."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(timeout=_STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            continue
-        # serve has exited; gunicorn's workers may still be shutting down in the same group.
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        break
-    if process.poll() is None:
+    """SIGTERM to the server's process group (serve forwards it to gunicorn), then SIGKILL what is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=_STOP_TIMEOUT_SECONDS)
+    # gunicorn's workers may outlive serve for a moment; nothing of the group may survive the server.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=_STOP_TIMEOUT_SECONDS)
 
 
 def serve(
@@ -285,6 +280,13 @@ def serve(
             status = _ping("127.0.0.1", port)
             if status == 200:
                 return server
+            if status == 500:
+                # The image's glue loads the model on the first request: a 500 here is a worker that
+                # cannot import the code or load the model, and it will answer 500 to every /ping.
+                raise ServingSetupError(
+                    f"the serving stack answers /ping with 500 (the model or code failed to load):\n"
+                    f"{server.log()[-_LOG_TAIL_CHARS:]}"
+                )
             if time.monotonic() > deadline:
                 raise ServingSetupError(
                     f"the serving stack did not answer /ping with 200 within {start_timeout:.0f} s "

@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import inference
+from infra.packaging import SERVING_FILES
 
 SERVING_DIR = Path(__file__).resolve().parents[2] / "serving"
 FIXTURE_MODEL_VERSION = "fixture-model-v1"
@@ -102,9 +103,9 @@ def pack_directory(source: Path, archive: Path) -> Path:
 
 
 def pack_code(archive: Path) -> Path:
-    """The serving code archive: inference.py and requirements.txt at the root."""
+    """The serving code archive: the files the stack packs (infra/packaging.py) at the root."""
     with tarfile.open(archive, "w:gz") as tar:
-        for name in ("inference.py", "requirements.txt"):
+        for name in SERVING_FILES:
             tar.add(SERVING_DIR / name, arcname=name)
     return archive
 
@@ -113,7 +114,7 @@ def with_bundled_code(model_dir: Path, destination: Path) -> Path:
     """A copy of ``model_dir`` with the serving code under code/ (the network-isolation layout)."""
     shutil.copytree(model_dir, destination)
     (destination / "code").mkdir()
-    for name in ("inference.py", "requirements.txt"):
+    for name in SERVING_FILES:
         shutil.copy2(SERVING_DIR / name, destination / "code" / name)
     return destination
 
