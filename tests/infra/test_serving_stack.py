@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tarfile
 
+import pytest
+
 from infra import packaging, serving
 from infra.config_schema import load_stack_config
 from infra.settings import settings_from_values
@@ -137,6 +139,8 @@ def test_sandbox_is_serverless_without_capture_or_scaling() -> None:
 
 
 def test_model_loads_code_from_s3_by_default(recording: Recording) -> None:
+    if settings_of(recording.stack).serving.network_isolation:
+        pytest.skip("isolated stacks read the code from the model artifact (test below)")
     model = recording.one(MODEL).inputs
     environment = model["primaryContainer"]["environment"]
     assert environment["SAGEMAKER_PROGRAM"] == "inference.py"
@@ -176,3 +180,18 @@ def test_a_pinned_model_package_replaces_the_training_artifact() -> None:
     container = run_program("prod", {"approvedModelPackageArn": arn}).one(MODEL).inputs["primaryContainer"]
     assert container["modelPackageName"] == arn
     assert "modelDataUrl" not in container and "image" not in container
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_staging_and_prod_serve_network_isolated(stack: str) -> None:
+    # Isolation starts since the code installs with no index (tests/serving, no-index start test).
+    assert settings_of(stack).serving.network_isolation
+    model = run_program(stack).one(MODEL).inputs
+    assert model["enableNetworkIsolation"] is True
+    assert model["primaryContainer"]["environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+
+
+def test_the_default_invocations_accept_is_json(recording: Recording) -> None:
+    # sagemaker_containers worker.Request.accept substitutes it for a missing Accept or */*.
+    environment = recording.one(MODEL).inputs["primaryContainer"]["environment"]
+    assert environment["SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"] == "application/json"
