@@ -46,7 +46,7 @@ STEPS = (
     "start the AWS emulator and create the stack's key and buckets",
     "generate and upload sample data",
     "package the code and train through the SageMaker training toolkit",
-    "serve the model and capture undrifted then drifted traffic",
+    "serve the model on the image's serving stack and capture undrifted then drifted traffic",
     "run the drift engine over each window and compare with the alarm thresholds",
     "summarise and write the HTML report",
 )
@@ -245,6 +245,7 @@ def step_serving(state: _State, requests_count: int) -> None:
     latencies: list[float] = []
     streams: dict[str, dict[str, Any]] = {}
     index = 0
+    # The image's real serving stack (serving/local_server.py), in the layout the stack deploys.
     with local_server.serve(state.model_archive, code_archive) as server, requests.Session() as http:
         for (name, frame), (start, end) in zip(_traffic(requests_count).items(), windows, strict=True):
             exchanges = []
@@ -281,6 +282,7 @@ def step_serving(state: _State, requests_count: int) -> None:
     state.frames.update({name: stream.pop("frame") for name, stream in streams.items()})
     state.summary["serving"] = {
         "endpoint_name": endpoint,
+        "network_isolation": s.serving.network_isolation,
         "requests": index,
         "capture_sampling_percent": s.serving.capture_sampling_percent,
         "latency_ms": {
