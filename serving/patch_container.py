@@ -11,6 +11,7 @@ which this environment does not install. Idempotent; exits non-zero when the fil
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -26,7 +27,10 @@ def patch(mapping_file: Path) -> str:
         if NEW in text:
             return "already patched"
         raise SystemExit(f"{mapping_file}: no {OLD!r} to patch; is this sagemaker-containers 2.8.6.post2?")
-    mapping_file.write_text(text.replace(NEW, OLD).replace(OLD, NEW), encoding="utf-8")
+    # A new file, not a rewrite in place: installers may hard-link site-packages files to their cache.
+    patched = mapping_file.with_name(mapping_file.name + ".patched")
+    patched.write_text(text.replace(NEW, OLD).replace(OLD, NEW), encoding="utf-8")
+    os.replace(patched, mapping_file)
     return "patched"
 
 
