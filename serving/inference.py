@@ -111,10 +111,11 @@ class CompiledPreprocessing:
     categorical: tuple[tuple[int, Any, Mapping[Any, int], int], ...]
 
     def transform(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
-        result = np.zeros((len(rows), self.width), dtype=np.float64)
+        count = len(rows)
+        result = np.zeros((count, self.width), dtype=np.float64)
+        columns = list(zip(*rows, strict=True))
         if self.numeric_positions:
-            positions = self.numeric_positions
-            numeric = np.array([[row[i] for i in positions] for row in rows], dtype=np.float64)
+            numeric = np.array([columns[i] for i in self.numeric_positions], dtype=np.float64).T
             if self.numeric_fill is not None:
                 missing = np.isnan(numeric)
                 if missing.any():
@@ -123,16 +124,23 @@ class CompiledPreprocessing:
                 numeric -= self.numeric_mean
             if self.numeric_scale is not None:
                 numeric /= self.numeric_scale
-            result[:, self.numeric_offset : self.numeric_offset + len(positions)] = numeric
+            result[:, self.numeric_offset : self.numeric_offset + len(self.numeric_positions)] = numeric
+        every_row = np.arange(count)
         for position, fill, index, offset in self.categorical:
-            for row_number, row in enumerate(rows):
-                value = row[position]
-                if value is None or (isinstance(value, float) and math.isnan(value)):
-                    value = fill
-                column = index.get(value)
-                if column is not None:
-                    result[row_number, offset + column] = 1.0
+            codes = [index.get(value, -1) for value in columns[position]]
+            if -1 in codes:
+                codes = [_category_code(index, value, fill) for value in columns[position]]
+            code_array = np.asarray(codes, dtype=np.intp)
+            known = code_array >= 0
+            result[every_row[known], offset + code_array[known]] = 1.0
         return result
+
+
+def _category_code(index: Mapping[Any, int], value: Any, fill: Any) -> int:
+    """The one-hot column of ``value``: a missing value (None, NaN) is the imputer's fill; unknown is -1."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        value = fill
+    return index.get(value, -1)
 
 
 @dataclass(frozen=True)
