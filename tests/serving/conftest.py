@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,6 +62,14 @@ def synthetic_frame(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, labels
 
 
+def dump_model(pipeline: Any, path: Path) -> None:
+    """Pickle with the C pickler, which joblib.load reads: pulumi imports dill, which extends the Python
+    pickler that joblib.dump copies, so its pickles would name dill, which the serving stack (like the
+    image) does not have."""
+    with path.open("wb") as handle:
+        pickle.dump(pipeline, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def build_model_dir(directory: Path, model_version: str = FIXTURE_MODEL_VERSION) -> Path:
     """model.joblib + schema.json + model_info.json, as training writes them (docs/formats.md)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -85,7 +93,7 @@ def build_model_dir(directory: Path, model_version: str = FIXTURE_MODEL_VERSION)
         ]
     )
     pipeline.fit(frame, labels)
-    joblib.dump(pipeline, directory / "model.joblib")
+    dump_model(pipeline, directory / "model.joblib")
     (directory / "schema.json").write_text(json.dumps(SCHEMA), encoding="utf-8")
     (directory / "model_info.json").write_text(
         json.dumps({"model_version": model_version, "sklearn_version": "fixture", "hyperparameters": {}}),
