@@ -1,6 +1,8 @@
 # Everything installs itself: `make local` and `make test` work on a fresh clone with only python3.
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
+# The serving container's own Python environment (serving/requirements-container.txt; docs/decisions.md).
+SERVING_VENV ?= .venv-serving
 STACK ?= dev
 
 .PHONY: setup test lint local bench docs lock snapshots clean
@@ -8,7 +10,7 @@ STACK ?= dev
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(SERVING_VENV)/.installed
 
 # uv alone, so `make lock` works on a fresh clone too.
 $(UV):
@@ -20,6 +22,13 @@ $(VENV)/.installed: requirements.txt | $(UV)
 	@echo "==> installing the pinned requirements into $(VENV) (about a minute on a cold cache)"
 	$(UV) pip install --python $(PYTHON) -r requirements.txt
 	@echo "==> $(VENV) is ready"
+	touch $@
+
+$(SERVING_VENV)/.installed: serving/requirements-container.txt $(VENV)/.installed
+	rm -rf $(SERVING_VENV)
+	python3 -m venv $(SERVING_VENV)
+	$(VENV)/bin/uv pip install --quiet --no-deps --python $(SERVING_VENV)/bin/python -r serving/requirements-container.txt
+	$(SERVING_VENV)/bin/python serving/patch_container.py
 	touch $@
 
 test: setup  ## the whole offline suite: infra under mocks, runtime units, toolkit/moto integration

@@ -38,7 +38,8 @@ LAMBDA_PLATFORM_TAGS = {
 }
 
 # Files the serving container needs; local tools in serving/ (local server, verifier) stay out.
-SERVING_FILES = ("inference.py", "requirements.txt")
+# pyproject.toml + inference_build.py let the container's startup `pip install .` build with no index.
+SERVING_FILES = ("inference.py", "requirements.txt", "pyproject.toml", "inference_build.py")
 # Where train.py finds serving code to copy into the model artifact (for network-isolated endpoints).
 SERVING_CODE_DIR = "serving_code"
 _EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}

@@ -50,6 +50,8 @@ def serving_environment(*, settings: ServingSettings, code_uri: str, region: str
         else code_uri,
         "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
         "SAGEMAKER_REGION": region,
+        # The container answers a missing Accept or a bare */* with this type (sagemaker_containers worker.Request).
+        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "application/json",
     }
 
 

@@ -48,7 +48,7 @@ STEPS = (
     "start the AWS emulator and create the stack's key and buckets",
     "generate and upload sample data",
     "package the code and train through the SageMaker training toolkit",
-    "serve the model and capture undrifted then drifted traffic, then the blind cases",
+    "serve the model on the image's serving stack and capture undrifted, drifted and blind-case traffic",
     "run the drift engine over each window and compare with the alarm thresholds",
     "summarise and write the HTML report",
 )
@@ -271,6 +271,7 @@ def step_serving(state: _State, requests_count: int) -> None:
     latencies: list[float] = []
     streams: dict[str, dict[str, Any]] = {}
     index = 0
+    # The image's real serving stack (serving/local_server.py), in the layout the stack deploys.
     with local_server.serve(state.model_archive, code_archive) as server, requests.Session() as http:
         for (name, frame), (start, end) in zip(traffic.items(), windows, strict=True):
             exchanges = []
@@ -315,6 +316,7 @@ def step_serving(state: _State, requests_count: int) -> None:
     state.frames.update({name: stream.pop("frame") for name, stream in streams.items()})
     state.summary["serving"] = {
         "endpoint_name": endpoint,
+        "network_isolation": s.serving.network_isolation,
         "requests": index,
         "capture_sampling_percent": s.serving.capture_sampling_percent,
         "latency_ms": {

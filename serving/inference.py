@@ -6,13 +6,22 @@ uses only the standard library, numpy, pandas, joblib and scikit-learn, which th
 The container imports this module and calls ``model_fn`` once per worker, then ``transform_fn`` for
 every request. ``input_fn``/``predict_fn``/``output_fn`` are deliberately absent: the container refuses a
 module that defines them together with ``transform_fn``, and only ``transform_fn`` can choose the
-status code. ``handle`` is the one request path, shared with serving/local_server.py and the tests.
+status code. ``handle`` is the one request path; ``load_model`` is ``model_fn`` without the container.
+
+Request path: at load the fitted preprocessing (imputers, scaler, one-hot with the schema's categories)
+is compiled into numpy operations in schema order (``compile_preprocessing``), and each request calls the
+final estimator on the resulting array; the pandas DataFrame and ColumnTransformer cost ~90% of a
+one-row Pipeline call. A pipeline the compiler does not know falls back to ``Pipeline.predict_proba``
+and says so once in the log, at load.
 
 Contract (docs/formats.md, "Inference contract"):
 
 * ``application/json``: ``{"instances": [...]}``, each instance a list in schema order or an object
   keyed by feature name. ``text/csv``: rows in schema order, no header, no label.
   A ``charset`` parameter is accepted when it is UTF-8; any other media type parameter is refused.
+* Accept: ``application/json``, ``application/*`` or ``*/*`` (any entry of a comma-separated list, q-values
+  ignored as the container ignores them); anything else is 406. The container substitutes
+  ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` for a missing Accept or a bare ``*/*``.
 * Success: 200 ``{"model_version", "classes", "predictions", "probabilities"}``.
 * Failure: 400 (415 unsupported content type, 406 unacceptable Accept) with
   ``{"error": {"code", "message", "field"}}``; ``field`` names the feature or request part at fault.
@@ -34,11 +43,12 @@ Validation decisions:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,11 +56,6 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-
-try:
-    from sagemaker_containers.beta.framework import worker as _container_worker
-except Exception:
-    _container_worker = None
 
 LOGGER = logging.getLogger(__name__)
 
@@ -83,6 +88,61 @@ class Feature:
     expected: str
 
 
+class CompileError(Exception):
+    """The fitted pipeline has a step or setting the compiled request path does not reproduce."""
+
+
+@dataclass(frozen=True)
+class CompiledPreprocessing:
+    """The fitted preprocessing as numpy operations; ``transform(rows)`` is the final estimator's input.
+
+    ``rows`` are lists in schema order (numbers as floats, categories as strings), as ``parse_rows`` gives.
+    Numeric columns: NaN -> the imputer's statistic, then ``(x - mean) / scale`` exactly as StandardScaler
+    computes it. Categorical columns: a missing value (None or NaN) -> the imputer's statistic, then one-hot
+    over the encoder's categories (an unknown category is all zeros, as ``handle_unknown="ignore"``).
+    """
+
+    width: int
+    numeric_positions: tuple[int, ...]
+    numeric_fill: np.ndarray | None
+    numeric_mean: np.ndarray | None
+    numeric_scale: np.ndarray | None
+    numeric_offset: int
+    categorical: tuple[tuple[int, Any, Mapping[Any, int], int], ...]
+
+    def transform(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
+        count = len(rows)
+        result = np.zeros((count, self.width), dtype=np.float64)
+        columns = list(zip(*rows, strict=True))
+        if self.numeric_positions:
+            numeric = np.array([columns[i] for i in self.numeric_positions], dtype=np.float64).T
+            if self.numeric_fill is not None:
+                missing = np.isnan(numeric)
+                if missing.any():
+                    numeric = np.where(missing, self.numeric_fill, numeric)
+            if self.numeric_mean is not None:
+                numeric -= self.numeric_mean
+            if self.numeric_scale is not None:
+                numeric /= self.numeric_scale
+            result[:, self.numeric_offset : self.numeric_offset + len(self.numeric_positions)] = numeric
+        every_row = np.arange(count)
+        for position, fill, index, offset in self.categorical:
+            codes = [index.get(value, -1) for value in columns[position]]
+            if -1 in codes:
+                codes = [_category_code(index, value, fill) for value in columns[position]]
+            code_array = np.asarray(codes, dtype=np.intp)
+            known = code_array >= 0
+            result[every_row[known], offset + code_array[known]] = 1.0
+        return result
+
+
+def _category_code(index: Mapping[Any, int], value: Any, fill: Any) -> int:
+    """The one-hot column of ``value``: a missing value (None, NaN) is the imputer's fill; unknown is -1."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        value = fill
+    return index.get(value, -1)
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """What ``model_fn`` loads once: the pipeline, its schema and the values every request reuses."""
@@ -97,6 +157,17 @@ class LoadedModel:
     feature_index: Mapping[str, int]
     classes: tuple[Any, ...]
     response_prefix: bytes
+    # None when the pipeline could not be compiled: requests then go through the Pipeline.
+    compiled: CompiledPreprocessing | None = None
+    estimator: Any = None
+    # The container's response type (sagemaker_containers worker.Response), set by model_fn.
+    response_type: Callable[..., Any] | None = None
+
+    def predict_proba(self, rows: list[list[Any]]) -> np.ndarray:
+        """Class probabilities of validated rows in schema order (compiled path, or the Pipeline)."""
+        if self.compiled is not None:
+            return np.asarray(self.estimator.predict_proba(self.compiled.transform(rows)), dtype=np.float64)
+        return np.asarray(self.pipeline.predict_proba(_frame(self, rows)), dtype=np.float64)
 
 
 def _read_json(path: Path) -> Any:
@@ -147,7 +218,137 @@ def _max_rows_from_env() -> int:
     return value
 
 
+def _one_step(name: str, step: Any) -> list[Any]:
+    """The fitted steps of one ColumnTransformer entry, in order."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(step, Pipeline):
+        return [s for _, s in step.steps if s is not None and s != "passthrough"]
+    if step == "passthrough":
+        return []
+    if isinstance(step, str):
+        raise CompileError(f"transformer {name!r}: {step!r} is not supported")
+    return [step]
+
+
+def _numeric_block(name: str, steps: list[Any], width: int) -> tuple[Any, Any, Any]:
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import StandardScaler
+
+    fill = mean = scale = None
+    for step in steps:
+        if isinstance(step, SimpleImputer) and fill is None and mean is None and scale is None:
+            if step.add_indicator or not (
+                isinstance(step.missing_values, float) and np.isnan(step.missing_values)
+            ):
+                raise CompileError(f"transformer {name!r}: only a NaN imputer without indicator compiles")
+            fill = np.asarray(step.statistics_, dtype=np.float64)
+            if fill.shape != (width,) or np.isnan(fill).any():
+                raise CompileError(f"transformer {name!r}: imputer drops or keeps empty columns")
+        elif isinstance(step, StandardScaler) and mean is None and scale is None:
+            mean = None if step.mean_ is None else np.asarray(step.mean_, dtype=np.float64)
+            scale = None if step.scale_ is None else np.asarray(step.scale_, dtype=np.float64)
+        else:
+            raise CompileError(f"transformer {name!r}: step {type(step).__name__} is not supported here")
+    return fill, mean, scale
+
+
+def _categorical_block(name: str, steps: list[Any], width: int) -> tuple[list[Any], list[list[Any]]]:
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder
+
+    fills: list[Any] = [None] * width
+    if len(steps) == 2 and isinstance(steps[0], SimpleImputer):
+        imputer = steps[0]
+        if imputer.add_indicator or not (
+            imputer.missing_values is None
+            or (isinstance(imputer.missing_values, float) and np.isnan(imputer.missing_values))
+        ):
+            raise CompileError(f"transformer {name!r}: only a NaN/None imputer without indicator compiles")
+        fills = list(imputer.statistics_)
+        steps = steps[1:]
+    if len(steps) != 1 or not isinstance(steps[0], OneHotEncoder):
+        raise CompileError(f"transformer {name!r}: expected [SimpleImputer,] OneHotEncoder")
+    encoder = steps[0]
+    if encoder.drop_idx_ is not None or getattr(encoder, "_infrequent_enabled", False):
+        raise CompileError(f"transformer {name!r}: one-hot with drop or infrequent categories")
+    if encoder.handle_unknown not in ("ignore", "infrequent_if_exist", "warn"):
+        raise CompileError(f"transformer {name!r}: handle_unknown={encoder.handle_unknown!r}")
+    return fills, [list(categories) for categories in encoder.categories_]
+
+
+def compile_preprocessing(pipeline: Any, features: Sequence[Feature]) -> tuple[CompiledPreprocessing, Any]:
+    """(compiled preprocessing, final estimator) of a fitted ``Pipeline([ColumnTransformer, estimator])``.
+
+    Raises CompileError naming what it does not reproduce; the caller then keeps the Pipeline.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
+        raise CompileError("expected a Pipeline of a ColumnTransformer and an estimator")
+    transformer, estimator = pipeline.steps[0][1], pipeline.steps[-1][1]
+    if not isinstance(transformer, ColumnTransformer):
+        raise CompileError(f"first step is {type(transformer).__name__}, expected a ColumnTransformer")
+    if not hasattr(estimator, "predict_proba"):
+        raise CompileError(f"final step {type(estimator).__name__} has no predict_proba")
+    if getattr(transformer, "_sklearn_output_config", {}).get("transform", "default") != "default":
+        raise CompileError("ColumnTransformer output is not a numpy array")
+    position = {feature.name: index for index, feature in enumerate(features)}
+    kinds = {feature.name: feature.is_numeric for feature in features}
+    numeric_positions: list[int] = []
+    numeric: tuple[Any, Any, Any] | None = None
+    numeric_offset = 0
+    categorical: list[tuple[int, Any, Mapping[Any, int], int]] = []
+    offset = 0
+    for name, step, columns in transformer.transformers_:
+        if step == "drop" or (name == "remainder" and len(columns) == 0):
+            continue
+        if not isinstance(columns, list | tuple) or not all(c in position for c in columns):
+            raise CompileError(f"transformer {name!r}: columns {columns!r} are not schema feature names")
+        steps = _one_step(name, step)
+        if all(kinds[c] for c in columns):
+            if numeric is not None:
+                raise CompileError("more than one numeric transformer")
+            numeric = _numeric_block(name, steps, len(columns))
+            numeric_positions = [position[c] for c in columns]
+            numeric_offset = offset
+            offset += len(columns)
+        elif not any(kinds[c] for c in columns):
+            fills, categories = _categorical_block(name, steps, len(columns))
+            for column, fill, values in zip(columns, fills, categories, strict=True):
+                categorical.append((position[column], fill, {v: i for i, v in enumerate(values)}, offset))
+                offset += len(values)
+        else:
+            raise CompileError(f"transformer {name!r} mixes numeric and categorical columns")
+    expected = getattr(estimator, "n_features_in_", offset)
+    if expected != offset:
+        raise CompileError(f"compiled width {offset} differs from the estimator's {expected} inputs")
+    fill, mean, scale = numeric if numeric is not None else (None, None, None)
+    compiled = CompiledPreprocessing(
+        width=offset,
+        numeric_positions=tuple(numeric_positions),
+        numeric_fill=fill,
+        numeric_mean=mean,
+        numeric_scale=scale,
+        numeric_offset=numeric_offset,
+        categorical=tuple(categorical),
+    )
+    return compiled, estimator
+
+
 def model_fn(model_dir: str) -> LoadedModel:
+    """The container's model loader: ``load_model`` plus the container's response type.
+
+    The import is here, not at module level, so the handlers stay importable without the container; in
+    the container a failure here fails the worker's start (/ping never answers 200), loudly.
+    """
+    from sagemaker_containers.beta.framework import worker
+
+    return dataclasses.replace(load_model(model_dir), response_type=worker.Response)
+
+
+def load_model(model_dir: str) -> LoadedModel:
     """Load model.joblib, schema.json and model_info.json from ``model_dir`` once per worker."""
     directory = Path(model_dir)
     schema = _read_json(directory / SCHEMA_FILE)
@@ -164,6 +365,11 @@ def model_fn(model_dir: str) -> LoadedModel:
             f"{MODEL_FILE}: model classes {list(classes)} differ from {SCHEMA_FILE} classes {schema_classes}"
         )
     prefix = json.dumps({"model_version": model_version, "classes": list(classes)})[:-1] + ", "
+    try:
+        compiled, estimator = compile_preprocessing(pipeline, features)
+    except CompileError as error:
+        compiled, estimator = None, None
+        LOGGER.warning("%s: request path not compiled (%s); serving through the Pipeline", MODEL_FILE, error)
     return LoadedModel(
         pipeline=pipeline,
         schema=schema,
@@ -175,6 +381,8 @@ def model_fn(model_dir: str) -> LoadedModel:
         feature_index={feature.name: index for index, feature in enumerate(features)},
         classes=classes,
         response_prefix=prefix.encode("utf-8"),
+        compiled=compiled,
+        estimator=estimator,
     )
 
 
@@ -411,12 +619,16 @@ def _error_body(code: str, message: str, field: str | None) -> bytes:
     return json.dumps({"error": {"code": code, "message": message, "field": field}}).encode("utf-8")
 
 
-def parse(model: LoadedModel, body: bytes | str | None, content_type: str | None) -> pd.DataFrame:
-    """The request as a DataFrame of the schema's features in schema order; RequestError if refused."""
+def parse_rows(model: LoadedModel, body: bytes | str | None, content_type: str | None) -> list[list[Any]]:
+    """The request's validated rows in schema order; RequestError if refused."""
     media_type = _media_type(content_type)
     text = _text(body)
-    rows = _rows_from_json(model, text) if media_type == JSON else _rows_from_csv(model, text)
-    return _frame(model, rows)
+    return _rows_from_json(model, text) if media_type == JSON else _rows_from_csv(model, text)
+
+
+def parse(model: LoadedModel, body: bytes | str | None, content_type: str | None) -> pd.DataFrame:
+    """The request as a DataFrame of the schema's features in schema order; RequestError if refused."""
+    return _frame(model, parse_rows(model, body, content_type))
 
 
 def handle(
@@ -425,14 +637,14 @@ def handle(
     """Answer one invocation: (status, JSON body, content type). Never raises."""
     try:
         _check_accept(accept)
-        frame = parse(model, body, content_type)
+        rows = parse_rows(model, body, content_type)
     except RequestError as error:
         return error.status, _error_body(error.code, error.message, error.field), JSON
     except Exception as error:
         LOGGER.exception("unexpected failure while parsing a request")
         return 400, _error_body("invalid_request", f"request could not be parsed: {error}", None), JSON
     try:
-        probabilities = np.asarray(model.pipeline.predict_proba(frame), dtype=np.float64)
+        probabilities = model.predict_proba(rows)
         return 200, _encode(model, probabilities), JSON
     except Exception as error:
         LOGGER.exception("model failed on a validated request")
@@ -440,13 +652,10 @@ def handle(
 
 
 def transform_fn(model: LoadedModel, request_body: bytes | str, content_type: str, accept: str) -> Any:
-    """Container entry point: ``handle`` wrapped in the toolkit's response type.
-
-    Without the toolkit (tests, local runs) it returns ``handle``'s (status, body, content type).
-    """
+    """Container entry point: ``handle``'s answer as the container's response type (from ``model_fn``)."""
+    if model.response_type is None:
+        raise RuntimeError("transform_fn needs a model loaded by model_fn (the container's response type)")
     status, body, mimetype = handle(model, request_body, content_type, accept)
-    if _container_worker is None:
-        return status, body, mimetype
     # sagemaker_containers _transformer.Transformer.transform turns a returned tuple into a 200 Response;
     # only a worker.Response(response, status, mimetype) carries another status (aws/sagemaker-containers).
-    return _container_worker.Response(response=body, status=status, mimetype=mimetype)
+    return model.response_type(response=body, status=status, mimetype=mimetype)

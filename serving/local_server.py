@@ -1,43 +1,70 @@
-"""Serve a packed model locally the way the SageMaker scikit-learn container does.
+"""Serve a packed model locally on the scikit-learn image's real serving stack.
 
-    python serving/local_server.py --model model.tar.gz [--code sourcedir.tar.gz]
-                                   [--host 127.0.0.1] [--port 8080]
+    python serving/local_server.py --model model.tar.gz [--code sourcedir.tar.gz] [--port 8080]
 
-Both code layouts of the deployment are supported: the serving code inside model.tar.gz under ``code/``
-(network isolation) or a separate code archive with inference.py at its root (SAGEMAKER_SUBMIT_DIRECTORY).
-inference.py is imported from the extracted archive, never from this repository, so what is served is
-exactly what was packed. GET /ping answers 200 once the model is loaded; POST /invocations answers with
-inference.handle's status, body and content type.
+The stack is sagemaker-containers 2.8.6.post2 with gunicorn + gevent + Flask at the image's pins, installed
+in its own virtualenv (``.venv-serving``, built by ``make setup`` from serving/requirements-container.txt)
+and started the way the image's ``serve`` entry point starts it (serving/container/image_serving.py):
+sagemaker-containers ``pip install``s the code directory, then gunicorn serves ``/ping`` and
+``/invocations`` with the packed inference.py. Both code layouts of the deployment are supported:
+
+* separate code archive (``--code``): ``SAGEMAKER_SUBMIT_DIRECTORY`` is that archive, as the stack points
+  it at the archive in S3;
+* network isolation (no ``--code``): the code travels inside model.tar.gz under ``code/`` and
+  ``SAGEMAKER_SUBMIT_DIRECTORY`` is ``<base>/model/code``, as the stack sets ``/opt/ml/model/code``.
+
+What differs from the image, and why: ``SAGEMAKER_BASE_DIR`` replaces /opt/ml (a temporary directory per
+server); nginx is not run (``SAGEMAKER_USE_NGINX=false``; the image's nginx only proxies
+/ping, /invocations and /execution-parameters with no body-size limit and answers other paths 404);
+gunicorn is bound to 127.0.0.1 instead of 0.0.0.0 by a gunicorn.conf.py hook; and each server gets a
+throw-away interpreter environment layered on .venv-serving, so the code that sagemaker-containers
+pip-installs never outlives the server. The server runs in its own process group, killed on shutdown.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import itertools
-import json
+import contextlib
+import http.client
 import os
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import tarfile
 import tempfile
 import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
-INFERENCE_MODULE = "inference.py"
+SERVING_DIR = Path(__file__).resolve().parent
+CONTAINER_DIR = SERVING_DIR / "container"
+SERVING_VENV = Path(os.environ.get("SAGESTACK_SERVING_VENV", SERVING_DIR.parent / ".venv-serving"))
+PROGRAM = "inference.py"
 CODE_DIR = "code"
-# SageMaker caps an InvokeEndpoint payload at 6 MB.
-MAX_BODY_BYTES = 6 * 1024 * 1024
-_module_counter = itertools.count()
+# The stack's serving_environment sets the same value (infra/serving.py).
+DEFAULT_ACCEPT = "application/json"
+DEFAULT_START_TIMEOUT_SECONDS = 120.0
+_STOP_TIMEOUT_SECONDS = 10.0
+_LOG_TAIL_CHARS = 4000
+# Variables of the calling environment that would change what the served interpreter imports or installs.
+_SCRUBBED_PREFIXES = ("PYTHON", "PIP_", "SAGEMAKER_", "SM_", "GUNICORN_", "VIRTUAL_ENV")
+_GUNICORN_CONF = '''"""Local-only gunicorn settings; sagemaker-containers passes everything else on its command line."""
+
+# One control socket per user home would be shared by concurrent local servers.
+control_socket_disable = True
+
+
+# sagemaker-containers binds 0.0.0.0; the local stack must only listen on loopback.
+def on_starting(server):
+    server.cfg.set("bind", ["127.0.0.1:{port}"])
+'''
 
 
 class ServingSetupError(Exception):
-    """The archives cannot be served: missing files, unsafe members, or a model that fails to load."""
+    """The archives cannot be served: missing files, unsafe members, no serving stack, or no start."""
 
 
 def _extract(archive: Path, destination: Path) -> None:
@@ -50,127 +77,112 @@ def _extract(archive: Path, destination: Path) -> None:
         raise ServingSetupError(f"cannot extract {archive}: {error}") from error
 
 
-def _import_inference(code_dir: Path) -> ModuleType:
-    path = code_dir / INFERENCE_MODULE
-    if not path.is_file():
-        raise ServingSetupError(f"no {INFERENCE_MODULE} in {code_dir}")
-    name = f"sagestack_served_inference_{next(_module_counter)}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ServingSetupError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses resolve annotations through sys.modules, so the module must be registered while it runs.
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def _check_code_archive(archive: Path) -> None:
+    if not archive.is_file():
+        raise ServingSetupError(f"archive {archive} does not exist")
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            names = tar.getnames()
+    except (tarfile.TarError, OSError) as error:
+        raise ServingSetupError(f"cannot extract {archive}: {error}") from error
+    for name in names:
+        if name.startswith(("/", "..")) or "/../" in f"/{name}/":
+            raise ServingSetupError(f"cannot extract {archive}: member {name!r} escapes the directory")
+    if PROGRAM not in names:
+        raise ServingSetupError(f"no {PROGRAM} in {archive}")
 
 
-class _InvocationHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Without TCP_NODELAY, keep-alive responses written in two parts stall on delayed ACKs.
-    disable_nagle_algorithm = True
-    server: _InferenceHTTPServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.server.verbose:
-            super().log_message(format, *args)
-
-    def _reply(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _error(self, status: int, code: str, message: str) -> None:
-        body = self.server.error_body(code, message, None)
-        self._reply(status, body, "application/json")
-
-    def do_GET(self) -> None:
-        if self.path == "/ping":
-            self._reply(200, b"", "text/plain")
-        else:
-            self._error(404, "not_found", f"no resource {self.path}; use GET /ping or POST /invocations")
-
-    def do_POST(self) -> None:
-        if self.path != "/invocations":
-            self._error(404, "not_found", f"no resource {self.path}; use POST /invocations")
-            return
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
-            self.close_connection = True
-            self._error(
-                413, "payload_too_large", f"body must be 0..{MAX_BODY_BYTES} bytes with a Content-Length"
-            )
-            return
-        body = self.rfile.read(length)
-        # Mirrors the container's request object: ContentType first, then Content-Type, else JSON.
-        content_type = (
-            self.headers.get("ContentType") or self.headers.get("Content-Type") or "application/json"
+def _stack_python() -> Path:
+    python = SERVING_VENV / "bin" / "python"
+    probe = (
+        subprocess.run(
+            [str(python), "-c", "import sagemaker_containers, gunicorn, gevent, flask"],
+            capture_output=True,
+            text=True,
+            check=False,
         )
-        accept = self.headers.get("Accept")
-        if not accept or accept == "*/*":
-            accept = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json")
-        status, payload, payload_type = self.server.handle(self.server.model, body, content_type, accept)
-        self._reply(status, payload, payload_type)
+        if python.is_file()
+        else None
+    )
+    if probe is None or probe.returncode != 0:
+        detail = probe.stderr.strip().splitlines()[-1:] if probe else ["missing"]
+        raise ServingSetupError(f"serving stack {SERVING_VENV} is not installed ({detail}); run `make setup`")
+    return python
 
 
-class _InferenceHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+def _server_environment(stack_python: Path, root: Path) -> Path:
+    """A fresh interpreter environment that sees .venv-serving's packages and installs into itself."""
+    interpreter = root / "python"
+    subprocess.run([str(stack_python), "-m", "venv", "--without-pip", str(interpreter)], check=True)
+    stack_site = subprocess.run(
+        [str(stack_python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    site = next((interpreter / "lib").glob("python3*/site-packages"))
+    (site / "sagestack-serving-stack.pth").write_text(f"{stack_site}\n{CONTAINER_DIR}\n", encoding="utf-8")
+    bin_dir = interpreter / "bin"
+    scripts = {
+        "serve": "from image_serving import serve\nserve()\n",
+        "gunicorn": "import sys\nfrom gunicorn.app.wsgiapp import run\nsys.exit(run())\n",
+    }
+    for name, body in scripts.items():
+        script = bin_dir / name
+        script.write_text(f"#!{bin_dir / 'python'}\n{body}", encoding="utf-8")
+        script.chmod(0o755)
+    return bin_dir
 
-    def __init__(
-        self,
-        address: tuple[str, int],
-        model: Any,
-        handle: Callable[..., tuple[int, bytes, str]],
-        verbose: bool,
-    ) -> None:
-        super().__init__(address, _InvocationHandler)
-        self.model = model
-        self.handle = handle
-        self.verbose = verbose
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up mid-answer (Ctrl-C, a timeout) is not a server fault worth a traceback.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
-    @staticmethod
-    def error_body(code: str, message: str, field: str | None) -> bytes:
-        return json.dumps({"error": {"code": code, "message": message, "field": field}}).encode("utf-8")
+
+def _ping(host: str, port: int) -> int | None:
+    connection = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        connection.request("GET", "/ping")
+        return connection.getresponse().status
+    except OSError:
+        return None
+    finally:
+        connection.close()
 
 
 class LocalServer:
     """A running local endpoint (``url``, ``model_dir``, ``code_dir``); ``shutdown()`` stops and cleans up."""
 
     def __init__(
-        self, http_server: _InferenceHTTPServer, workdir: Path, model_dir: Path, code_dir: Path
+        self, process: subprocess.Popen[bytes], workdir: Path, model_dir: Path, code_dir: Path, port: int
     ) -> None:
-        self._http_server = http_server
+        self._process = process
         self._workdir = workdir
         self.model_dir = model_dir
+        # Where sagemaker-containers puts the code it installs (SAGEMAKER_BASE_DIR/code).
         self.code_dir = code_dir
-        host, port = http_server.server_address[:2]
-        self.host = str(host)
-        self.port = int(port)
-        self.url = f"http://{self.host}:{self.port}"
-        self._thread = threading.Thread(
-            target=http_server.serve_forever, name="sagestack-local-server", daemon=True
-        )
-        self._thread.start()
+        self.log_path = workdir / "server.log"
+        self.host = "127.0.0.1"
+        self.port = port
+        self.url = f"http://{self.host}:{port}"
+        self.pid = process.pid
         self._stopped = False
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def running(self) -> bool:
+        return self._process.poll() is None
 
     def shutdown(self) -> None:
         if self._stopped:
             return
         self._stopped = True
-        self._http_server.shutdown()
-        self._http_server.server_close()
-        self._thread.join(timeout=10)
+        _stop_group(self._process)
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     def __enter__(self) -> LocalServer:
@@ -180,56 +192,125 @@ class LocalServer:
         self.shutdown()
 
 
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group (serve forwards it to gunicorn), then SIGKILL what is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=_STOP_TIMEOUT_SECONDS)
+    # gunicorn's workers may outlive serve for a moment; nothing of the group may survive the server.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=_STOP_TIMEOUT_SECONDS)
+
+
 def serve(
     model_archive: Path,
     code_archive: Path | None = None,
-    host: str = "127.0.0.1",
     port: int = 0,
-    verbose: bool = False,
+    *,
+    workers: int = 1,
+    env: Mapping[str, str] | None = None,
+    start_timeout: float = DEFAULT_START_TIMEOUT_SECONDS,
 ) -> LocalServer:
-    """Extract the archives, import their inference.py, load the model once and start serving.
+    """Extract the model, start the real serving stack on 127.0.0.1 and wait until /ping answers 200.
 
-    ``port=0`` picks a free port (read it from ``.url``). Raises ServingSetupError when the archives
-    cannot be served; the temporary directory is removed in that case too.
+    ``port=0`` picks a free port (read it from ``.url``). ``env`` adds variables to the server's
+    environment (``SAGESTACK_MAX_ROWS``, ``PIP_*``, ...). Raises ServingSetupError when the archives cannot
+    be served or the stack does not come up within ``start_timeout`` seconds (the server's log is in the
+    message); the temporary directory and every process are removed in that case too.
     """
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise ServingSetupError(f"host {host!r}: the local server binds to loopback only (127.0.0.1)")
+    if workers < 1:
+        raise ServingSetupError(f"workers: got {workers}, expected at least 1")
+    stack_python = _stack_python()
     workdir = Path(tempfile.mkdtemp(prefix="sagestack-serve-"))
+    process: subprocess.Popen[bytes] | None = None
     try:
-        model_dir = workdir / "model"
+        base = workdir / "opt-ml"
+        model_dir = base / "model"
         _extract(Path(model_archive), model_dir)
         if code_archive is not None:
-            code_dir = workdir / "code"
-            _extract(Path(code_archive), code_dir)
+            _check_code_archive(Path(code_archive))
+            submit_directory = str(Path(code_archive).resolve())
         else:
-            code_dir = model_dir / CODE_DIR
-            if not (code_dir / INFERENCE_MODULE).is_file():
+            if not (model_dir / CODE_DIR / PROGRAM).is_file():
                 raise ServingSetupError(
-                    f"{model_archive} has no {CODE_DIR}/{INFERENCE_MODULE}; "
-                    "pass the serving code archive with --code"
+                    f"{model_archive} has no {CODE_DIR}/{PROGRAM}; pass the serving code archive with --code"
                 )
-        module = _import_inference(code_dir)
-        model = module.model_fn(str(model_dir))
-        http_server = _InferenceHTTPServer((host, port), model, module.handle, verbose)
-    except ServingSetupError:
+            submit_directory = str(model_dir / CODE_DIR)
+        bin_dir = _server_environment(stack_python, workdir)
+        port = port or _free_port("127.0.0.1")
+        (workdir / "gunicorn.conf.py").write_text(_GUNICORN_CONF.format(port=port), encoding="utf-8")
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+        environment.update(
+            {
+                "PATH": f"{bin_dir}{os.pathsep}{environment.get('PATH', '')}",
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "SAGEMAKER_BASE_DIR": str(base),
+                "SAGEMAKER_PROGRAM": PROGRAM,
+                "SAGEMAKER_SUBMIT_DIRECTORY": submit_directory,
+                "SAGEMAKER_SERVING_MODULE": "image_serving:main",
+                "SAGEMAKER_USE_NGINX": "false",
+                "SAGEMAKER_BIND_TO_PORT": str(port),
+                "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
+                "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": DEFAULT_ACCEPT,
+            }
+        )
+        environment.update(env or {})
+        with (workdir / "server.log").open("wb") as log:
+            process = subprocess.Popen(
+                [str(bin_dir / "serve")],
+                cwd=workdir,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        server = LocalServer(process, workdir, model_dir, base / CODE_DIR, port)
+        deadline = time.monotonic() + start_timeout
+        while True:
+            if process.poll() is not None:
+                raise ServingSetupError(
+                    f"the serving stack exited with {process.returncode} before answering /ping:\n"
+                    f"{server.log()[-_LOG_TAIL_CHARS:]}"
+                )
+            status = _ping("127.0.0.1", port)
+            if status == 200:
+                return server
+            if status == 500:
+                # The image's glue loads the model on the first request: a 500 here is a worker that
+                # cannot import the code or load the model, and it will answer 500 to every /ping.
+                raise ServingSetupError(
+                    f"the serving stack answers /ping with 500 (the model or code failed to load):\n"
+                    f"{server.log()[-_LOG_TAIL_CHARS:]}"
+                )
+            if time.monotonic() > deadline:
+                raise ServingSetupError(
+                    f"the serving stack did not answer /ping with 200 within {start_timeout:.0f} s "
+                    f"(last answer {status}):\n{server.log()[-_LOG_TAIL_CHARS:]}"
+                )
+            time.sleep(0.1)
+    except BaseException as error:
+        if process is not None:
+            _stop_group(process)
         shutil.rmtree(workdir, ignore_errors=True)
-        raise
-    except Exception as error:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if isinstance(error, ServingSetupError | KeyboardInterrupt):
+            raise
         raise ServingSetupError(f"cannot serve {model_archive}: {error}") from error
-    return LocalServer(http_server, workdir, model_dir, code_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="model.tar.gz (model dir at the root)")
     parser.add_argument("--code", type=Path, help="serving code archive with inference.py at its root")
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port, 0 for a free one (default 8080)")
-    parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1, 0 for a free one")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (default 1)")
     args = parser.parse_args(argv)
     try:
-        server = serve(args.model, args.code, args.host, args.port, args.verbose)
+        server = serve(args.model, args.code, args.port, workers=args.workers)
     except ServingSetupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -240,9 +321,12 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    print(f"serving on {server.url}", flush=True)
+    print(f"serving on {server.url} (log: {server.log_path})", flush=True)
     try:
-        stop.wait()
+        while not stop.wait(0.5):
+            if not server.running():
+                print(f"error: the serving stack exited:\n{server.log()[-_LOG_TAIL_CHARS:]}", file=sys.stderr)
+                return 1
     finally:
         server.shutdown()
     print("stopped", flush=True)

@@ -7,6 +7,8 @@ import json
 import re
 import tarfile
 
+import pytest
+
 from infra import packaging, serving
 from infra import rollout as rollout_module
 from infra.config_schema import load_stack_config
@@ -195,6 +197,8 @@ def test_sandbox_is_serverless_without_capture_or_scaling() -> None:
 
 
 def test_model_loads_code_from_s3_by_default(recording: Recording) -> None:
+    if settings_of(recording.stack).serving.network_isolation:
+        pytest.skip("isolated stacks read the code from the model artifact (test below)")
     model = recording.one(MODEL).inputs
     environment = model["primaryContainer"]["environment"]
     assert environment["SAGEMAKER_PROGRAM"] == "inference.py"
@@ -275,3 +279,18 @@ def test_the_execution_role_may_read_every_rollback_alarm(recording: Recording) 
     )
     definition = parliament_definition("cloudwatch", "DescribeAlarms")
     assert [t["resource_type"] for t in definition["resource_types"]] == ["alarm*"]
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_staging_and_prod_serve_network_isolated(stack: str) -> None:
+    # Isolation starts since the code installs with no index (tests/serving, no-index start test).
+    assert settings_of(stack).serving.network_isolation
+    model = run_program(stack).one(MODEL).inputs
+    assert model["enableNetworkIsolation"] is True
+    assert model["primaryContainer"]["environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+
+
+def test_the_default_invocations_accept_is_json(recording: Recording) -> None:
+    # sagemaker_containers worker.Request.accept substitutes it for a missing Accept or */*.
+    environment = recording.one(MODEL).inputs["primaryContainer"]["environment"]
+    assert environment["SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"] == "application/json"

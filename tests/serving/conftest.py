@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import inference
+from infra.packaging import SERVING_FILES
 
 SERVING_DIR = Path(__file__).resolve().parents[2] / "serving"
 FIXTURE_MODEL_VERSION = "fixture-model-v1"
@@ -61,6 +62,14 @@ def synthetic_frame(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, labels
 
 
+def dump_model(pipeline: Any, path: Path) -> None:
+    """Pickle with the C pickler, which joblib.load reads: pulumi imports dill, which extends the Python
+    pickler that joblib.dump copies, so its pickles would name dill, which the serving stack (like the
+    image) does not have."""
+    with path.open("wb") as handle:
+        pickle.dump(pipeline, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def build_model_dir(directory: Path, model_version: str = FIXTURE_MODEL_VERSION) -> Path:
     """model.joblib + schema.json + model_info.json, as training writes them (docs/formats.md)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -84,7 +93,7 @@ def build_model_dir(directory: Path, model_version: str = FIXTURE_MODEL_VERSION)
         ]
     )
     pipeline.fit(frame, labels)
-    joblib.dump(pipeline, directory / "model.joblib")
+    dump_model(pipeline, directory / "model.joblib")
     (directory / "schema.json").write_text(json.dumps(SCHEMA), encoding="utf-8")
     (directory / "model_info.json").write_text(
         json.dumps({"model_version": model_version, "sklearn_version": "fixture", "hyperparameters": {}}),
@@ -102,9 +111,9 @@ def pack_directory(source: Path, archive: Path) -> Path:
 
 
 def pack_code(archive: Path) -> Path:
-    """The serving code archive: inference.py and requirements.txt at the root."""
+    """The serving code archive: the files the stack packs (infra/packaging.py) at the root."""
     with tarfile.open(archive, "w:gz") as tar:
-        for name in ("inference.py", "requirements.txt"):
+        for name in SERVING_FILES:
             tar.add(SERVING_DIR / name, arcname=name)
     return archive
 
@@ -113,7 +122,7 @@ def with_bundled_code(model_dir: Path, destination: Path) -> Path:
     """A copy of ``model_dir`` with the serving code under code/ (the network-isolation layout)."""
     shutil.copytree(model_dir, destination)
     (destination / "code").mkdir()
-    for name in ("inference.py", "requirements.txt"):
+    for name in SERVING_FILES:
         shutil.copy2(SERVING_DIR / name, destination / "code" / name)
     return destination
 
@@ -132,7 +141,7 @@ def fixture_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def loaded_model(fixture_model_dir: Path) -> inference.LoadedModel:
-    return inference.model_fn(str(fixture_model_dir))
+    return inference.load_model(str(fixture_model_dir))
 
 
 @pytest.fixture

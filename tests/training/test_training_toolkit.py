@@ -188,7 +188,12 @@ def test_toolkit_passes_C_and_bundles_serving_code(
     info = read_json(run.model_dir / "model_info.json")
     assert info["hyperparameters"]["C"] == 0.25
     assert info["model_version"] == "sagestack-dev-train-0001"
-    assert sorted(p.name for p in (run.model_dir / "code").iterdir()) == ["inference.py", "requirements.txt"]
+    assert sorted(p.name for p in (run.model_dir / "code").iterdir()) == [
+        "inference.py",
+        "inference_build.py",
+        "pyproject.toml",
+        "requirements.txt",
+    ]
     assert (run.model_dir / "code" / "inference.py").read_bytes() == (
         SERVING_DIR / "inference.py"
     ).read_bytes()
