@@ -349,8 +349,25 @@ def drift_engine_policy(
     artifacts_bucket_arn: pulumi.Input[str],
     key_arn: pulumi.Input[str],
     metric_namespace: str,
+    base_name: str,
+    endpoint_name: str,
+    model_package_arns: Sequence[pulumi.Input[str]],
 ) -> dict[str, Any]:
+    def sagemaker_arn(resource: str) -> pulumi.Output[str]:
+        return pulumi.Output.format("arn:{0}:sagemaker:{1}:{2}:{3}", partition, region, account_id, resource)
+
     return document(
+        # Each run follows endpoint -> configuration -> model (-> package) to the model it serves now.
+        allow(
+            "ReadServedEndpoint", ["sagemaker:DescribeEndpoint"], [sagemaker_arn(f"endpoint/{endpoint_name}")]
+        ),
+        allow(
+            "ReadServedConfiguration",
+            ["sagemaker:DescribeEndpointConfig"],
+            [sagemaker_arn(f"endpoint-config/{base_name}-*")],
+        ),
+        allow("ReadServedModel", ["sagemaker:DescribeModel"], [sagemaker_arn(f"model/{base_name}-*")]),
+        allow("ReadServedModelPackage", ["sagemaker:DescribeModelPackage"], list(model_package_arns)),
         _list_prefix("ListCapturedTraffic", capture_bucket_arn, [capture_prefix]),
         allow("ReadCapturedTraffic", ["s3:GetObject"], [_objects(capture_bucket_arn, capture_prefix)]),
         allow("ReadModelBaseline", ["s3:GetObject"], [_objects(artifacts_bucket_arn, MODELS_PREFIX)]),

@@ -75,7 +75,7 @@ class MonitoringArgs:
     capture_prefix: str
     artifacts_bucket: pulumi.Input[str]
     artifacts_bucket_arn: pulumi.Input[str]
-    model_data_url: pulumi.Input[str]
+    model_package_arns: tuple[pulumi.Input[str], ...]  # the packages the endpoint may serve
     pipeline_name: pulumi.Input[str]
     pipeline_arn: pulumi.Input[str]
     engine_code: Archive
@@ -300,12 +300,14 @@ class Monitoring(pulumi.ComponentResource):
                 artifacts_bucket_arn=a.artifacts_bucket_arn,
                 key_arn=a.key_arn,
                 metric_namespace=metrics.NAMESPACE,
+                base_name=a.base_name,
+                endpoint_name=a.endpoint_name,
+                model_package_arns=a.model_package_arns,
             ),
             environment={
                 "CAPTURE_S3_URI": pulumi.Output.format("s3://{0}/{1}", a.capture_bucket, a.capture_prefix),
                 "ENDPOINT_NAME": a.endpoint_name,
                 "VARIANT_NAME": a.variant_name,
-                "MODEL_DATA_URL": a.model_data_url,
                 "WINDOW_MINUTES": str(s.schedule_minutes),
                 "CAPTURE_SAMPLING_PERCENT": str(a.capture_sampling_percent),
             },

@@ -62,7 +62,7 @@ class ServingArgs:
     settings: ServingSettings
     code: Archive
     image_uri: pulumi.Input[str]
-    model_data_url: pulumi.Input[str]
+    model_data_url: pulumi.Input[str] | None  # None when the stack serves an approved model package
     model_version: pulumi.Input[str]
     execution_role_arn: pulumi.Input[str]
     key_arn: pulumi.Input[str]

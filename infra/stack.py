@@ -148,6 +148,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
             capture_bucket=storage.capture.name,
         )
 
+    package = settings.serving.approved_model_package_arn  # set: serve it, and train nothing here
     serving_code = packaging.build_serving_archive()
     training_code = packaging.build_training_archive(include_serving_code=settings.serving.network_isolation)
     training = Training(
@@ -167,8 +168,16 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
                 "s3://{0}/{1}", storage.artifacts.name, code_key(serving_code, "serving")
             ).apply(lambda uri: serving_environment(settings=settings.serving, code_uri=uri, region=region)),
             inference_instance_types=(settings.serving.instance_type,),
+            train_in_stack=package is None,
         ),
         opts=opts,
+    )
+    model_version = package or training.job_name  # what the endpoint reports it serves
+    if model_version is None:
+        raise AssertionError("a stack that trains nothing must serve a model package")
+    # The drift engine may read the packages of this stack's registry and the one the stack is pinned to.
+    own_packages = pulumi.Output.format(
+        "arn:{0}:sagemaker:{1}:{2}:model-package/{3}/*", partition, region, account_id, registry
     )
 
     endpoint = endpoint_name(base)
@@ -191,7 +200,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
             capture_prefix=CAPTURE_PREFIX,
             artifacts_bucket=storage.artifacts.name,
             artifacts_bucket_arn=storage.artifacts.arn,
-            model_data_url=training.model_data_url,
+            model_package_arns=(own_packages, *([package] if package else [])),
             pipeline_name=training.pipeline_name,
             pipeline_arn=training.pipeline_arn,
             engine_code=packaging.build_monitoring_archive(),
@@ -210,7 +219,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
             code=serving_code,
             image_uri=sklearn.registry_path,
             model_data_url=training.model_data_url,
-            model_version=training.job_name,
+            model_version=model_version,
             execution_role_arn=execution_role.arn,
             key_arn=storage.key_arn,
             artifacts_bucket=storage.artifacts.name,

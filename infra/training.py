@@ -290,11 +290,13 @@ class TrainingArgs:
     artifacts_bucket: pulumi.Input[str]
     serving_environment: pulumi.Input[dict[str, str]]
     inference_instance_types: tuple[str, ...]
+    # False when the stack serves an approved model package: the registry and pipeline stay, the job goes.
+    train_in_stack: bool = True
 
 
 class Training(pulumi.ComponentResource):
-    job_name: pulumi.Output[str]
-    model_data_url: pulumi.Output[str]
+    job_name: pulumi.Output[str] | None
+    model_data_url: pulumi.Output[str] | None
     code_uri: pulumi.Output[str]
     model_package_group_name: pulumi.Output[str]
     pipeline_name: pulumi.Output[str]
@@ -331,6 +333,80 @@ class Training(pulumi.ComponentResource):
                 )
             )
         )
+        self.job_name = self.model_data_url = None
+        if args.train_in_stack:
+            self.job_name, self.model_data_url = self._train(
+                name, args, request, data_uris, output_path, code_object
+            )
+
+        group_name = model_package_group_name(args.base_name)
+        group = aws.sagemaker.ModelPackageGroup(
+            f"{name}-registry",
+            aws.sagemaker.ModelPackageGroupArgs(
+                model_package_group_name=group_name,
+                model_package_group_description=f"{args.base_name}: candidate models from the retraining pipeline",
+            ),
+            opts=child,
+        )
+        self.model_package_group_name = group.model_package_group_name
+        definition = pulumi.Output.all(
+            image=args.image_uri,
+            role=args.execution_role_arn,
+            key=args.key_arn,
+            code=self.code_uri,
+            output=output_path,
+            uris=data_uris,
+            serving_environment=args.serving_environment,
+        ).apply(
+            lambda v: render_pipeline_definition(
+                PipelineInputs(
+                    image_uri=v["image"],
+                    role_arn=v["role"],
+                    key_arn=v["key"],
+                    code_uri=v["code"],
+                    output_path=v["output"],
+                    channel_uris=v["uris"],
+                    model_package_group=group_name,
+                    settings=s,
+                    serving_environment=v["serving_environment"],
+                    inference_instance_types=args.inference_instance_types,
+                )
+            )
+        )
+        pipeline = aws.sagemaker.Pipeline(
+            f"{name}-pipeline",
+            aws.sagemaker.PipelineArgs(
+                pipeline_name=f"{args.base_name}-retrain",
+                pipeline_display_name=f"{args.base_name}-retrain",
+                pipeline_description="Retrain on the current data, gate on validation ROC AUC, register for approval",
+                role_arn=args.pipeline_role_arn,
+                pipeline_definition=definition,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[group]),
+        )
+        self.pipeline_name = pipeline.pipeline_name
+        self.pipeline_arn = pipeline.arn
+        self.register_outputs(
+            {
+                "job_name": self.job_name,
+                "model_data_url": self.model_data_url,
+                "code_uri": self.code_uri,
+                "model_package_group_name": self.model_package_group_name,
+                "pipeline_name": self.pipeline_name,
+            }
+        )
+
+    def _train(
+        self,
+        name: str,
+        args: TrainingArgs,
+        request: pulumi.Output[dict[str, Any]],
+        data_uris: pulumi.Output[dict[str, str]],
+        output_path: pulumi.Output[str],
+        code_object: pulumi.Resource,
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """The stack's own training job, and the model artifact of it once SageMaker reports Completed."""
+        s = args.settings
         job_name_value = request.apply(lambda r: job_name(base_name=args.base_name, request=r, run=s.run))
         channels = [
             aws.sagemaker.TrainingJobInputDataConfigArgs(
@@ -396,7 +472,6 @@ class Training(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[code_object]),
         )
-        self.job_name = job.training_job_name
         completed = CompletedTrainingJob(
             f"{name}-completed",
             CompletedTrainingJobArgs(
@@ -410,61 +485,4 @@ class Training(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[job]),
         )
         # The only way to the model: serving is created from a job SageMaker reports Completed.
-        self.model_data_url = completed.model_data_url
-
-        group_name = model_package_group_name(args.base_name)
-        group = aws.sagemaker.ModelPackageGroup(
-            f"{name}-registry",
-            aws.sagemaker.ModelPackageGroupArgs(
-                model_package_group_name=group_name,
-                model_package_group_description=f"{args.base_name}: candidate models from the retraining pipeline",
-            ),
-            opts=child,
-        )
-        self.model_package_group_name = group.model_package_group_name
-        definition = pulumi.Output.all(
-            image=args.image_uri,
-            role=args.execution_role_arn,
-            key=args.key_arn,
-            code=self.code_uri,
-            output=output_path,
-            uris=data_uris,
-            serving_environment=args.serving_environment,
-        ).apply(
-            lambda v: render_pipeline_definition(
-                PipelineInputs(
-                    image_uri=v["image"],
-                    role_arn=v["role"],
-                    key_arn=v["key"],
-                    code_uri=v["code"],
-                    output_path=v["output"],
-                    channel_uris=v["uris"],
-                    model_package_group=group_name,
-                    settings=s,
-                    serving_environment=v["serving_environment"],
-                    inference_instance_types=args.inference_instance_types,
-                )
-            )
-        )
-        pipeline = aws.sagemaker.Pipeline(
-            f"{name}-pipeline",
-            aws.sagemaker.PipelineArgs(
-                pipeline_name=f"{args.base_name}-retrain",
-                pipeline_display_name=f"{args.base_name}-retrain",
-                pipeline_description="Retrain on the current data, gate on validation ROC AUC, register for approval",
-                role_arn=args.pipeline_role_arn,
-                pipeline_definition=definition,
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[group]),
-        )
-        self.pipeline_name = pipeline.pipeline_name
-        self.pipeline_arn = pipeline.arn
-        self.register_outputs(
-            {
-                "job_name": self.job_name,
-                "model_data_url": self.model_data_url,
-                "code_uri": self.code_uri,
-                "model_package_group_name": self.model_package_group_name,
-                "pipeline_name": self.pipeline_name,
-            }
-        )
+        return job.training_job_name, completed.model_data_url

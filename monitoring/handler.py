@@ -24,6 +24,7 @@ from monitoring.engine import (
     metric_data,
     publish,
 )
+from monitoring.served_model import ServedModelError, served_model
 
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
@@ -34,23 +35,16 @@ class DriftConfig:
     capture_uri: str
     endpoint_name: str
     variant_name: str
-    model_data_url: str
     window_minutes: int
     sampling_percent: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> DriftConfig:
         capture_uri = required(environ, "CAPTURE_S3_URI")
-        model_data_url = required(environ, "MODEL_DATA_URL")
-        for name, url in (("CAPTURE_S3_URI", capture_uri), ("MODEL_DATA_URL", model_data_url)):
-            try:
-                _, key = parse_s3_url(url, name)
-            except ValueError as error:
-                raise ConfigError(str(error)) from None
-        if not key:
-            raise ConfigError(
-                f"MODEL_DATA_URL: expected s3://bucket/key of a model.tar.gz, got {model_data_url!r}"
-            )
+        try:
+            parse_s3_url(capture_uri, "CAPTURE_S3_URI")
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         window_minutes = whole_number(environ, "WINDOW_MINUTES", 1, metrics.MAX_WINDOW_MINUTES)
         sampling_percent = whole_number(environ, "CAPTURE_SAMPLING_PERCENT", 1, 100)
         endpoint_name = required(environ, "ENDPOINT_NAME")
@@ -58,7 +52,7 @@ class DriftConfig:
         for name, value in (("ENDPOINT_NAME", endpoint_name), ("VARIANT_NAME", variant_name)):
             if "/" in value:
                 raise ConfigError(f"{name}: expected a SageMaker name without '/', got {value!r}")
-        return cls(capture_uri, endpoint_name, variant_name, model_data_url, window_minutes, sampling_percent)
+        return cls(capture_uri, endpoint_name, variant_name, window_minutes, sampling_percent)
 
 
 def scheduled_time(event: Mapping[str, Any]) -> datetime:
@@ -75,7 +69,9 @@ def scheduled_time(event: Mapping[str, Any]) -> datetime:
     return moment
 
 
-def run(config: DriftConfig, event: Mapping[str, Any], *, s3: Any, cloudwatch: Any) -> dict[str, Any]:
+def run(
+    config: DriftConfig, event: Mapping[str, Any], *, s3: Any, cloudwatch: Any, sagemaker: Any
+) -> dict[str, Any]:
     """Measure the last settled window before the event's time and publish; returns a JSON summary.
 
     A model artifact whose baseline cannot be used publishes ArtifactBroken=1 and nothing else: never drift.
@@ -84,8 +80,10 @@ def run(config: DriftConfig, event: Mapping[str, Any], *, s3: Any, cloudwatch: A
     window = Window.settled(scheduled, config.window_minutes)
     endpoint, variant = config.endpoint_name, config.variant_name
     try:
-        model = load_model_baseline(s3, config.model_data_url)
-    except BaselineError as error:
+        # The baseline of the model the endpoint serves now: it follows promotions and rollbacks.
+        served = served_model(sagemaker, endpoint, variant)
+        model = load_model_baseline(s3, served.model_data_url)
+    except (BaselineError, ServedModelError) as error:
         logger.error("model artifact unusable for drift: %s", error)
         publish(cloudwatch, artifact_broken_data(endpoint, variant, scheduled))
         return {
@@ -118,6 +116,12 @@ def run(config: DriftConfig, event: Mapping[str, Any], *, s3: Any, cloudwatch: A
         **result.summary(),
         "capture_coverage": coverage,
         "metrics_published": published,
+        "model": {
+            "version": served.version,
+            "model_name": served.model_name,
+            "endpoint_config_name": served.endpoint_config_name,
+            "model_package_arn": served.model_package_arn,
+        },
         "baseline": {"model_data_url": model.source, "etag": model.etag},
     }
     logger.info(
@@ -135,4 +139,10 @@ def run(config: DriftConfig, event: Mapping[str, Any], *, s3: Any, cloudwatch: A
 
 def handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     config = DriftConfig.from_env(os.environ)
-    return run(config, event, s3=boto3.client("s3"), cloudwatch=boto3.client("cloudwatch"))
+    return run(
+        config,
+        event,
+        s3=boto3.client("s3"),
+        cloudwatch=boto3.client("cloudwatch"),
+        sagemaker=boto3.client("sagemaker"),
+    )

@@ -385,7 +385,6 @@ def drift_lambda_environment(state: _State) -> dict[str, str]:
         "CAPTURE_S3_URI": serving.capture_uri(state.buckets["capture"]),
         "ENDPOINT_NAME": serving.endpoint_name(s.base_name),
         "VARIANT_NAME": serving.VARIANT_NAME,
-        "MODEL_DATA_URL": state.model_data_url,
         "WINDOW_MINUTES": str(s.monitoring.schedule_minutes),
         "CAPTURE_SAMPLING_PERCENT": str(s.serving.capture_sampling_percent),
     }
@@ -396,18 +395,50 @@ def _published_metrics() -> list[dict[str, Any]]:
     return [m for page in paginator.paginate(Namespace=metrics.NAMESPACE) for m in page["Metrics"]]
 
 
+def serve_on_emulator(state: _State, model_data_url: str, version: str) -> None:
+    """Point the stack's endpoint at a model, as a deployment leaves it (moto has no UpdateEndpoint)."""
+    sm, base = _client("sagemaker"), state.s.base_name
+    model = serving.model_name(base, [model_data_url, version])
+    sm.create_model(
+        ModelName=model,
+        ExecutionRoleArn=f"arn:aws:iam::123456789012:role/{base}-sagemaker-execution",
+        PrimaryContainer={
+            "Image": "sagemaker-scikit-learn",
+            "ModelDataUrl": model_data_url,
+            "Environment": {"SAGESTACK_MODEL_VERSION": version},
+        },
+    )
+    config = f"{model}-config"
+    sm.create_endpoint_config(
+        EndpointConfigName=config,
+        ProductionVariants=[
+            {
+                "VariantName": serving.VARIANT_NAME,
+                "ModelName": model,
+                "InstanceType": state.s.serving.instance_type,
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    endpoint = serving.endpoint_name(base)
+    if any(e["EndpointName"] == endpoint for e in sm.list_endpoints()["Endpoints"]):
+        sm.delete_endpoint(EndpointName=endpoint)
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+
+
 def step_drift(state: _State) -> None:
     s = state.s
+    serve_on_emulator(state, state.model_data_url, state.job_name)
     config = DriftConfig.from_env(drift_lambda_environment(state))
     thresholds = s.monitoring.thresholds
     artifact.clear_cache()
-    s3, cloudwatch = _client("s3"), _client("cloudwatch")
+    s3, cloudwatch, sagemaker = _client("s3"), _client("cloudwatch"), _client("sagemaker")
     results = {}
     blind = {}
     for name, stream in state.summary["serving"]["windows"].items():
         # The stack runs each window the settle delay after it ends.
         run_at = datetime.fromisoformat(stream["window"]["end"]) + timedelta(minutes=engine.SETTLE_MINUTES)
-        outcome = run(config, {"time": run_at.isoformat()}, s3=s3, cloudwatch=cloudwatch)
+        outcome = run(config, {"time": run_at.isoformat()}, s3=s3, cloudwatch=cloudwatch, sagemaker=sagemaker)
         blind_firing = blind_alarms_firing(s.base_name, outcome)
         if name in (CAPTURE_STOPPED, NEW_CATEGORY):
             blind[name] = {
@@ -426,6 +457,7 @@ def step_drift(state: _State) -> None:
         if prediction is not None and prediction > thresholds.prediction_drift_psi:
             firing.append("predictions")
         results[name] = {
+            "model_version": outcome["model"]["version"],  # the model the endpoint served: the baseline's
             "alarm_names": [drift_alarm_name(s.base_name, subject) for subject in firing],
             "records_analyzed": outcome["records_analyzed"],
             "malformed_records": outcome["malformed_records"],
@@ -447,8 +479,9 @@ def step_drift(state: _State) -> None:
     _put(bucket, key, broken.read_bytes())
     first = state.summary["serving"]["windows"]["undrifted"]["window"]
     run_at = datetime.fromisoformat(first["end"]) + timedelta(minutes=engine.SETTLE_MINUTES)
-    broken_config = DriftConfig.from_env({**drift_lambda_environment(state), "MODEL_DATA_URL": broken_url})
-    outcome = run(broken_config, {"time": run_at.isoformat()}, s3=s3, cloudwatch=cloudwatch)
+    serve_on_emulator(state, broken_url, f"{state.job_name}-broken")
+    outcome = run(config, {"time": run_at.isoformat()}, s3=s3, cloudwatch=cloudwatch, sagemaker=sagemaker)
+    serve_on_emulator(state, state.model_data_url, state.job_name)
     blind["artifact-broken"] = {
         "alarms_firing": blind_alarms_firing(s.base_name, outcome),
         "error": outcome.get("error"),

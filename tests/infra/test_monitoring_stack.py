@@ -12,7 +12,7 @@ from infra import packaging
 from infra.config_schema import load_stack_config
 from infra.settings import settings_from_values
 from monitoring import metrics
-from tests.infra.harness import Recording, run_program
+from tests.infra.harness import ACCOUNT_ID, Recording, run_program
 from training import contract
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -99,7 +99,6 @@ def test_drift_engine_lambda_reads_this_stack_and_runs_on_its_schedule(recording
         "CAPTURE_S3_URI": f"s3://{recording.outputs['capture_bucket']}/datacapture",
         "ENDPOINT_NAME": recording.outputs["endpoint_name"],
         "VARIANT_NAME": "primary",
-        "MODEL_DATA_URL": recording.outputs["model_data_url"],
         "WINDOW_MINUTES": str(s.schedule_minutes),
         "CAPTURE_SAMPLING_PERCENT": str(settings_of(recording.stack).serving.capture_sampling_percent),
     }
@@ -438,3 +437,38 @@ def test_the_gate_may_claim_only_its_own_table(recording: Recording) -> None:
     [claim] = [x for x in statements if x["Sid"] == "ClaimRetraining"]
     assert claim["Action"] == ["dynamodb:DeleteItem", "dynamodb:UpdateItem"]
     assert claim["Resource"] == [table.state.get("arn", claim["Resource"][0])]
+
+
+# Issue 12: the drift engine measures against the model the endpoint serves now, never a URL fixed at deploy
+# time; its role may follow endpoint -> configuration -> model -> package, for this stack's names only.
+def test_the_drift_engine_resolves_the_served_model_at_every_run(recording: Recording) -> None:
+    if settings_of(recording.stack).monitoring.engine != "lambda":
+        pytest.skip("this stack runs no drift Lambda")
+    engine = next(f for f in recording.of_type(FUNCTION) if f.inputs["name"].endswith("-drift-engine"))
+    assert "MODEL_DATA_URL" not in engine.inputs["environment"]["variables"]
+    role = next(
+        r for r in recording.of_type("aws:iam/role:Role") if r.inputs["name"].endswith("-drift-engine")
+    )
+    statements = {st["Sid"]: st for st in json.loads(role.inputs["inlinePolicies"][0]["policy"])["Statement"]}
+    region, base = settings_of(recording.stack).region, f"sagestack-{recording.stack}"
+    arn = f"arn:aws:sagemaker:{region}:{ACCOUNT_ID}"
+    assert statements["ReadServedEndpoint"]["Resource"] == [f"{arn}:endpoint/{base}"]
+    assert statements["ReadServedConfiguration"]["Resource"] == [f"{arn}:endpoint-config/{base}-*"]
+    assert statements["ReadServedModel"]["Resource"] == [f"{arn}:model/{base}-*"]
+    assert statements["ReadServedModelPackage"]["Resource"] == [f"{arn}:model-package/{base}-models/*"]
+
+
+def test_a_stack_pinned_to_a_package_trains_nothing_and_serves_the_package() -> None:
+    package = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:model-package/sagestack-staging-models/7"
+    recording = run_program("dev", {"approvedModelPackageArn": package})
+    assert recording.of_type("aws:sagemaker/trainingJob:TrainingJob") == []
+    assert recording.of_type("aws:sagemaker/pipeline:Pipeline")  # the registry's pipeline stays
+    model = recording.one("aws:sagemaker/model:Model").inputs
+    assert model["primaryContainer"]["modelPackageName"] == package
+    assert model["primaryContainer"]["environment"]["SAGESTACK_MODEL_VERSION"] == package
+    role = next(
+        r for r in recording.of_type("aws:iam/role:Role") if r.inputs["name"].endswith("-drift-engine")
+    )
+    statements = {st["Sid"]: st for st in json.loads(role.inputs["inlinePolicies"][0]["policy"])["Statement"]}
+    assert package in statements["ReadServedModelPackage"]["Resource"]
+    assert "training_job_name" not in recording.outputs and "model_data_url" not in recording.outputs

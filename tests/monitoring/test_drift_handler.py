@@ -36,7 +36,6 @@ def environment(**overrides: str) -> dict[str, str]:
         "CAPTURE_S3_URI": f"s3://{CAPTURE_BUCKET}/datacapture",
         "ENDPOINT_NAME": ENDPOINT,
         "VARIANT_NAME": VARIANT,
-        "MODEL_DATA_URL": f"s3://{MODEL_BUCKET}/{MODEL_KEY}",
         "WINDOW_MINUTES": str(WINDOW_MINUTES),
         "CAPTURE_SAMPLING_PERCENT": str(SAMPLING_PERCENT),
     }
@@ -68,9 +67,40 @@ def deployed(aws: str, monkeypatch: pytest.MonkeyPatch):
     for bucket in (CAPTURE_BUCKET, MODEL_BUCKET):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     s3.put_object(Bucket=MODEL_BUCKET, Key=MODEL_KEY, Body=model_tarball(training_baseline()))
+    serve(f"s3://{MODEL_BUCKET}/{MODEL_KEY}", version="train-0001")
     for name, value in environment().items():
         monkeypatch.setenv(name, value)
     return s3
+
+
+def serve(model_data_url: str | None = None, *, version: str, package_arn: str | None = None) -> None:
+    """Point the endpoint at a new model, as a deployment (or a rollback to an older one) leaves it."""
+    sm = boto3.client("sagemaker")
+    container: dict = {"Environment": {"SAGESTACK_MODEL_VERSION": version}}
+    if package_arn:
+        container["ModelPackageName"] = package_arn
+    else:
+        container |= {"Image": "sklearn", "ModelDataUrl": model_data_url}
+    model = f"{ENDPOINT}-model-{version}"
+    sm.create_model(
+        ModelName=model, ExecutionRoleArn="arn:aws:iam::123456789012:role/x", PrimaryContainer=container
+    )
+    config = f"{ENDPOINT}-config-{version}"
+    sm.create_endpoint_config(
+        EndpointConfigName=config,
+        ProductionVariants=[
+            {
+                "VariantName": VARIANT,
+                "ModelName": model,
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    # moto has no UpdateEndpoint: a fresh endpoint of the same name stands for the updated one.
+    if any(e["EndpointName"] == ENDPOINT for e in sm.list_endpoints()["Endpoints"]):
+        sm.delete_endpoint(EndpointName=ENDPOINT)
+    sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=config)
 
 
 def capture_file(s3, opened: datetime, lines: list[str], number: int = 0) -> str:
@@ -310,10 +340,6 @@ def test_a_baseline_whose_feature_type_disagrees_with_the_schema_is_a_broken_art
     [
         ({"CAPTURE_S3_URI": ""}, "CAPTURE_S3_URI: required environment variable is missing"),
         ({"CAPTURE_S3_URI": "/local/path"}, "CAPTURE_S3_URI: expected an s3://bucket/key URL"),
-        (
-            {"MODEL_DATA_URL": f"s3://{MODEL_BUCKET}"},
-            "MODEL_DATA_URL: expected s3://bucket/key of a model.tar.gz",
-        ),
         ({"ENDPOINT_NAME": " "}, "ENDPOINT_NAME: required environment variable is missing"),
         ({"VARIANT_NAME": "a/b"}, "VARIANT_NAME: expected a SageMaker name without '/'"),
         (
@@ -336,8 +362,8 @@ def test_bad_configuration_names_the_variable(overrides: dict[str, str], message
 def test_bad_configuration_fails_the_handler_before_any_aws_call(
     deployed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("MODEL_DATA_URL")
-    with pytest.raises(ConfigError, match="MODEL_DATA_URL"):
+    monkeypatch.delenv("CAPTURE_S3_URI")
+    with pytest.raises(ConfigError, match="CAPTURE_S3_URI"):
         handler(scheduled_event(RUN), None)
     assert boto3.client("cloudwatch").list_metrics(Namespace=metrics.NAMESPACE)["Metrics"] == []
 
@@ -347,3 +373,60 @@ def test_an_event_with_an_unusable_time_is_rejected(deployed, bad_time: object) 
     event = scheduled_event(RUN) | {"time": bad_time}
     with pytest.raises(ValueError, match=re.escape("event.time: expected an ISO 8601 UTC time")):
         handler(event, None)
+
+
+# Issue 12: the baseline is the served model's, resolved at every run, so a rollback (the endpoint back on an
+# older model) or a promotion (a model package) changes what drift is measured against, by itself.
+def test_after_a_rollback_drift_is_measured_against_the_older_models_baseline(deployed) -> None:
+    older = training_baseline(seed=8)
+    deployed.put_object(Bucket=MODEL_BUCKET, Key="train-0000/output/model.tar.gz", Body=model_tarball(older))
+    first = handler(scheduled_event(RUN), None)
+    assert first["model"]["version"] == "train-0001"
+    serve(f"s3://{MODEL_BUCKET}/train-0000/output/model.tar.gz", version="train-0000")
+    second = handler(scheduled_event(RUN), None)
+    assert second["model"]["version"] == "train-0000"
+    assert second["baseline"]["model_data_url"] == f"s3://{MODEL_BUCKET}/train-0000/output/model.tar.gz"
+    assert second["model"]["endpoint_config_name"] == f"{ENDPOINT}-config-train-0000"
+
+
+def test_a_promoted_package_is_resolved_to_its_artifact(deployed) -> None:
+    sm = boto3.client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="sagestack-staging-models")
+    package = sm.create_model_package(
+        ModelPackageGroupName="sagestack-staging-models",
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": "sklearn", "ModelDataUrl": f"s3://{MODEL_BUCKET}/{MODEL_KEY}"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
+    serve(version=package, package_arn=package)
+    summary = handler(scheduled_event(RUN), None)
+    assert summary["model"]["version"] == summary["model"]["model_package_arn"] == package
+    assert summary["baseline"]["model_data_url"] == f"s3://{MODEL_BUCKET}/{MODEL_KEY}"
+
+
+def test_an_endpoint_whose_model_has_no_artifact_is_reported_broken_not_drifted(deployed) -> None:
+    sm = boto3.client("sagemaker")
+    sm.create_model(
+        ModelName=f"{ENDPOINT}-empty",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+        PrimaryContainer={"Image": "sklearn"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=f"{ENDPOINT}-config-empty",
+        ProductionVariants=[
+            {
+                "VariantName": VARIANT,
+                "ModelName": f"{ENDPOINT}-empty",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    sm.delete_endpoint(EndpointName=ENDPOINT)
+    sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=f"{ENDPOINT}-config-empty")
+    summary = handler(scheduled_event(RUN), None)
+    assert summary["status"] == "artifact_broken"
+    assert "names neither a ModelDataUrl nor a ModelPackageName" in summary["error"]

@@ -49,6 +49,13 @@ def test_drifted_feature_alone_is_flagged_in_the_drifted_window(rehearsal):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_drift_is_measured_against_the_model_the_endpoint_serves(rehearsal):
+    summary, _ = rehearsal
+    versions = {w["model_version"] for w in summary["drift"]["windows"].values()}
+    assert versions == {summary["training"]["job_name"]}
+
+
 def test_alarms_it_says_would_fire_are_alarms_the_stack_declares(rehearsal):
     summary, lines = rehearsal
     declared = {
