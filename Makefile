@@ -25,6 +25,7 @@ $(VENV)/.installed: requirements.txt | $(UV)
 	touch $@
 
 $(SERVING_VENV)/.installed: serving/requirements-container.txt $(VENV)/.installed
+	@echo "==> building $(SERVING_VENV), the scikit-learn image's serving stack (serving/requirements-container.txt)"
 	rm -rf $(SERVING_VENV)
 	python3 -m venv $(SERVING_VENV)
 	$(VENV)/bin/uv pip install --quiet --no-deps --python $(SERVING_VENV)/bin/python -r serving/requirements-container.txt

@@ -334,6 +334,8 @@ def _make_dry_run(tmp_path: Path, target: str) -> list[str]:
     """What `make <target>` would run in a fresh clone (no .venv yet)."""
     (tmp_path / "Makefile").write_text((ROOT / "Makefile").read_text())
     (tmp_path / "requirements.txt").write_text("")
+    (tmp_path / "serving").mkdir()
+    (tmp_path / "serving" / "requirements-container.txt").write_text("")
     result = subprocess.run(["make", "-n", target], capture_output=True, text=True, cwd=tmp_path, check=True)
     return result.stdout.splitlines()
 
