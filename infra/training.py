@@ -313,14 +313,17 @@ class Training(pulumi.ComponentResource):
         output_path = pulumi.Output.format("s3://{0}/{1}", args.artifacts_bucket, MODEL_OUTPUT_PREFIX)
         data_uris = pulumi.Output.from_input(args.data_bucket).apply(lambda bucket: channel_uris(s, bucket))
 
-        request = pulumi.Output.all(
+        # What both the stack's job and the retraining pipeline are rendered from.
+        rendered_from = pulumi.Output.all(
             image=args.image_uri,
             role=args.execution_role_arn,
             key=args.key_arn,
             code=self.code_uri,
             output=output_path,
             uris=data_uris,
-        ).apply(
+            serving_environment=args.serving_environment,
+        )
+        request = rendered_from.apply(
             lambda v: job_request(
                 JobInputs(
                     settings=s,
@@ -349,15 +352,7 @@ class Training(pulumi.ComponentResource):
             opts=child,
         )
         self.model_package_group_name = group.model_package_group_name
-        definition = pulumi.Output.all(
-            image=args.image_uri,
-            role=args.execution_role_arn,
-            key=args.key_arn,
-            code=self.code_uri,
-            output=output_path,
-            uris=data_uris,
-            serving_environment=args.serving_environment,
-        ).apply(
+        definition = rendered_from.apply(
             lambda v: render_pipeline_definition(
                 PipelineInputs(
                     image_uri=v["image"],
