@@ -52,8 +52,9 @@ bench: setup
 docs: setup  ## regenerate the README's config reference from Pulumi.yaml
 	$(PYTHON) -m infra.config_schema
 
-snapshots: setup  ## rewrite the golden snapshots (resource URNs, IAM documents) once their diff is reviewed
-	SNAPSHOT_UPDATE=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/infra/test_snapshots.py
+snapshots: setup  ## rewrite the golden snapshots (URNs, IAM documents, pipeline) once their diff is reviewed
+	SNAPSHOT_UPDATE=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/infra/test_snapshots.py \
+	  tests/infra/test_training_stack.py::test_pipeline_definition_renders_identically_and_matches_the_snapshot
 
 lock: | $(UV)  ## recompile requirements.txt from requirements.in
 	$(UV) pip compile --quiet requirements.in -o requirements.txt --python-version 3.11
