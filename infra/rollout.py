@@ -356,8 +356,8 @@ def clean_up(
         raise RolloutError(
             f"endpoint {endpoint_name} is {endpoint['EndpointStatus']}: clean up after it settles"
         )
-    configs = _stack_items(sagemaker, "list_endpoint_configs", "EndpointConfigs", base_name, tags)
-    models = _stack_items(sagemaker, "list_models", "Models", base_name, tags)
+    configs = _stack_items(sagemaker, _CONFIG_LISTING, base_name, tags)
+    models = _stack_items(sagemaker, _MODEL_LISTING, base_name, tags)
     served = endpoint["EndpointConfigName"] if endpoint else None
     served_at = next((c["CreationTime"] for c in configs if c["EndpointConfigName"] == served), None)
     keep: set[str] = set()
@@ -405,12 +405,15 @@ def _describe_or_none(sagemaker: Any, endpoint_name: str) -> dict[str, Any] | No
         raise
 
 
+# How to list each kind clean-up deletes: (list operation, page key, name field, ARN field).
+_CONFIG_LISTING = ("list_endpoint_configs", "EndpointConfigs", "EndpointConfigName", "EndpointConfigArn")
+_MODEL_LISTING = ("list_models", "Models", "ModelName", "ModelArn")
+
+
 def _stack_items(
-    sagemaker: Any, operation: str, key: str, base_name: str, tags: Mapping[str, str]
+    sagemaker: Any, listing: tuple[str, str, str, str], base_name: str, tags: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    name_key, arn_key = {"EndpointConfigs": ("EndpointConfigName", "EndpointConfigArn")}.get(
-        key, ("ModelName", "ModelArn")
-    )
+    operation, key, name_key, arn_key = listing
     items = []
     for page in sagemaker.get_paginator(operation).paginate(NameContains=base_name):
         for item in page[key]:
