@@ -177,12 +177,10 @@ class ExecutionRoleScope:
     capture_bucket_arn: pulumi.Input[str]
     capture_prefix: str
     image_repository_arn: pulumi.Input[str]
-    model_monitor: bool
 
 
 CODE_PREFIX = "code"
 MODELS_PREFIX = "models"
-MONITORING_PREFIX = "monitoring"
 
 
 def _objects(bucket_arn: pulumi.Input[str], prefix: str) -> pulumi.Output[str]:
@@ -280,20 +278,6 @@ def sagemaker_execution_policy(scope: ExecutionRoleScope) -> dict[str, Any]:
             [scope.image_repository_arn],
         ),
     ]
-    if scope.model_monitor:
-        statements += [
-            _list_prefix("ListCapturedTraffic", scope.capture_bucket_arn, [scope.capture_prefix]),
-            allow(
-                "ReadCapturedTraffic",
-                ["s3:GetObject"],
-                [_objects(scope.capture_bucket_arn, scope.capture_prefix)],
-            ),
-            allow(
-                "WriteMonitoringReports",
-                ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
-                [_objects(scope.artifacts_bucket_arn, MONITORING_PREFIX)],
-            ),
-        ]
     return document(*statements)
 
 
@@ -443,6 +427,7 @@ def role(
     description: str,
     permissions_boundary: str | None,
     parent: pulumi.Resource,
+    aliases: Sequence[pulumi.Alias] = (),
 ) -> aws.iam.Role:
     """A role with exactly one inline policy and the stack's permissions boundary, if any.
 
@@ -460,5 +445,5 @@ def role(
             permissions_boundary=permissions_boundary,
             max_session_duration=3600,
         ),
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, aliases=list(aliases)),
     )

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 SKLEARN_REPOSITORY = "sagemaker-scikit-learn"
-MODEL_MONITOR_REPOSITORY = "sagemaker-model-monitor-analyzer"
 
 # prebuiltECRImageIDByRegion_XGBoost: the provider's table for sagemaker-xgboost, sagemaker-scikit-learn
 # and sagemaker-sparkml-serving.
@@ -56,41 +55,9 @@ _SKLEARN_ACCOUNTS = {
     "us-west-2": "246618743249",
 }
 
-# prebuiltECRImageIDByRegion_modelMonitor: the provider's table for sagemaker-model-monitor-analyzer.
-_MODEL_MONITOR_ACCOUNTS = {
-    "af-south-1": "875698925577",
-    "ap-east-1": "001633400207",
-    "ap-northeast-1": "574779866223",
-    "ap-northeast-2": "709848358524",
-    "ap-northeast-3": "990339680094",
-    "ap-south-1": "126357580389",
-    "ap-southeast-1": "245545462676",
-    "ap-southeast-2": "563025443158",
-    "ap-southeast-3": "669540362728",
-    "ca-central-1": "536280801234",
-    "cn-north-1": "453000072557",
-    "cn-northwest-1": "453252182341",
-    "eu-central-1": "048819808253",
-    "eu-north-1": "895015795356",
-    "eu-south-1": "933208885752",
-    "eu-south-2": "437450045455",
-    "eu-west-1": "468650794304",
-    "eu-west-2": "749857270468",
-    "eu-west-3": "680080141114",
-    "il-central-1": "843974653677",
-    "me-central-1": "588750061953",
-    "me-south-1": "607024016150",
-    "sa-east-1": "539772159869",
-    "us-east-1": "156813124566",
-    "us-east-2": "777275614652",
-    "us-west-1": "890145073186",
-    "us-west-2": "159807026194",
-}
-
 REGISTRY_ACCOUNTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
         SKLEARN_REPOSITORY: MappingProxyType(_SKLEARN_ACCOUNTS),
-        MODEL_MONITOR_REPOSITORY: MappingProxyType(_MODEL_MONITOR_ACCOUNTS),
     }
 )
 

@@ -35,7 +35,11 @@ HYPERPARAMETER_KEYS = {
 # Namespaces a stack may configure besides the project's own: the aws provider and Pulumi itself.
 OTHER_NAMESPACES = ("aws", "pulumi")
 DEPLOYMENT_STRATEGIES = ("all-at-once", "canary", "linear")
-DRIFT_ENGINES = ("lambda", "model-monitor")
+# Keys a stack file may still carry from an older release: each is an error that says what to do instead.
+REMOVED_KEYS = {
+    "driftEngine": "the key removed (delete it from the stack file): the stack's own drift engine is the only "
+    "one; SageMaker Model Monitor was dropped (docs/decisions.md, 'Model Monitor: removed')",
+}
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
 LOG_RETENTION_DAYS = (
     1,
@@ -227,7 +231,7 @@ class AlarmThresholds:
 
 @dataclass(frozen=True)
 class MonitoringSettings:
-    engine: Literal["lambda", "model-monitor"] | None  # None: nothing is captured, so nothing to watch
+    engine: Literal["lambda"] | None  # None: nothing is captured, so nothing to watch
     schedule_minutes: int
     thresholds: AlarmThresholds
     alarm_emails: tuple[str, ...]
@@ -424,7 +428,7 @@ def unknown_key_problems(configured_keys: Iterable[str]) -> list[str]:
         if not colon:
             problems.append(f"config key {qualified!r} has no namespace: expected {PROJECT_NAME}:<key>")
         elif namespace == PROJECT_NAME:
-            if key not in declared:
+            if key not in declared and key not in REMOVED_KEYS:
                 near = difflib.get_close_matches(key, declared, n=1, cutoff=0.6)
                 hint = f"; did you mean {PROJECT_NAME}:{near[0]}?" if near else ""
                 problems.append(f"unknown config key {qualified!r}: Pulumi.yaml declares no {key!r}{hint}")
@@ -475,6 +479,9 @@ def _read(
 ) -> tuple[Settings, _Reader]:
     r = _Reader(values)
     r.problems.extend(unknown_key_problems(configured_keys))
+    for key, instead in REMOVED_KEYS.items():
+        if key in values:
+            r.fail(key, values[key], instead)
     r.problems.extend(stack_name_problems(stack))
     if region not in _sagemaker_regions():
         r.problems.append(f"aws:region = {region!r}: expected a region where SageMaker is available")
@@ -514,16 +521,6 @@ def _read(
     training = _training(r)
     serving = _serving(r, training.framework_version)
     monitoring = _monitoring(r, serving)
-
-    if monitoring.engine == "model-monitor" and (
-        images.registry_account(images.MODEL_MONITOR_REPOSITORY, region) is None
-    ):
-        r.fail(
-            "driftEngine",
-            "model-monitor",
-            f"lambda in {region}: the {images.MODEL_MONITOR_REPOSITORY} image has no registry there "
-            "(the provider's get_prebuilt_ecr_image table)",
-        )
 
     log_retention = r.integer("logRetentionDays", 1, 3653)
     if log_retention not in LOG_RETENTION_DAYS:
@@ -686,19 +683,12 @@ def _serving(r: _Reader, framework_version: str) -> ServingSettings:
 
 
 def _monitoring(r: _Reader, serving: ServingSettings) -> MonitoringSettings:
-    engine = r.choice("driftEngine", DRIFT_ENGINES)
     schedule = r.integer("driftScheduleMinutes", 5, 1440)
     if 60 % schedule and schedule % 60:
         r.fail(
             "driftScheduleMinutes",
             schedule,
             "a divisor or a multiple of 60, so runs line up with capture hours",
-        )
-    if engine == "model-monitor" and schedule % 60:
-        r.fail(
-            "driftScheduleMinutes",
-            schedule,
-            "a multiple of 60 with the model-monitor engine (hourly schedules at best)",
         )
     thresholds = AlarmThresholds(
         drift_psi=r.number("driftThreshold", 0.0, 10.0, low_open=True),
@@ -709,7 +699,7 @@ def _monitoring(r: _Reader, serving: ServingSettings) -> MonitoringSettings:
         no_invocations_minutes=r.integer("noInvocationsMinutes", 0, 1440),
     )
     return MonitoringSettings(
-        engine=engine if serving.captures else None,  # type: ignore[arg-type]  # checked by choice()
+        engine="lambda" if serving.captures else None,
         schedule_minutes=schedule,
         thresholds=thresholds,
         alarm_emails=r.string_list("alarmEmails", _EMAIL, "email addresses"),

@@ -7,9 +7,16 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import iam, packaging
-from infra.images import MODEL_MONITOR_REPOSITORY, SKLEARN_REPOSITORY
-from infra.monitoring import ModelMonitorArgs, ModelMonitorEngine, Monitoring, MonitoringArgs
+from infra import drift_engine, iam, packaging, retraining_gate
+from infra.alarms import moved_from_monitoring
+from infra.dashboard import Dashboard, DashboardArgs, DriftView
+from infra.dead_letters import DeadLetterQueue, DeadLetterQueueArgs
+from infra.drift_engine import DriftEngine, DriftEngineArgs
+from infra.endpoint_alarms import EndpointAlarms, EndpointAlarmsArgs
+from infra.event_function import FunctionCode, FunctionSetting
+from infra.images import SKLEARN_REPOSITORY
+from infra.notifications import Notifications, NotificationsArgs
+from infra.retraining_gate import RetrainingGate, RetrainingGateArgs
 from infra.serving import (
     CAPTURE_PREFIX,
     VARIANT_NAME,
@@ -19,7 +26,7 @@ from infra.serving import (
     serving_environment,
 )
 from infra.settings import Settings
-from infra.storage import Storage, StorageArgs, code_key
+from infra.storage import Storage, StorageArgs, code_key, upload_code
 from infra.training import Training, TrainingArgs, image_tag, model_package_group_name
 
 
@@ -88,7 +95,6 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
         opts=opts,
     )
 
-    model_monitor = settings.monitoring.engine == "model-monitor"
     sagemaker_principal = iam.service_principal("sagemaker", region, parent=parent)
     execution_role = iam.role(
         "sagemaker-execution-role",
@@ -114,7 +120,6 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
                     sklearn.registry_id,
                     SKLEARN_REPOSITORY,
                 ),
-                model_monitor=model_monitor,
             )
         ),
         permissions_boundary=settings.permissions_boundary_arn,
@@ -181,34 +186,39 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
     )
 
     endpoint = endpoint_name(base)
-    schedule_name = f"{base}-data-quality"
-    monitoring = Monitoring(
-        "monitoring",
-        MonitoringArgs(
+    notifications = Notifications(
+        "notifications",
+        NotificationsArgs(
             base_name=base,
-            region=region,
             account_id=account_id,
-            partition=partition,
-            settings=settings.monitoring,
-            log_retention_days=settings.log_retention_days,
-            permissions_boundary_arn=settings.permissions_boundary_arn,
-            endpoint_name=endpoint,
-            variant_name=VARIANT_NAME,
             key_arn=storage.key_arn,
-            capture_bucket=storage.capture.name,
-            capture_bucket_arn=storage.capture.arn,
-            capture_prefix=CAPTURE_PREFIX,
-            artifacts_bucket=storage.artifacts.name,
-            artifacts_bucket_arn=storage.artifacts.arn,
-            model_package_arns=(own_packages, *([package] if package else [])),
-            pipeline_name=training.pipeline_name,
-            pipeline_arn=training.pipeline_arn,
-            engine_code=packaging.build_monitoring_archive(),
-            model_monitor_schedule_name=schedule_name,
-            capture_sampling_percent=settings.serving.capture_sampling_percent,
+            emails=settings.monitoring.alarm_emails,
         ),
         opts=opts,
     )
+    endpoint_alarms = EndpointAlarms(
+        "endpoint-alarms",
+        EndpointAlarmsArgs(
+            base_name=base,
+            endpoint_name=endpoint,
+            variant_name=VARIANT_NAME,
+            thresholds=settings.monitoring.thresholds,
+            topic_arn=notifications.topic_arn,
+        ),
+        opts=opts,
+    )
+    alarm_arns = list(endpoint_alarms.alarm_arns)
+    if settings.monitoring.engine is not None:
+        alarm_arns += _drift_monitoring(
+            settings,
+            parent=parent,
+            account_id=account_id,
+            partition=partition,
+            storage=storage,
+            training=training,
+            topic_arn=notifications.topic_arn,
+            model_package_arns=(own_packages, *([package] if package else [])),
+        )
 
     serving = Serving(
         "serving",
@@ -224,30 +234,26 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
             key_arn=storage.key_arn,
             artifacts_bucket=storage.artifacts.name,
             capture_bucket=storage.capture.name,
-            rollback_alarm_names=monitoring.rollback_alarm_names,
+            rollback_alarm_names=endpoint_alarms.rollback_alarm_names,
         ),
         opts=opts,
     )
 
-    if model_monitor:
-        analyzer = aws.sagemaker.get_prebuilt_ecr_image_output(
-            repository_name=MODEL_MONITOR_REPOSITORY, image_tag="latest", region=region, opts=invoke
-        )
-        ModelMonitorEngine(
-            "model-monitor",
-            ModelMonitorArgs(
-                base_name=base,
-                region=region,
-                schedule_name=schedule_name,
-                endpoint_name=serving.endpoint_name,
-                execution_role_arn=execution_role.arn,
-                key_arn=storage.key_arn,
-                artifacts_bucket=storage.artifacts.name,
-                image_uri=analyzer.registry_path,
-                schedule_minutes=settings.monitoring.schedule_minutes,
-            ),
-            opts=opts,
-        )
+    monitoring = settings.monitoring
+    dashboard = Dashboard(
+        "dashboard",
+        DashboardArgs(
+            base_name=base,
+            region=region,
+            endpoint_name=endpoint,
+            variant_name=VARIANT_NAME,
+            drift=DriftView(monitoring.schedule_minutes, monitoring.thresholds.drift_psi)
+            if monitoring.engine is not None
+            else None,
+            alarm_arns=tuple(alarm_arns),
+        ),
+        opts=opts,
+    )
 
     return StackOutputs(
         base_name=base,
@@ -260,6 +266,87 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
         pipeline_name=training.pipeline_name,
         endpoint_name=serving.endpoint_name,
         endpoint_config_name=serving.endpoint_config_name,
-        alarm_topic_arn=monitoring.topic_arn,
-        dashboard_name=monitoring.dashboard_name,
+        alarm_topic_arn=notifications.topic_arn,
+        dashboard_name=dashboard.dashboard_name,
     )
+
+
+def _drift_monitoring(
+    settings: Settings,
+    *,
+    parent: pulumi.Resource,
+    account_id: pulumi.Output[str],
+    partition: pulumi.Output[str],
+    storage: Storage,
+    training: Training,
+    topic_arn: pulumi.Output[str],
+    model_package_arns: tuple[pulumi.Input[str], ...],
+) -> list[pulumi.Output[str]]:
+    """Dead-letter queue, drift engine and retraining gate; returns the ARNs of the alarms they add."""
+    base, region, m = settings.base_name, settings.region, settings.monitoring
+    opts = pulumi.ResourceOptions(parent=parent)
+    archive = packaging.build_monitoring_archive()
+    code = upload_code(
+        "monitoring-code",
+        archive=archive,
+        unit="monitoring",
+        bucket=storage.artifacts.name,
+        parent=parent,
+        aliases=[moved_from_monitoring("monitoring-lambda-code")],
+    )
+    dead_letters = DeadLetterQueue(
+        "dead-letters",
+        DeadLetterQueueArgs(
+            base_name=base,
+            region=region,
+            account_id=account_id,
+            partition=partition,
+            key_arn=storage.key_arn,
+            topic_arn=topic_arn,
+            source_rule_names=(drift_engine.schedule_rule_name(base), retraining_gate.rule_name(base)),
+        ),
+        opts=opts,
+    )
+    function = FunctionSetting(
+        region=region,
+        code=FunctionCode(bucket=code.bucket, key=code.key, sha256=archive.sha256),
+        key_arn=storage.key_arn,
+        dead_letter_queue_arn=dead_letters.arn,
+        log_retention_days=settings.log_retention_days,
+        permissions_boundary_arn=settings.permissions_boundary_arn,
+    )
+    engine = DriftEngine(
+        "drift-engine",
+        DriftEngineArgs(
+            base_name=base,
+            account_id=account_id,
+            partition=partition,
+            endpoint_name=endpoint_name(base),
+            variant_name=VARIANT_NAME,
+            schedule_minutes=m.schedule_minutes,
+            thresholds=m.thresholds,
+            capture_bucket=storage.capture.name,
+            capture_bucket_arn=storage.capture.arn,
+            capture_prefix=CAPTURE_PREFIX,
+            capture_sampling_percent=settings.serving.capture_sampling_percent,
+            artifacts_bucket_arn=storage.artifacts.arn,
+            model_package_arns=model_package_arns,
+            function=function,
+            topic_arn=topic_arn,
+        ),
+        opts=opts,
+    )
+    RetrainingGate(
+        "retraining-gate",
+        RetrainingGateArgs(
+            base_name=base,
+            account_id=account_id,
+            partition=partition,
+            pipeline_name=training.pipeline_name,
+            pipeline_arn=training.pipeline_arn,
+            cooldown_minutes=m.retrain_cooldown_minutes,
+            function=function,
+        ),
+        opts=opts,
+    )
+    return [dead_letters.alarm_arn, *engine.alarm_arns]

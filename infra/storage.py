@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -34,7 +35,13 @@ def code_key(archive: Archive, unit: str) -> str:
 
 
 def upload_code(
-    name: str, *, archive: Archive, unit: str, bucket: pulumi.Input[str], parent: pulumi.Resource
+    name: str,
+    *,
+    archive: Archive,
+    unit: str,
+    bucket: pulumi.Input[str],
+    parent: pulumi.Resource,
+    aliases: Sequence[pulumi.Alias] = (),
 ) -> aws.s3.BucketObjectv2:
     return aws.s3.BucketObjectv2(
         name,
@@ -44,7 +51,7 @@ def upload_code(
             source=pulumi.FileAsset(str(archive.path)),
             content_type="application/zip" if archive.path.suffix == ".zip" else "application/gzip",
         ),
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, aliases=list(aliases)),
     )
 
 

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import requests
 
-from infra import monitoring as monitoring_infra
+from infra import alarm_specs
 from infra import packaging, serving, storage, training
 from infra.config_schema import PROJECT_ROOT, load_stack_config
-from infra.monitoring import drift_alarm_name
+from infra.alarm_specs import drift_alarm_name
 from infra.settings import Settings, settings_from_values
 from rehearsal import capture, emulator, report
 
@@ -348,20 +348,20 @@ def _publish_invocations(endpoint: str, start: datetime, end: datetime, count: i
 
 
 def blind_alarms_firing(base_name: str, outcome: dict[str, Any]) -> list[str]:
-    """The blind-case alarms of the stack that this run's metrics would put in ALARM (infra/monitoring.py)."""
+    """The blind-case alarms of the stack that this run's metrics would put in ALARM (infra/alarm_specs.py)."""
     firing = []
     if outcome.get("status") == "artifact_broken":
         return [f"{base_name}-monitor-artifact-broken"]
     coverage = outcome["capture_coverage"]
-    if coverage is not None and coverage < monitoring_infra.MIN_CAPTURE_COVERAGE:
+    if coverage is not None and coverage < alarm_specs.MIN_CAPTURE_COVERAGE:
         firing.append(f"{base_name}-monitor-blind")
     measured, malformed = outcome["records_analyzed"], outcome["malformed_records"]
-    if measured + malformed and malformed / (measured + malformed) > monitoring_infra.MAX_MALFORMED_SHARE:
+    if measured + malformed and malformed / (measured + malformed) > alarm_specs.MAX_MALFORMED_SHARE:
         firing.append(f"{base_name}-monitor-malformed")
     total = measured + malformed + outcome["refused_requests"]
     for feature in contract.CATEGORICAL_FEATURES:
         unknown = outcome["refused_by_code_and_field"].get(f"unknown_category/{feature.name}", 0)
-        if total and unknown / total > monitoring_infra.MAX_NEW_CATEGORY_SHARE:
+        if total and unknown / total > alarm_specs.MAX_NEW_CATEGORY_SHARE:
             firing.append(f"{base_name}-new-category-{feature.name.replace('_', '-')}")
     return firing
 

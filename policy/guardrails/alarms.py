@@ -10,9 +10,9 @@ from .resource_types import ENDPOINT, ENDPOINT_CONFIGURATION, ENDPOINT_ROLLOUT, 
 from .sagemaker import is_serverless_config
 from .values import Unknown, get, is_unknown, items
 
-# The drift engine's own namespace (monitoring/metrics.py publishes there) and Model Monitor's.
-DRIFT_METRIC_NAMESPACES = ("Sagestack/ModelMonitoring", "aws/sagemaker/Endpoints/data-metrics")
-ENDPOINT_DIMENSIONS = ("EndpointName", "Endpoint")
+# The drift engine's own namespace (monitoring/metrics.py publishes there).
+DRIFT_METRIC_NAMESPACES = ("Sagestack/ModelMonitoring",)
+ENDPOINT_DIMENSIONS = ("EndpointName",)
 
 
 def _alarm_metrics(alarm: StackResource) -> Iterator[tuple[Any, dict[str, Any]]]:

@@ -278,7 +278,11 @@ class _EngineUrns:
             return str(alias.urn)
         spec = alias.spec
         parent = "" if spec.noParent else (spec.parentUrn or request.parent)
-        return f"{self.prefix}{self._qualify(parent, spec.type or request.type)}::{spec.name or request.name}"
+        type_, name = spec.type or request.type, spec.name or request.name
+        if parent and parent not in self.qualified:
+            # a former parent that no longer exists: its engine URN already carries the whole type chain
+            return f"{self.prefix}{parent.split('::')[2]}${type_}::{name}"
+        return f"{self.prefix}{self._qualify(parent, type_)}::{name}"
 
 
 def _resolve(value: Any) -> Any:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from infra import monitoring as monitoring_infra
+from infra import alarm_specs, drift_engine
 from infra import packaging
 from infra.config_schema import load_stack_config
 from infra.settings import settings_from_values
@@ -109,7 +109,7 @@ def test_drift_engine_lambda_reads_this_stack_and_runs_on_its_schedule(recording
     rules = {r.inputs["name"]: r.inputs for r in recording.of_type("aws:cloudwatch/eventRule:EventRule")}
     assert rules[f"sagestack-{recording.stack}-drift-schedule"][
         "scheduleExpression"
-    ] == monitoring_infra.schedule_expression(s.schedule_minutes)
+    ] == drift_engine.schedule_expression(s.schedule_minutes)
 
 
 def test_drift_alarm_starts_the_retraining_pipeline_through_the_gate(recording: Recording) -> None:
@@ -160,27 +160,6 @@ def test_no_invocations_alarm_only_where_configured() -> None:
     assert has_it("prod") and not has_it("dev")
 
 
-def test_model_monitor_engine_produces_the_schedule_and_its_metric_names() -> None:
-    recording = run_program("dev", {"driftEngine": "model-monitor"})
-    definition = recording.one("aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition").inputs
-    assert definition["dataQualityAppSpecification"]["environment"] == {
-        "publish_cloudwatch_metrics": "Enabled"
-    }
-    assert "sagemaker-model-monitor-analyzer" in definition["dataQualityAppSpecification"]["imageUri"]
-    schedule = recording.one("aws:sagemaker/monitoringSchedule:MonitoringSchedule").inputs
-    assert schedule["monitoringScheduleConfig"]["monitoringType"] == "DataQuality"
-    drift = [
-        a.inputs
-        for a in recording.of_type(ALARM)
-        if a.inputs.get("namespace") == "aws/sagemaker/Endpoints/data-metrics"
-    ]
-    assert sorted(a["metricName"] for a in drift) == sorted(
-        f"feature_baseline_drift_{f}" for f in contract.FEATURE_NAMES
-    )
-    assert {a["dimensions"]["MonitoringSchedule"] for a in drift} == {schedule["name"]}
-    assert recording.of_type(FUNCTION)[0].inputs["handler"] == "monitoring.retrain.handler"  # only the gate
-
-
 def test_dashboard_shows_traffic_errors_drift_and_alarms(recording: Recording) -> None:
     body = json.loads(recording.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
     titles = [w["properties"]["title"] for w in body["widgets"]]
@@ -226,7 +205,7 @@ def test_every_stack_that_captures_has_the_blind_case_alarms_and_none_starts_ret
     if s.monitoring.engine != "lambda":
         assert not any(a.inputs["name"].endswith("monitor-blind") for a in recording.of_type(ALARM))
         return
-    prefix = monitoring_infra.drift_alarm_prefix(f"sagestack-{recording.stack}")
+    prefix = alarm_specs.drift_alarm_prefix(f"sagestack-{recording.stack}")
     for suffix in blind_alarm_suffixes():
         alarm = alarm_named(recording, suffix)
         assert not alarm["name"].startswith(prefix)
@@ -365,7 +344,7 @@ def test_the_documented_metrics_and_the_alarms_that_watch_them_agree(recording: 
     ],
 )
 def test_runs_are_scheduled_the_settle_delay_after_each_aligned_window(minutes: int, expression: str) -> None:
-    assert monitoring_infra.schedule_expression(minutes, 20) == expression
+    assert drift_engine.schedule_expression(minutes, 20) == expression
 
 
 def test_failed_runs_and_deliveries_land_in_an_encrypted_dead_letter_queue_with_an_alarm(
@@ -472,3 +451,91 @@ def test_a_stack_pinned_to_a_package_trains_nothing_and_serves_the_package() -> 
     statements = {st["Sid"]: st for st in json.loads(role.inputs["inlinePolicies"][0]["policy"])["Statement"]}
     assert package in statements["ReadServedModelPackage"]["Resource"]
     assert "training_job_name" not in recording.outputs and "model_data_url" not in recording.outputs
+
+
+def _recorded_as_spec_fields(alarm: dict) -> dict:
+    return {
+        "comparison": alarm["comparisonOperator"],
+        "threshold": alarm["threshold"],
+        "evaluation_periods": alarm["evaluationPeriods"],
+        "datapoints_to_alarm": alarm["datapointsToAlarm"],
+        "treat_missing_data": alarm["treatMissingData"],
+        "description": alarm["alarmDescription"],
+    }
+
+
+def test_every_recorded_alarm_is_exactly_one_spec_of_the_stack(recording: Recording) -> None:
+    """The adapter turns each spec into one MetricAlarm and adds nothing: the specs are the whole truth."""
+    specs = {
+        spec.name: spec
+        for spec in alarm_specs.stack_alarm_specs(
+            settings_of(recording.stack), endpoint=recording.outputs["endpoint_name"], variant="primary"
+        )
+    }
+    recorded = {a.inputs["name"]: a.inputs for a in recording.of_type(ALARM)}
+    assert sorted(recorded) == sorted(specs)
+    topic = recording.outputs["alarm_topic_arn"]
+    for name, alarm in recorded.items():
+        spec = specs[name]
+        assert _recorded_as_spec_fields(alarm) == {
+            "comparison": spec.comparison,
+            "threshold": spec.threshold.value,
+            "evaluation_periods": spec.evaluation_periods,
+            "datapoints_to_alarm": spec.datapoints_to_alarm,
+            "treat_missing_data": spec.treat_missing_data,
+            "description": spec.description,
+        }
+        assert alarm["alarmActions"] == alarm["okActions"] == [topic]
+        if spec.math is not None:
+            queries = _queries(alarm)
+            assert queries["e"]["expression"] == spec.math.expression
+            assert {
+                q: (queries[q]["metric"]["metricName"], queries[q]["metric"]["period"])
+                for q, _ in spec.math.queries
+            } == {q: (ref.name, spec.period) for q, ref in spec.math.queries}
+        else:
+            assert spec.metric is not None
+            assert (alarm["namespace"], alarm["metricName"], alarm["dimensions"], alarm["period"]) == (
+                spec.metric.namespace,
+                spec.metric.name,
+                spec.metric.dimensions_dict(),
+                spec.period,
+            )
+            assert (alarm.get("statistic"), alarm.get("extendedStatistic")) == (
+                spec.statistic,
+                spec.extended_statistic,
+            )
+
+
+# "ModelLatency ... Units: Microseconds"; Invocation4XXErrors, Invocation5XXErrors and Invocations are per
+# EndpointName/VariantName in AWS/SageMaker (https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html)
+@pytest.mark.parametrize("latency_ms", [1, 250, 600_000])
+def test_the_latency_threshold_is_in_microseconds_as_sagemaker_reports_model_latency(latency_ms: int) -> None:
+    settings = settings_from_values(
+        "dev", "us-east-1", {**load_stack_config("dev").values, "latencyP99ThresholdMs": str(latency_ms)}
+    )
+    [latency] = [
+        s
+        for s in alarm_specs.endpoint_alarm_specs("b", "e", "primary", settings.monitoring.thresholds)
+        if s.key == "latency-p99"
+    ]
+    assert (latency.threshold.value, latency.threshold.unit) == (latency_ms * 1000, "Microseconds")
+    assert (latency.metric.namespace, latency.metric.name) == ("AWS/SageMaker", "ModelLatency")  # type: ignore[union-attr]
+    assert latency.extended_statistic == "p99" and latency.statistic is None
+
+
+def test_the_endpoint_alarms_watch_sagemakers_documented_metric_names(recording: Recording) -> None:
+    endpoint = recording.outputs["endpoint_name"]
+    watched = {
+        (a.inputs["metricName"], a.inputs["comparisonOperator"])
+        for a in recording.of_type(ALARM)
+        if a.inputs.get("namespace") == "AWS/SageMaker"
+    }
+    assert {
+        ("Invocation5XXErrors", "GreaterThanOrEqualToThreshold"),
+        ("Invocation4XXErrors", "GreaterThanOrEqualToThreshold"),
+        ("ModelLatency", "GreaterThanThreshold"),
+    } <= watched
+    for alarm in recording.of_type(ALARM):
+        if alarm.inputs.get("namespace") == "AWS/SageMaker":
+            assert alarm.inputs["dimensions"] == {"EndpointName": endpoint, "VariantName": "primary"}

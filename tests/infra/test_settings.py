@@ -67,7 +67,6 @@ BAD_VALUES = [
     ("owner", "", "the stack's 'owner' tag, set per stack"),
     ("costCentre", "", "the stack's 'cost-centre' tag, set per stack"),
     ("deploymentStrategy", "rolling", "one of all-at-once, canary, linear"),
-    ("driftEngine", "clarify", "one of lambda, model-monitor"),
     ("spotTraining", "yes", "true or false"),
     ("logRetentionDays", "10", "one of 1, 3, 5, 7, 14, 30"),
     ("kmsDeletionWindowDays", "3", "whole number from 7 to 30"),
@@ -124,7 +123,6 @@ AWS_CONSTRAINTS = [
     ),
     ({"endpointInstanceCount": "3", "autoscalingMaxInstances": "2"}, "endpointInstanceCount", "between"),
     ({"protectResources": "true", "forceDestroyBuckets": "true"}, "forceDestroyBuckets", "never emptied"),
-    ({"driftEngine": "model-monitor", "driftScheduleMinutes": "30"}, "driftScheduleMinutes", "hourly"),
     (
         {
             "deploymentStrategy": "linear",
@@ -314,24 +312,35 @@ def test_a_region_without_the_sklearn_image_is_rejected_with_the_reason(region: 
     assert f"aws:region = '{region}': the prebuilt sagemaker-scikit-learn image" in str(error.value)
 
 
-# Same file: prebuiltECRImageIDByRegion_modelMonitor has no GovCloud and no ca-west-1 entry.
-@pytest.mark.parametrize("region", ["us-gov-west-1", "us-gov-east-1", "ca-west-1"])
-def test_the_model_monitor_engine_is_rejected_where_its_image_is_missing(region: str) -> None:
-    settings_from_values("dev", region, dev_values())  # the sklearn image is there
-    with pytest.raises(
-        SettingsError, match=f"sagestack:driftEngine = 'model-monitor': expected lambda in {region}"
-    ):
-        settings_from_values("dev", region, dev_values(driftEngine="model-monitor"))
+# Model Monitor was dropped (docs/decisions.md): a stack file that still chooses an engine fails in settings,
+# before any resource, and says what to do.
+@pytest.mark.parametrize("value", ["model-monitor", "lambda"])
+def test_a_stack_file_that_still_sets_drift_engine_is_told_to_delete_the_key(value: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        settings_from_values(
+            "dev", "us-east-1", {**dev_values(), "driftEngine": value}, ["sagestack:driftEngine"]
+        )
+    message = str(error.value)
+    assert (
+        f"sagestack:driftEngine = '{value}': expected the key removed (delete it from the stack file)"
+        in message
+    )
+    assert "Model Monitor: removed" in message
+    assert "unknown config key" not in message  # one clear error, not a second generic one
+
+
+def test_the_drift_engine_key_is_not_declared_any_more() -> None:
+    assert "driftEngine" not in project_config_schema()
+    assert settings_from_values("dev", "us-east-1", dev_values()).monitoring.engine == "lambda"
 
 
 def test_registry_accounts_match_the_provider_table() -> None:
     # prebuilt_ecr_image_data_source.go: us-east-1 sklearn 683313688378, eu-west-1 141502667606,
-    # cn-north-1 450853457545; Model Monitor us-east-1 156813124566, eu-west-1 468650794304.
+    # cn-north-1 450853457545.
     assert images.registry_account(images.SKLEARN_REPOSITORY, "us-east-1") == "683313688378"
     assert images.registry_account(images.SKLEARN_REPOSITORY, "eu-west-1") == "141502667606"
     assert images.registry_account(images.SKLEARN_REPOSITORY, "cn-north-1") == "450853457545"
-    assert images.registry_account(images.MODEL_MONITOR_REPOSITORY, "us-east-1") == "156813124566"
-    assert images.registry_account(images.MODEL_MONITOR_REPOSITORY, "eu-west-1") == "468650794304"
+    assert set(images.REGISTRY_ACCOUNTS) == {images.SKLEARN_REPOSITORY}
     assert images.registry_account(images.SKLEARN_REPOSITORY, "mx-central-1") is None
 
 

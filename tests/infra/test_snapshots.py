@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from infra.alarm_specs import spec_row, stack_alarm_specs
+from infra.config_schema import load_stack_config
+from infra.settings import settings_from_values
 from tests.infra.harness import RecordedResource, Recording, _EngineUrns
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -85,6 +88,17 @@ def test_iam_documents_match_the_snapshot(recording: Recording) -> None:
         SNAPSHOTS / "iam" / f"{recording.stack}.json",
         json.dumps(policy_documents(recording), indent=2) + "\n",
     )
+
+
+def test_alarm_specs_match_the_snapshot(recording: Recording) -> None:
+    """Every alarm of the stack, one readable row each (tests/infra/test_monitoring_stack.py checks that the
+    recorded MetricAlarms are exactly these specs)."""
+    config = load_stack_config(recording.stack)
+    settings = settings_from_values(recording.stack, config.region, config.values)
+    specs = stack_alarm_specs(
+        settings, endpoint=recording.outputs.get("endpoint_name", ""), variant="primary"
+    )
+    _compare(SNAPSHOTS / "alarms" / f"{recording.stack}.txt", "".join(f"{spec_row(s)}\n" for s in specs))
 
 
 def test_a_renamed_bucket_without_an_alias_is_caught(recording: Recording) -> None:

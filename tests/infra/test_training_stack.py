@@ -346,7 +346,6 @@ STRING_VARIANTS = {
     "trainingInstanceType": ["ml.m5.xlarge", "ml.c5.xlarge"],
     "endpointInstanceType": ["ml.m5.large", "ml.c5.large"],
     "deploymentStrategy": ["canary", "linear"],
-    "driftEngine": ["model-monitor"],
     "frameworkVersion": ["1.9-1"],
     "permissionsBoundaryArn": ["arn:aws:iam::123456789012:policy/boundary"],
     "approvedModelPackageArn": [

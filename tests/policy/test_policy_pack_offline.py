@@ -166,21 +166,19 @@ def test_a_broken_real_stack_is_flagged(
     assert {v.policy for v in violations} == {policy}, "\n".join(map(str, violations))
 
 
-def test_the_default_drift_namespaces_are_where_the_drift_engines_publish() -> None:
-    """The pack runs on its own (policy/ only), so it keeps its own list: pinned to both engines' drift alarms."""
-    namespaces = set()
-    for engine in ("lambda", "model-monitor"):
-        recording = run_program("dev", {"driftEngine": engine})
-        drift = [
-            a
-            for a in recording.of_type(resource_types.METRIC_ALARM)
-            if a.inputs["name"].startswith("sagestack-dev-drift-")
-        ]
-        assert drift, engine
-        namespaces |= {a.inputs["namespace"] for a in drift}
-        assert run_pack(fixtures_from_recording(recording), pack_config("dev")) == [], engine
-    assert metrics.NAMESPACE in namespaces
-    assert namespaces == set(alarms.DRIFT_METRIC_NAMESPACES)
+def test_the_default_drift_namespaces_are_where_the_drift_engine_publishes() -> None:
+    """The pack runs on its own (policy/ only), so it keeps its own list: pinned to the engine's drift alarms."""
+    recording = run_program("dev")
+    drift = [
+        a
+        for a in recording.of_type(resource_types.METRIC_ALARM)
+        if a.inputs["name"].startswith("sagestack-dev-drift-")
+    ]
+    assert drift
+    assert run_pack(fixtures_from_recording(recording), pack_config("dev")) == []
+    assert (
+        {a.inputs["namespace"] for a in drift} == {metrics.NAMESPACE} == set(alarms.DRIFT_METRIC_NAMESPACES)
+    )
 
 
 def test_a_real_stack_publishing_metrics_without_the_namespace_condition_is_flagged(

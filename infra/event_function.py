@@ -1,0 +1,169 @@
+"""A Lambda function of the `monitoring` package run by an EventBridge rule, failures dead-lettered.
+
+Shared by the drift engine and the retraining gate: each gets its own role, log group, rule and
+retry policy; a delivery EventBridge gives up on, or a run that fails after Lambda's retries, lands in
+the stack's dead-letter queue, which has an alarm: a failed drift or gate run never vanishes.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import iam
+from infra.alarms import child_options, moved_from_monitoring
+from infra.packaging import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_VERSION
+
+# The zip carries compiled wheels for exactly this Python and architecture (infra/packaging.py).
+LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON_VERSION}"
+# Async invocations and EventBridge deliveries are retried twice within the hour, then dead-lettered.
+ASYNC_RETRIES = 2
+MAX_EVENT_AGE_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class FunctionCode:
+    """The uploaded `monitoring` archive: one object for every function of the package."""
+
+    bucket: pulumi.Input[str]
+    key: pulumi.Input[str]
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FunctionSetting:
+    """What the stack gives every monitoring function alike."""
+
+    region: str
+    code: FunctionCode
+    key_arn: pulumi.Input[str]
+    dead_letter_queue_arn: pulumi.Input[str]
+    log_retention_days: int
+    permissions_boundary_arn: str | None
+
+
+@dataclass(frozen=True)
+class EventFunction:
+    """One function: its physical name, what it does and the EventBridge rule that runs it."""
+
+    function_name: str
+    description: str
+    handler: str
+    policy: dict[str, Any]
+    environment: dict[str, pulumi.Input[str]]
+    timeout: int
+    memory_size: int
+    rule_suffix: str
+    rule: aws.cloudwatch.EventRuleArgs
+    former_key: str  # its resources' names inside the former Monitoring component
+    former_rule_key: str
+
+
+def event_driven_function(
+    name: str, spec: EventFunction, setting: FunctionSetting, *, parent: pulumi.Resource
+) -> aws.lambda_.Function:
+    former = f"monitoring-{spec.former_key}"
+    policy = spec.policy
+    role = iam.role(
+        f"{name}-role",
+        role_name=spec.function_name,
+        description=spec.description,
+        trust_policy=iam.lambda_trust_policy(iam.service_principal("lambda", setting.region, parent=parent)),
+        inline_policy={
+            **policy,
+            "Statement": [
+                *policy["Statement"],
+                *iam.dead_letter_statements(queue_arn=setting.dead_letter_queue_arn, key_arn=setting.key_arn),
+            ],
+        },
+        permissions_boundary=setting.permissions_boundary_arn,
+        parent=parent,
+        aliases=[moved_from_monitoring(f"{former}-role")],
+    )
+    logs = aws.cloudwatch.LogGroup(
+        f"{name}-logs",
+        aws.cloudwatch.LogGroupArgs(
+            name=f"/aws/lambda/{spec.function_name}",
+            retention_in_days=setting.log_retention_days,
+            kms_key_id=setting.key_arn,
+        ),
+        opts=child_options(parent, f"{former}-logs"),
+    )
+    function = aws.lambda_.Function(
+        f"{name}-function",
+        aws.lambda_.FunctionArgs(
+            name=spec.function_name,
+            description=spec.description,
+            runtime=LAMBDA_RUNTIME,
+            handler=spec.handler,
+            architectures=[LAMBDA_ARCHITECTURE],
+            role=role.arn,
+            s3_bucket=setting.code.bucket,
+            s3_key=setting.code.key,
+            source_code_hash=base64.b64encode(bytes.fromhex(setting.code.sha256)).decode(),
+            timeout=spec.timeout,
+            memory_size=spec.memory_size,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=spec.environment),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=logs.name),
+        ),
+        opts=child_options(parent, former),
+    )
+    trigger = aws.cloudwatch.EventRule(
+        f"{name}-{spec.rule_suffix}",
+        spec.rule,
+        opts=child_options(parent, f"monitoring-{spec.former_rule_key}"),
+    )
+    _wire_trigger(name, former, function, trigger, setting, parent)
+    return function
+
+
+def _wire_trigger(
+    name: str,
+    former: str,
+    function: aws.lambda_.Function,
+    trigger: aws.cloudwatch.EventRule,
+    setting: FunctionSetting,
+    parent: pulumi.Resource,
+) -> None:
+    aws.lambda_.Permission(
+        f"{name}-invoke",
+        aws.lambda_.PermissionArgs(
+            action="lambda:InvokeFunction",
+            function=function.name,
+            principal="events.amazonaws.com",
+            source_arn=trigger.arn,
+        ),
+        opts=child_options(parent, f"{former}-invoke"),
+    )
+    aws.lambda_.FunctionEventInvokeConfig(
+        f"{name}-async",
+        aws.lambda_.FunctionEventInvokeConfigArgs(
+            function_name=function.name,
+            maximum_retry_attempts=ASYNC_RETRIES,
+            maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS,
+            destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
+                on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
+                    destination=setting.dead_letter_queue_arn
+                )
+            ),
+        ),
+        opts=child_options(parent, f"{former}-async"),
+    )
+    aws.cloudwatch.EventTarget(
+        f"{name}-target",
+        aws.cloudwatch.EventTargetArgs(
+            rule=trigger.name,
+            arn=function.arn,
+            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                maximum_retry_attempts=ASYNC_RETRIES, maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS
+            ),
+            dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(
+                arn=setting.dead_letter_queue_arn
+            ),
+        ),
+        opts=child_options(parent, f"{former}-target"),
+    )
