@@ -20,12 +20,11 @@ import numpy as np
 import pandas as pd
 import requests
 
-from infra import alarm_specs
-from infra import packaging, serving, storage, training
-from infra.config_schema import PROJECT_ROOT, load_stack_config
+from infra import alarm_specs, packaging, serving, storage, training
 from infra.alarm_specs import drift_alarm_name
+from infra.config_schema import PROJECT_ROOT, load_stack_config
 from infra.settings import Settings, settings_from_values
-from rehearsal import capture, emulator, report
+from rehearsal import alarms, capture, emulator, report
 
 for _runtime_dir in ("training", "serving"):
     # training/ and serving/ ship as flat script folders: their modules import each other by bare name.
@@ -49,7 +48,7 @@ STEPS = (
     "generate and upload sample data",
     "package the code and train through the SageMaker training toolkit",
     "serve the model on the image's serving stack and capture undrifted, drifted and blind-case traffic",
-    "run the drift engine over each window and compare with the alarm thresholds",
+    "run the drift engine over each window and evaluate the stack's alarm specs over what it published",
     "summarise and write the HTML report",
 )
 # Windows with traffic that the drift alarms should not see as drift, but the blind-case alarms must flag.
@@ -347,23 +346,31 @@ def _publish_invocations(endpoint: str, start: datetime, end: datetime, count: i
     )
 
 
-def blind_alarms_firing(base_name: str, outcome: dict[str, Any]) -> list[str]:
-    """The blind-case alarms of the stack that this run's metrics would put in ALARM (infra/alarm_specs.py)."""
-    firing = []
-    if outcome.get("status") == "artifact_broken":
-        return [f"{base_name}-monitor-artifact-broken"]
-    coverage = outcome["capture_coverage"]
-    if coverage is not None and coverage < alarm_specs.MIN_CAPTURE_COVERAGE:
-        firing.append(f"{base_name}-monitor-blind")
-    measured, malformed = outcome["records_analyzed"], outcome["malformed_records"]
-    if measured + malformed and malformed / (measured + malformed) > alarm_specs.MAX_MALFORMED_SHARE:
-        firing.append(f"{base_name}-monitor-malformed")
-    total = measured + malformed + outcome["refused_requests"]
-    for feature in contract.CATEGORICAL_FEATURES:
-        unknown = outcome["refused_by_code_and_field"].get(f"unknown_category/{feature.name}", 0)
-        if total and unknown / total > alarm_specs.MAX_NEW_CATEGORY_SHARE:
-            firing.append(f"{base_name}-new-category-{feature.name.replace('_', '-')}")
-    return firing
+def drift_specs(s: Settings) -> tuple[alarm_specs.AlarmSpec, ...]:
+    """The stack's drift alarms, exactly as infra/drift_engine.py creates them."""
+    t = s.monitoring.thresholds
+    return alarm_specs.drift_alarm_specs(
+        s.base_name,
+        serving.endpoint_name(s.base_name),
+        serving.VARIANT_NAME,
+        feature_psi=t.drift_psi,
+        prediction_psi=t.prediction_drift_psi,
+        schedule_minutes=s.monitoring.schedule_minutes,
+    )
+
+
+def health_specs(s: Settings) -> tuple[alarm_specs.AlarmSpec, ...]:
+    """The stack's monitor-health (blind-case) alarms, exactly as infra/drift_engine.py creates them."""
+    endpoint = serving.endpoint_name(s.base_name)
+    return alarm_specs.monitor_health_specs(
+        s.base_name, endpoint, serving.VARIANT_NAME, s.monitoring.schedule_minutes
+    )
+
+
+def drift_subjects_firing(s: Settings, cloudwatch: Any, run_at: datetime) -> list[str]:
+    """Features (and "predictions") whose drift alarm the run's published metrics put in ALARM."""
+    subjects = {drift_alarm_name(s.base_name, f): f for f in (*contract.FEATURE_NAMES, "predictions")}
+    return [subjects[name] for name in alarms.firing_on_emulator(cloudwatch, drift_specs(s), run_at)]
 
 
 def broken_artifact(model_archive: Path, destination: Path) -> Path:
@@ -439,7 +446,7 @@ def step_drift(state: _State) -> None:
         # The stack runs each window the settle delay after it ends.
         run_at = datetime.fromisoformat(stream["window"]["end"]) + timedelta(minutes=engine.SETTLE_MINUTES)
         outcome = run(config, {"time": run_at.isoformat()}, s3=s3, cloudwatch=cloudwatch, sagemaker=sagemaker)
-        blind_firing = blind_alarms_firing(s.base_name, outcome)
+        blind_firing = alarms.firing_on_emulator(cloudwatch, health_specs(s), run_at)
         if name in (CAPTURE_STOPPED, NEW_CATEGORY):
             blind[name] = {
                 "alarms_firing": blind_firing,
@@ -452,10 +459,8 @@ def step_drift(state: _State) -> None:
             raise RuntimeError(
                 f"window {name}: blind-case alarms would fire on healthy traffic: {blind_firing}"
             )
-        firing = [f for f, psi in outcome["feature_drift"].items() if psi > thresholds.drift_psi]
+        firing = drift_subjects_firing(s, cloudwatch, run_at)
         prediction = outcome["prediction_drift"]
-        if prediction is not None and prediction > thresholds.prediction_drift_psi:
-            firing.append("predictions")
         results[name] = {
             "model_version": outcome["model"]["version"],  # the model the endpoint served: the baseline's
             "alarm_names": [drift_alarm_name(s.base_name, subject) for subject in firing],
@@ -483,7 +488,7 @@ def step_drift(state: _State) -> None:
     outcome = run(config, {"time": run_at.isoformat()}, s3=s3, cloudwatch=cloudwatch, sagemaker=sagemaker)
     serve_on_emulator(state, state.model_data_url, state.job_name)
     blind["artifact-broken"] = {
-        "alarms_firing": blind_alarms_firing(s.base_name, outcome),
+        "alarms_firing": alarms.firing_on_emulator(cloudwatch, health_specs(s), run_at),
         "error": outcome.get("error"),
     }
     state.summary["drift"] = {

@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-from infra import alarm_specs, drift_engine
-from infra import packaging
+from infra import alarm_specs, drift_engine, packaging
 from infra.config_schema import load_stack_config
 from infra.settings import settings_from_values
 from monitoring import metrics
