@@ -25,7 +25,7 @@ def moved_from_monitoring(former_name: str) -> pulumi.Alias:
 
 def child_options(parent: pulumi.Resource, former_name: str | None = None) -> pulumi.ResourceOptions:
     aliases = [moved_from_monitoring(former_name)] if former_name else []
-    return pulumi.ResourceOptions(parent=parent, aliases=aliases)  # type: ignore[arg-type]
+    return pulumi.ResourceOptions(parent=parent, aliases=aliases)
 
 
 def _queries(spec: MetricMath, period: int, label: str) -> list[aws.cloudwatch.MetricAlarmMetricQueryArgs]:

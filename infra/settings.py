@@ -81,7 +81,8 @@ def longest_region() -> str:
     from botocore.loaders import Loader
 
     endpoints = Loader().load_data("endpoints")
-    return max((r for p in endpoints["partitions"] for r in p["regions"]), key=lambda r: (len(r), r))
+    regions: list[str] = [r for p in endpoints["partitions"] for r in p["regions"]]
+    return max(regions, key=lambda r: (len(r), r))
 
 
 def max_base_name() -> int:

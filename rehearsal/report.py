@@ -140,7 +140,7 @@ def _latency_plot(latency: dict[str, Any], threshold_ms: float | None) -> str:
     figure, axis = plt.subplots(figsize=(9, 4))
     # A log axis keeps milliseconds of local serving and a threshold of hundreds readable side by side.
     low = max(min(shown, default=1.0) * 0.9, 0.1)
-    axis.hist(shown, bins=np.geomspace(low, limit, 50), color="#5d6d7e")
+    axis.hist(shown, bins=[float(edge) for edge in np.geomspace(low, limit, 50)], color="#5d6d7e")
     axis.set_xscale("log")
     axis.axvline(latency["p50"], color="#2e86c1", linestyle="-", label=f"p50 {latency['p50']:.1f} ms")
     axis.axvline(latency["p99"], color="#d68910", linestyle="-", label=f"p99 {latency['p99']:.1f} ms")
@@ -184,11 +184,11 @@ ul { padding-left: 1.2rem; }
 NOT_EXERCISED = (
     "SageMaker's own hosting: the model runs in a local server under the SageMaker contract, not on an endpoint.",
     "Blue/green deployment guardrails and automatic rollback on the 5XX and latency alarms.",
-    "CloudWatch alarm evaluation: the rehearsal compares the published metrics with the thresholds itself.",
+    "CloudWatch itself: the rehearsal evaluates the stack's alarm specs over the metrics it published, with "
+    "CloudWatch's documented rules (rehearsal/alarms.py), not CloudWatch's own evaluator.",
     "EventBridge, the retraining gate's cooldown and the retraining Pipeline run.",
     "SNS delivery of alarm notifications, and autoscaling of the endpoint.",
     "IAM, KMS key policies and bucket-policy conditions: the emulator does not enforce them.",
-    "SageMaker Model Monitor, when the stack uses it as its drift engine.",
 )
 
 

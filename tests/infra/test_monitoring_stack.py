@@ -538,3 +538,39 @@ def test_the_endpoint_alarms_watch_sagemakers_documented_metric_names(recording:
     for alarm in recording.of_type(ALARM):
         if alarm.inputs.get("namespace") == "AWS/SageMaker":
             assert alarm.inputs["dimensions"] == {"EndpointName": endpoint, "VariantName": "primary"}
+
+
+def _documented_alarm_rows() -> dict[str, list[str]]:
+    text = (packaging.PROJECT_ROOT / "docs" / "formats.md").read_text()
+    section = text.split("### Alarms (every stack)", 1)[1].split("\n\n", 2)[1]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0].startswith("`<base>-"):
+            rows[cells[0].strip("`").removeprefix("<base>-")] = cells
+    return rows
+
+
+def _pattern(key: str) -> str:
+    for feature in contract.FEATURE_NAMES:
+        key = key.replace(f"drift-{feature.replace('_', '-')}", "drift-<feature>")
+    for feature in contract.CATEGORICAL_FEATURES:
+        key = key.replace(f"new-category-{feature.name.replace('_', '-')}", "new-category-<categorical>")
+    return key
+
+
+def test_the_documented_alarm_table_is_every_alarm_spec() -> None:
+    rows = _documented_alarm_rows()
+    specs = {
+        _pattern(spec.key): spec
+        for stack in ("dev", "prod")
+        for spec in alarm_specs.stack_alarm_specs(settings_of(stack), endpoint="e", variant="primary")
+    }
+    assert sorted(rows) == sorted(specs)
+    for key, spec in specs.items():
+        _, _, fires, timing, missing, besides = rows[key]
+        assert alarm_specs.COMPARISONS[spec.comparison] in fires.split()[0], key
+        assert f"{spec.datapoints_to_alarm} of {spec.evaluation_periods}" in timing or spec.key == "monitor-silent"
+        assert missing == spec.treat_missing_data, key
+        assert ("roll back" in besides) == spec.rollback, key
+        assert ("retraining" in besides) == spec.key.startswith("drift-"), key
