@@ -52,7 +52,7 @@ bench: setup
 docs: setup  ## regenerate the README's config reference from Pulumi.yaml
 	$(PYTHON) -m infra.config_schema
 
-snapshots: setup  ## rewrite the golden snapshots (URNs, IAM documents, pipeline) once their diff is reviewed
+snapshots: setup  ## rewrite the golden snapshots (URNs, IAM documents, alarm specs, pipeline) once their diff is reviewed
 	SNAPSHOT_UPDATE=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/infra/test_snapshots.py \
 	  tests/infra/test_training_stack.py::test_pipeline_definition_renders_identically_and_matches_the_snapshot
 
