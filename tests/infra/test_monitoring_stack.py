@@ -570,7 +570,10 @@ def test_the_documented_alarm_table_is_every_alarm_spec() -> None:
     for key, spec in specs.items():
         _, _, fires, timing, missing, besides = rows[key]
         assert alarm_specs.COMPARISONS[spec.comparison] in fires.split()[0], key
-        assert f"{spec.datapoints_to_alarm} of {spec.evaluation_periods}" in timing or spec.key == "monitor-silent"
+        assert (
+            f"{spec.datapoints_to_alarm} of {spec.evaluation_periods}" in timing
+            or spec.key == "monitor-silent"
+        )
         assert missing == spec.treat_missing_data, key
         assert ("roll back" in besides) == spec.rollback, key
         assert ("retraining" in besides) == spec.key.startswith("drift-"), key
