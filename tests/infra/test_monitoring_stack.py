@@ -577,3 +577,31 @@ def test_the_documented_alarm_table_is_every_alarm_spec() -> None:
         assert missing == spec.treat_missing_data, key
         assert ("roll back" in besides) == spec.rollback, key
         assert ("retraining" in besides) == spec.key.startswith("drift-"), key
+
+
+SPLIT_COMPONENTS = (
+    "sagestack:notifications:Notifications",
+    "sagestack:endpoint_alarms:EndpointAlarms",
+    "sagestack:dead_letters:DeadLetterQueue",
+    "sagestack:drift_engine:DriftEngine",
+    "sagestack:retraining_gate:RetrainingGate",
+    "sagestack:dashboard:Dashboard",
+)
+FORMER = "sagestack:stack:Sagestack$sagestack:monitoring:Monitoring$"
+
+
+def test_every_resource_moved_out_of_the_former_monitoring_component_answers_to_its_old_urn(
+    recording: Recording,
+) -> None:
+    """A moved resource without an alias is replaced: a new queue, table, log group or alarm, its data or
+    history gone, and fixed physical names collide when the new one is created before the old is deleted."""
+    moved = [
+        r
+        for r in recording.resources
+        if any(f"${c}$" in r.urn for c in SPLIT_COMPONENTS) or r.name == "monitoring-code"
+    ]
+    assert moved
+    for resource in moved:
+        former = [a for a in resource.aliases if FORMER in a]
+        assert len(former) == 1, resource.urn
+        assert former[0].split("$")[-1].split("::")[0] == resource.type
