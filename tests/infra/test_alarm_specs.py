@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,9 @@ GOOD = alarm_specs.dead_letter_alarm_spec("sagestack-dev")
         ({"metric": None}, "expected exactly one of a metric or a metric-math expression"),
     ],
 )
-def test_a_spec_cloudwatch_would_refuse_fails_with_the_field_named(change: dict, problem: str) -> None:
+def test_a_spec_cloudwatch_would_refuse_fails_with_the_field_named(
+    change: dict[str, Any], problem: str
+) -> None:
     with pytest.raises(AlarmSpecError, match="alarm sagestack-dev-monitoring-dead-letters: ") as error:
         dataclasses.replace(GOOD, **change)
     assert problem in str(error.value)
