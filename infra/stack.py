@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import iam, packaging
+from infra.drift_scaleout import DriftScaleout, DriftScaleoutArgs
 from infra.images import MODEL_MONITOR_REPOSITORY, SKLEARN_REPOSITORY
 from infra.monitoring import ModelMonitorArgs, ModelMonitorEngine, Monitoring, MonitoringArgs
 from infra.serving import (
@@ -209,6 +210,27 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
         ),
         opts=opts,
     )
+
+    if settings.monitoring.engine == "lambda":
+        DriftScaleout(
+            "drift-scaleout",
+            DriftScaleoutArgs(
+                base_name=base,
+                region=region,
+                account_id=account_id,
+                partition=partition,
+                log_retention_days=settings.log_retention_days,
+                permissions_boundary_arn=settings.permissions_boundary_arn,
+                engine_code=packaging.build_monitoring_archive(),
+                artifacts_bucket=storage.artifacts.name,
+                artifacts_bucket_arn=storage.artifacts.arn,
+                capture_bucket_arn=storage.capture.arn,
+                capture_prefix=CAPTURE_PREFIX,
+                key_arn=storage.key_arn,
+                alarm_topic_arn=monitoring.topic_arn,
+            ),
+            opts=opts,
+        )
 
     serving = Serving(
         "serving",

@@ -66,6 +66,9 @@ PUBLICATION_TTL_DAYS = 100
 # Step Functions execution names: 1-80 characters.
 MAX_EXECUTION_NAME = 80
 PARTIAL_FORMAT = 1
+# The publications table: its hash key, and the attribute DynamoDB's TTL deletes expired items by.
+PUBLICATION_KEY = "publication"
+PUBLICATION_TTL_ATTRIBUTE = "expires_at"
 
 
 class PartialMissing(RuntimeError):
@@ -509,10 +512,14 @@ def claim_publication(dynamodb: Any, table: str, publication: str, token: str, n
     try:
         dynamodb.update_item(
             TableName=table,
-            Key={"publication": {"S": publication}},
-            UpdateExpression="SET #state = :publishing, claimed_at = :now, claim_token = :token, expires_at = :ttl",
-            ConditionExpression="attribute_not_exists(publication) OR (#state = :publishing AND claimed_at < :stale)",
-            ExpressionAttributeNames={"#state": "state"},
+            Key={PUBLICATION_KEY: {"S": publication}},
+            UpdateExpression="SET #state = :publishing, claimed_at = :now, claim_token = :token, #ttl = :ttl",
+            ConditionExpression="attribute_not_exists(#key) OR (#state = :publishing AND claimed_at < :stale)",
+            ExpressionAttributeNames={
+                "#key": PUBLICATION_KEY,
+                "#state": "state",
+                "#ttl": PUBLICATION_TTL_ATTRIBUTE,
+            },
             ExpressionAttributeValues={
                 ":publishing": {"S": "publishing"},
                 ":now": {"N": str(now.timestamp())},
@@ -523,7 +530,7 @@ def claim_publication(dynamodb: Any, table: str, publication: str, token: str, n
         )
     except dynamodb.exceptions.ConditionalCheckFailedException:
         item = dynamodb.get_item(
-            TableName=table, Key={"publication": {"S": publication}}, ConsistentRead=True
+            TableName=table, Key={PUBLICATION_KEY: {"S": publication}}, ConsistentRead=True
         )
         state = item.get("Item", {}).get("state", {}).get("S")
         return "published" if state == "published" else "in_progress"
@@ -540,7 +547,7 @@ def publish_once(
         return {"status": "already_published", "metrics_published": 0}
     if outcome == "in_progress":
         raise PublicationInProgress(f"{publication}: another attempt is publishing; retry after its lease")
-    key = {"publication": {"S": publication}}
+    key = {PUBLICATION_KEY: {"S": publication}}
     try:
         published = publish(cloudwatch, data)
     except Exception:
