@@ -292,6 +292,10 @@ class RunSpec:
         for name, value in fields.items():
             if not isinstance(value, str) or not value:
                 raise ValueError(f"run.{name}: expected a non-empty string, got {value!r}")
+        if not isinstance(data.get("scheduled"), str):
+            raise ValueError(
+                f"run.scheduled: expected the run's ISO 8601 time, got {data.get('scheduled')!r}"
+            )
         for name in ("parts", "sampling_percent"):
             if not isinstance(data.get(name), int) or data[name] < 0:
                 raise ValueError(f"run.{name}: expected a whole number, got {data.get(name)!r}")

@@ -143,6 +143,8 @@ def test_a_malformed_execution_input_names_the_field() -> None:
                 "model": {"url": "s3://m/k"},
             }
         )
+    with pytest.raises(ValueError, match=r"run\.scheduled: expected the run's ISO 8601 time"):
+        RunSpec.from_json({**spec_json(parts=1), "scheduled": None})
     with pytest.raises(ValueError, match=r"part\.objects: expected a non-empty list"):
         measure_part(None, {"run": spec_json(parts=1), "part": {"part": 0, "objects": []}})
 
