@@ -277,7 +277,7 @@ def execution_input(stack: dict[str, Any], started: dict[str, Any]) -> dict[str,
     return dict(json.loads(described["input"]))
 
 
-def run_map(stack: dict[str, Any], run: dict[str, Any], retried: set[int] = frozenset()) -> None:
+def run_map(stack: dict[str, Any], run: dict[str, Any], retried: frozenset[int] = frozenset()) -> None:
     """What the Distributed Map does: each manifest item, with the ItemSelector's {run, part}, to a worker."""
     manifest = json.loads(
         stack["s3"].get_object(Bucket=run["bucket"], Key=run["manifest_key"])["Body"].read()
@@ -333,7 +333,7 @@ def test_a_split_window_with_retried_workers_and_reduce_publishes_once_and_merge
     run = execution_input(stack, started)
     assert run["parts"] == started["parts"]
 
-    run_map(stack, run, retried={1})
+    run_map(stack, run, retried=frozenset({1}))
     first = reduce(stack, run)
     retried = reduce(stack, run)
 
