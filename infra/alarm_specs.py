@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 SQS_NAMESPACE = "AWS/SQS"
+STATES_NAMESPACE = "AWS/States"
 # AWS/SageMaker ModelLatency is reported in microseconds; the setting is in milliseconds.
 MICROSECONDS_PER_MILLISECOND = 1000
 # Alarm thresholds that are properties of the engine, not of an environment.
@@ -340,6 +341,43 @@ def dead_letter_alarm_spec(base_name: str) -> AlarmSpec:
     )
 
 
+def scaleout_state_machine_name(base_name: str) -> str:
+    return f"{base_name}-drift-scaleout"
+
+
+def scaleout_failed_spec(base_name: str, region: str) -> AlarmSpec:
+    """A distributed drift run that failed, timed out or was aborted published nothing for its window.
+
+    The dimension is the state machine's ARN; the account and partition are known only at deployment, so
+    the value keeps `{partition}` and `{account_id}` placeholders the adapter fills in.
+    """
+    arn = f"arn:{{partition}}:states:{region}:{{account_id}}:stateMachine:{scaleout_state_machine_name(base_name)}"
+
+    def runs(name: str) -> metrics.MetricRef:
+        return metrics.MetricRef(STATES_NAMESPACE, name, (("StateMachineArn", arn),), "Count", "Sum")
+
+    return AlarmSpec(
+        # Not "<base>-drift-": that prefix asks the retraining gate to retrain.
+        key="monitor-scaleout-failed",
+        name=alarm_name(base_name, "monitor-scaleout-failed"),
+        description="A distributed drift run failed, timed out or was aborted: its window published nothing",
+        math=MetricMath(
+            queries=(
+                ("failed", runs("ExecutionsFailed")),
+                ("timedout", runs("ExecutionsTimedOut")),
+                ("aborted", runs("ExecutionsAborted")),
+            ),
+            expression="FILL(failed, 0) + FILL(timedout, 0) + FILL(aborted, 0)",
+        ),
+        comparison="GreaterThanOrEqualToThreshold",
+        threshold=Threshold(1, "runs"),
+        period=300,
+        evaluation_periods=1,
+        datapoints_to_alarm=1,
+        treat_missing_data="notBreaching",  # no run, no failure: a small window never starts one
+    )
+
+
 def stack_alarm_specs(settings: Settings, *, endpoint: str, variant: str) -> tuple[AlarmSpec, ...]:
     """Every alarm a stack file declares, in the order the stack creates them."""
     if not settings.deploy_model:
@@ -360,4 +398,5 @@ def stack_alarm_specs(settings: Settings, *, endpoint: str, variant: str) -> tup
             schedule_minutes=m.schedule_minutes,
         ),
         *monitor_health_specs(base, endpoint, variant, m.schedule_minutes),
+        scaleout_failed_spec(base, settings.region),
     )

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.alarm_specs import AlarmSpec, MetricMath
+from monitoring import metrics
 
 # The parent every monitoring resource had before infra/monitoring.py was split into components.
 FORMER_MONITORING_TYPE = "sagestack:stack:Sagestack$sagestack:monitoring:Monitoring"
@@ -28,7 +29,19 @@ def child_options(parent: pulumi.Resource, former_name: str | None = None) -> pu
     return pulumi.ResourceOptions(parent=parent, aliases=aliases)
 
 
-def _queries(spec: MetricMath, period: int, label: str) -> list[aws.cloudwatch.MetricAlarmMetricQueryArgs]:
+def _dimensions(
+    ref: metrics.MetricRef, placeholders: Mapping[str, pulumi.Input[str]]
+) -> dict[str, pulumi.Input[str]]:
+    """A spec's dimension values, with `{name}` placeholders (known only at deployment) filled in."""
+    return {
+        name: pulumi.Output.format(value, **placeholders) if "{" in value else value
+        for name, value in ref.dimensions
+    }
+
+
+def _queries(
+    spec: MetricMath, period: int, label: str, placeholders: Mapping[str, pulumi.Input[str]]
+) -> list[aws.cloudwatch.MetricAlarmMetricQueryArgs]:
     queries = [
         aws.cloudwatch.MetricAlarmMetricQueryArgs(
             id=query_id,
@@ -36,7 +49,7 @@ def _queries(spec: MetricMath, period: int, label: str) -> list[aws.cloudwatch.M
             metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
                 namespace=ref.namespace,
                 metric_name=ref.name,
-                dimensions=ref.dimensions_dict(),
+                dimensions=_dimensions(ref, placeholders),
                 stat=ref.statistic,
                 period=period,
             ),
@@ -57,8 +70,13 @@ def metric_alarm(
     *,
     actions: Mapping[str, pulumi.Input[str]],
     opts: pulumi.ResourceOptions,
+    placeholders: Mapping[str, pulumi.Input[str]] | None = None,
 ) -> aws.cloudwatch.MetricAlarm:
-    """`actions` resolves the spec's symbolic actions (e.g. "notify") to ARNs; ALARM and OK both notify."""
+    """`actions` resolves the spec's symbolic actions (e.g. "notify") to ARNs; ALARM and OK both notify.
+
+    `placeholders` fills the `{name}` fields of dimension values (e.g. an ARN's account id).
+    """
+    values = placeholders or {}
     targets: Sequence[pulumi.Input[str]] = [actions[action] for action in spec.actions]
     single = spec.metric
     args = aws.cloudwatch.MetricAlarmArgs(
@@ -66,11 +84,11 @@ def metric_alarm(
         alarm_description=spec.description,
         namespace=single.namespace if single else None,
         metric_name=single.name if single else None,
-        dimensions=single.dimensions_dict() if single else None,
+        dimensions=_dimensions(single, values) if single else None,
         statistic=spec.statistic,
         extended_statistic=spec.extended_statistic,
         period=spec.period if single else None,
-        metric_queries=_queries(spec.math, spec.period, spec.description) if spec.math else None,
+        metric_queries=_queries(spec.math, spec.period, spec.description, values) if spec.math else None,
         comparison_operator=spec.comparison,
         threshold=spec.threshold.value,
         evaluation_periods=spec.evaluation_periods,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -40,6 +42,10 @@ def schedule_expression(minutes: int, settle_minutes: int = engine.SETTLE_MINUTE
     return f"rate({minutes} minute{'s' if minutes > 1 else ''})"
 
 
+def _with_statements(policy: dict[str, Any], statements: Sequence[iam.Statement]) -> dict[str, Any]:
+    return {**policy, "Statement": [*policy["Statement"], *statements]}
+
+
 @dataclass(frozen=True)
 class DriftEngineArgs:
     base_name: str
@@ -57,6 +63,9 @@ class DriftEngineArgs:
     model_package_arns: tuple[pulumi.Input[str], ...]  # the packages the endpoint may serve
     function: FunctionSetting
     topic_arn: pulumi.Input[str]
+    # The distributed run for windows one invocation cannot measure (infra/drift_scaleout.py).
+    scaleout_environment: Mapping[str, pulumi.Input[str]]
+    scaleout_statements: Sequence[iam.Statement]
 
 
 class DriftEngine(pulumi.ComponentResource):
@@ -71,20 +80,24 @@ class DriftEngine(pulumi.ComponentResource):
             EventFunction(
                 function_name=fn,
                 description="Measures drift of captured endpoint traffic against the training baseline",
-                handler="monitoring.handler.handler",
-                policy=iam.drift_engine_policy(
-                    partition=a.partition,
-                    region=region,
-                    account_id=a.account_id,
-                    function_name=fn,
-                    capture_bucket_arn=a.capture_bucket_arn,
-                    capture_prefix=a.capture_prefix,
-                    artifacts_bucket_arn=a.artifacts_bucket_arn,
-                    key_arn=a.function.key_arn,
-                    metric_namespace=metrics.NAMESPACE,
-                    base_name=a.base_name,
-                    endpoint_name=a.endpoint_name,
-                    model_package_arns=a.model_package_arns,
+                # The planner: measures a window itself, or starts the distributed run for a big one.
+                handler="monitoring.scaleout.handler",
+                policy=_with_statements(
+                    iam.drift_engine_policy(
+                        partition=a.partition,
+                        region=region,
+                        account_id=a.account_id,
+                        function_name=fn,
+                        capture_bucket_arn=a.capture_bucket_arn,
+                        capture_prefix=a.capture_prefix,
+                        artifacts_bucket_arn=a.artifacts_bucket_arn,
+                        key_arn=a.function.key_arn,
+                        metric_namespace=metrics.NAMESPACE,
+                        base_name=a.base_name,
+                        endpoint_name=a.endpoint_name,
+                        model_package_arns=a.model_package_arns,
+                    ),
+                    a.scaleout_statements,
                 ),
                 environment={
                     "CAPTURE_S3_URI": pulumi.Output.format(
@@ -94,6 +107,7 @@ class DriftEngine(pulumi.ComponentResource):
                     "VARIANT_NAME": a.variant_name,
                     "WINDOW_MINUTES": str(a.schedule_minutes),
                     "CAPTURE_SAMPLING_PERCENT": str(a.capture_sampling_percent),
+                    **a.scaleout_environment,
                 },
                 timeout=900,
                 memory_size=512,

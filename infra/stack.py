@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import drift_engine, iam, packaging, retraining_gate
+from infra import drift_engine, drift_scaleout, iam, packaging, retraining_gate
 from infra.alarms import moved_from_monitoring
 from infra.dashboard import Dashboard, DashboardArgs, DriftView
 from infra.dead_letters import DeadLetterQueue, DeadLetterQueueArgs
 from infra.drift_engine import DriftEngine, DriftEngineArgs
+from infra.drift_scaleout import DriftScaleout, DriftScaleoutArgs
 from infra.endpoint_alarms import EndpointAlarms, EndpointAlarmsArgs
 from infra.event_function import FunctionCode, FunctionSetting
 from infra.images import SKLEARN_REPOSITORY
@@ -315,6 +316,25 @@ def _drift_monitoring(
         log_retention_days=settings.log_retention_days,
         permissions_boundary_arn=settings.permissions_boundary_arn,
     )
+    scaleout = DriftScaleout(
+        "drift-scaleout",
+        DriftScaleoutArgs(
+            base_name=base,
+            region=region,
+            account_id=account_id,
+            partition=partition,
+            log_retention_days=settings.log_retention_days,
+            permissions_boundary_arn=settings.permissions_boundary_arn,
+            code=function.code,
+            artifacts_bucket=storage.artifacts.name,
+            artifacts_bucket_arn=storage.artifacts.arn,
+            capture_bucket_arn=storage.capture.arn,
+            capture_prefix=CAPTURE_PREFIX,
+            key_arn=storage.key_arn,
+            alarm_topic_arn=topic_arn,
+        ),
+        opts=opts,
+    )
     engine = DriftEngine(
         "drift-engine",
         DriftEngineArgs(
@@ -333,6 +353,8 @@ def _drift_monitoring(
             model_package_arns=model_package_arns,
             function=function,
             topic_arn=topic_arn,
+            scaleout_environment=scaleout.planner_environment,
+            scaleout_statements=drift_scaleout.planner_statements(scaleout.scope),
         ),
         opts=opts,
     )
@@ -349,4 +371,4 @@ def _drift_monitoring(
         ),
         opts=opts,
     )
-    return [dead_letters.alarm_arn, *engine.alarm_arns]
+    return [dead_letters.alarm_arn, *engine.alarm_arns, scaleout.failed_runs_alarm_arn]

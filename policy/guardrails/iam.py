@@ -49,6 +49,16 @@ DEFAULT_UNSCOPABLE_ACTIONS = {
     "cloudwatch:GetMetricData": "",
     "cloudwatch:PutMetricData": "cloudwatch:namespace",
     "ecr:GetAuthorizationToken": "",
+    # Step Functions' vended-log delivery (state machine logging): no resource type for any of them in the
+    # Service Authorization Reference; https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html.
+    "logs:CreateLogDelivery": "",
+    "logs:DeleteLogDelivery": "",
+    "logs:DescribeLogGroups": "",
+    "logs:DescribeResourcePolicies": "",
+    "logs:GetLogDelivery": "",
+    "logs:ListLogDeliveries": "",
+    "logs:PutResourcePolicy": "",
+    "logs:UpdateLogDelivery": "",
 }
 
 # Where each resource type names managed policies it attaches.

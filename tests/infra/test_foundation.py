@@ -315,7 +315,7 @@ def test_china_regions_get_their_own_service_principals(tmp_path: Path) -> None:
         json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"]["Service"]
         for role in recording.of_type(IAM_ROLE)
     }
-    assert trusted == {"sagemaker.amazonaws.com", "lambda.amazonaws.com"}
+    assert trusted == {"sagemaker.amazonaws.com", "lambda.amazonaws.com", "states.amazonaws.com"}
 
 
 def test_every_service_principal_comes_from_the_data_source(recording: Recording) -> None:

@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from infra import alarm_specs, drift_engine, packaging
+from infra import alarm_specs, drift_engine, drift_scaleout, packaging
 from infra.config_schema import load_stack_config
 from infra.settings import settings_from_values
 from monitoring import metrics
-from tests.infra.harness import ACCOUNT_ID, Recording, run_program
+from tests.infra.harness import ACCOUNT_ID, RecordedResource, Recording, run_program
 from training import contract
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -100,8 +100,14 @@ def test_drift_engine_lambda_reads_this_stack_and_runs_on_its_schedule(recording
         "VARIANT_NAME": "primary",
         "WINDOW_MINUTES": str(s.schedule_minutes),
         "CAPTURE_SAMPLING_PERCENT": str(settings_of(recording.stack).serving.capture_sampling_percent),
+        # the planner's: a window one invocation cannot measure goes to the Distributed Map
+        "SCALEOUT_STATE_MACHINE_ARN": recording.one("aws:sfn/stateMachine:StateMachine").state["arn"],
+        "SCALEOUT_BUCKET": recording.outputs["artifacts_bucket"],
+        "SCALEOUT_SINGLE_MAX_BYTES": str(drift_scaleout.SINGLE_MAX_BYTES),
+        "SCALEOUT_PART_BYTES": str(drift_scaleout.PART_BYTES),
+        "SCALEOUT_PART_OBJECTS": str(drift_scaleout.PART_OBJECTS),
     }
-    assert engine["handler"] == "monitoring.handler.handler"
+    assert engine["handler"] == "monitoring.scaleout.handler"
     # the zip carries compiled wheels for exactly this interpreter and architecture
     assert engine["runtime"] == f"python{packaging.LAMBDA_PYTHON_VERSION}"
     assert engine["architectures"] == [packaging.LAMBDA_ARCHITECTURE]
@@ -135,7 +141,7 @@ def test_drift_alarm_starts_the_retraining_pipeline_through_the_gate(recording: 
     )
     gate = next(f.inputs for f in recording.of_type(FUNCTION) if target["arn"].endswith(f.inputs["name"]))
     assert gate["handler"] == "monitoring.retrain.handler"
-    table = recording.one("aws:dynamodb/table:Table").inputs
+    table = retrain_claims_table(recording).inputs
     assert gate["environment"]["variables"] == {
         "PIPELINE_NAME": recording.outputs["pipeline_name"],
         "COOLDOWN_MINUTES": str(s.retrain_cooldown_minutes),
@@ -164,9 +170,8 @@ def test_dashboard_shows_traffic_errors_drift_and_alarms(recording: Recording) -
     titles = [w["properties"]["title"] for w in body["widgets"]]
     assert {"Invocations", "Errors", "Alarm states"} <= set(titles)
     alarm_widget = next(w for w in body["widgets"] if w["type"] == "alarm")
-    assert len(set(alarm_widget["properties"]["alarms"])) == len(recording.of_type(ALARM)), (
-        "every alarm shown"
-    )
+    shown = recording.of_type(ALARM)
+    assert len(set(alarm_widget["properties"]["alarms"])) == len(shown), "every alarm shown"
     if settings_of(recording.stack).monitoring.engine == "lambda":
         drift = next(w for w in body["widgets"] if w["properties"]["title"].startswith("Drift"))
         assert {m[-1] for m in drift["properties"]["metrics"] if m[1] == metrics.FEATURE_DRIFT} == set(
@@ -178,6 +183,14 @@ QUEUE = "aws:sqs/queue:Queue"
 QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 ASYNC_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
+
+
+def retrain_claims_table(recording: Recording) -> RecordedResource:
+    tables = [
+        t for t in recording.of_type("aws:dynamodb/table:Table") if t.name == "retraining-gate-claims"
+    ]
+    assert len(tables) == 1, [t.name for t in recording.of_type("aws:dynamodb/table:Table")]
+    return tables[0]
 
 
 def alarm_named(recording: Recording, suffix: str) -> dict:
@@ -358,7 +371,8 @@ def test_failed_runs_and_deliveries_land_in_an_encrypted_dead_letter_queue_with_
     queue_arn = queue.state.get("arn") or f"arn:aws:sqs:{settings_of(recording.stack).region}"
     assert queue.inputs["kmsMasterKeyId"].startswith("arn:aws:kms:")
     assert queue.inputs["messageRetentionSeconds"] == 1_209_600  # SQS's maximum: 14 days
-    functions = recording.of_type(FUNCTION)
+    # EventBridge-driven functions only: the scale-out's run synchronously under Step Functions.
+    functions = [f for f in recording.of_type(FUNCTION) if not f.name.startswith("drift-scaleout")]
     targets = recording.of_type(TARGET)
     configs = recording.of_type(ASYNC_CONFIG)
     assert len(targets) == len(configs) == len(functions) >= 1
@@ -407,7 +421,7 @@ def test_the_key_lets_eventbridge_write_to_the_encrypted_dead_letter_queue(recor
 def test_the_gate_may_claim_only_its_own_table(recording: Recording) -> None:
     if settings_of(recording.stack).monitoring.engine is None:
         pytest.skip("this stack captures nothing, so it has no retraining gate")
-    table = recording.one("aws:dynamodb/table:Table")
+    table = retrain_claims_table(recording)
     gate_role = next(
         r for r in recording.of_type("aws:iam/role:Role") if r.inputs["name"].endswith("-retrain-gate")
     )
