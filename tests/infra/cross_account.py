@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -123,12 +123,24 @@ def _listed(value: Any) -> list[Any]:
 
 
 # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
-_OPERATORS = {
-    "StringEquals": lambda expected, actual: expected == actual,
-    "StringLike": lambda expected, actual: _wildcard(expected, actual),
-    "ArnEquals": lambda expected, actual: expected == actual,
-    "ArnLike": lambda expected, actual: _wildcard(expected, actual),
-    "Bool": lambda expected, actual: str(expected).lower() == actual.lower(),
+def _string_equals(expected: Any, actual: str) -> bool:
+    return bool(expected == actual)
+
+
+def _string_like(expected: Any, actual: str) -> bool:
+    return _wildcard(str(expected), actual)
+
+
+def _bool(expected: Any, actual: str) -> bool:
+    return str(expected).lower() == actual.lower()
+
+
+_OPERATORS: dict[str, Callable[[Any, str], bool]] = {
+    "StringEquals": _string_equals,
+    "StringLike": _string_like,
+    "ArnEquals": _string_equals,
+    "ArnLike": _string_like,
+    "Bool": _bool,
 }
 
 

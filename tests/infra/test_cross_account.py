@@ -77,7 +77,9 @@ def s3_decrypt_context(account: str, bucket_arn: str) -> dict[str, str]:
 def resolved(value: Any) -> Any:
     import pulumi
 
-    return json.loads(_sync_await(pulumi.Output.json_dumps(value).future()))
+    text = _sync_await(pulumi.Output.json_dumps(value).future())
+    assert text is not None
+    return json.loads(text)
 
 
 def consumer_drift_policy() -> dict[str, Any]:
@@ -381,7 +383,7 @@ BAD_PRODUCER_CONFIG = [
 @pytest.mark.parametrize(("consumers", "allowed", "message"), BAD_PRODUCER_CONFIG)
 def test_bad_consumer_accounts_are_named(consumers: Any, allowed: list[str] | None, message: str) -> None:
     raw = consumers if isinstance(consumers, str) else json.dumps(consumers)
-    with pytest.raises(SettingsError, match="modelConsumerAccounts|allowedAccountIds") as error:
+    with pytest.raises(SettingsError, match=r"modelConsumerAccounts|allowedAccountIds") as error:
         staging_settings(allowed, modelConsumerAccounts=raw)
     assert message in str(error.value)
 
@@ -460,7 +462,7 @@ def test_a_consumer_pin_without_its_artifacts_config_is_refused(
 
 
 def test_artifacts_config_without_a_pin_is_refused() -> None:
-    with pytest.raises(SettingsError, match='modelArtifactsBucket = .*"" without approvedModelPackageArn'):
+    with pytest.raises(SettingsError, match=r'modelArtifactsBucket = .*"" without approvedModelPackageArn'):
         prod_settings(modelArtifactsBucket=BUCKET, modelArtifactsKeyArn=PRODUCER_KEY)
 
 

@@ -142,7 +142,12 @@ def test_the_models_bucket_and_key_are_written_beside_the_pin(registry: Any, s3:
     ],
 )
 def test_a_model_the_producer_does_not_share_is_refused(
-    registry: Any, s3: Any, project: Path, capsys: Any, where: dict[str, Any], message: str
+    registry: Any,
+    s3: Any,
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    where: dict[str, Any],
+    message: str,
 ) -> None:
     before = (project / "Pulumi.prod.yaml").read_text()
     arn = register(registry, "Approved", **where)
@@ -176,7 +181,7 @@ def test_the_latest_approved_version_skips_unapproved_newer_ones(
 
 
 def test_an_unapproved_package_is_refused_and_the_file_untouched(
-    registry: Any, s3: Any, project: Path, capsys
+    registry: Any, s3: Any, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = (project / "Pulumi.prod.yaml").read_text()
     arn = register(registry, "PendingManualApproval")
@@ -187,7 +192,9 @@ def test_an_unapproved_package_is_refused_and_the_file_untouched(
     assert (project / "Pulumi.prod.yaml").read_text() == before
 
 
-def test_malformed_arguments_name_what_was_expected(registry: Any, s3: Any, project: Path, capsys) -> None:
+def test_malformed_arguments_name_what_was_expected(
+    registry: Any, s3: Any, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert (
         promote.main(["--stack", "prod", "--package-arn", "model-7"], sagemaker=registry, root=project, s3=s3)
         == 2
