@@ -23,7 +23,7 @@ class StorageArgs:
     partition: pulumi.Input[str]
     region: str
     settings: StorageSettings
-    dns_suffix: pulumi.Input[str] = "amazonaws.com"
+    dns_suffix: pulumi.Input[str]  # the partition's, for kms:ViaService values
     # Accounts whose stacks serve this stack's models: read on models/, decrypt through S3 (infra/iam.py).
     model_consumer_accounts: tuple[str, ...] = ()
 
