@@ -61,6 +61,7 @@ class DriftEngineArgs:
     capture_sampling_percent: int
     artifacts_bucket_arn: pulumi.Input[str]
     model_package_arns: tuple[pulumi.Input[str], ...]  # the packages the endpoint may serve
+    package_artifacts: iam.PackageArtifactsScope | None  # where a package pinned from another stack lives
     function: FunctionSetting
     topic_arn: pulumi.Input[str]
     # The distributed run for windows one invocation cannot measure (infra/drift_scaleout.py).
@@ -96,6 +97,7 @@ class DriftEngine(pulumi.ComponentResource):
                         base_name=a.base_name,
                         endpoint_name=a.endpoint_name,
                         model_package_arns=a.model_package_arns,
+                        package_artifacts=a.package_artifacts,
                     ),
                     a.scaleout_statements,
                 ),

@@ -97,6 +97,137 @@ def tls_only_bucket_policy(bucket_arn: pulumi.Input[str]) -> dict[str, Any]:
     )
 
 
+def account_root(partition: pulumi.Input[str], account: str) -> pulumi.Output[str]:
+    """An account as a principal: the account's IAM policies then decide which of its roles may act."""
+    return pulumi.Output.format("arn:{0}:iam::{1}:root", partition, account)
+
+
+def s3_via_service(region: str, dns_suffix: pulumi.Input[str]) -> pulumi.Output[str]:
+    """kms:ViaService of S3 in `region`, e.g. s3.eu-west-1.amazonaws.com
+    (https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service)."""
+    return pulumi.Output.format("s3.{0}.{1}", region, dns_suffix)
+
+
+@dataclass(frozen=True)
+class ModelConsumers:
+    """Other accounts allowed to serve this stack's registered models, and what scopes their grants."""
+
+    accounts: tuple[str, ...]
+    partition: pulumi.Input[str]
+    region: str
+    dns_suffix: pulumi.Input[str]
+    artifacts_bucket_arn: pulumi.Input[str]
+
+    def principal(self) -> dict[str, Any]:
+        return accounts_principal(self.partition, self.accounts)
+
+
+def accounts_principal(partition: pulumi.Input[str], accounts: Sequence[str]) -> dict[str, Any]:
+    return {"AWS": [account_root(partition, account) for account in accounts]}
+
+
+# What a consumer account does with a producer's package: create its model from the package (the
+# deployer), describe it (deployer, drift engine, infra.promote) and list the group (promote's
+# --latest-approved-in). The set and the resource are those of the SageMaker guide's cross-account
+# deployment example, without UpdateModelPackage: approving stays with the producer.
+CONSUMER_REGISTRY_ACTIONS = (
+    "sagemaker:CreateModel",
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:ListModelPackages",
+)
+
+
+def model_package_group_policy(
+    accounts: Sequence[str],
+    *,
+    partition: pulumi.Input[str],
+    region: str,
+    account_id: pulumi.Input[str],
+    group_name: str,
+) -> dict[str, Any]:
+    """The registry's resource policy: consumer accounts may use its packages, nothing else of the group."""
+    packages = pulumi.Output.format(
+        "arn:{0}:sagemaker:{1}:{2}:model-package/{3}/*", partition, region, account_id, group_name
+    )
+    return document(
+        {
+            "Sid": "ConsumerAccountsUsePackages",
+            "Effect": "Allow",
+            "Principal": accounts_principal(partition, accounts),
+            "Action": sorted(CONSUMER_REGISTRY_ACTIONS),
+            "Resource": packages,
+        }
+    )
+
+
+def consumer_model_read_statements(
+    consumers: ModelConsumers, bucket_arn: pulumi.Input[str]
+) -> list[Statement]:
+    """Artifacts bucket policy: consumer accounts may read model objects (GetObject, which HeadObject needs
+    too), nothing else; no ListBucket, since a model is read by its full key."""
+    return [
+        {
+            "Sid": "ConsumerAccountsReadModels",
+            "Effect": "Allow",
+            "Principal": consumers.principal(),
+            "Action": "s3:GetObject",
+            "Resource": _objects(bucket_arn, MODELS_PREFIX),
+        }
+    ]
+
+
+def consumer_key_statements(consumers: ModelConsumers) -> list[Statement]:
+    """Key policy: consumer accounts may decrypt, only as S3 on their own behalf, only the artifacts bucket's
+    objects (its ARN is the encryption context with S3 Bucket Keys, the object's ARN without)."""
+    return [
+        {
+            "Sid": "ConsumerAccountsDecryptModelsThroughS3",
+            "Effect": "Allow",
+            "Principal": consumers.principal(),
+            "Action": "kms:Decrypt",
+            "Resource": "*",  # in a key policy "*" means this key
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": s3_via_service(consumers.region, consumers.dns_suffix),
+                    "kms:CallerAccount": list(consumers.accounts),
+                },
+                "StringLike": {
+                    "kms:EncryptionContext:aws:s3:arn": [
+                        consumers.artifacts_bucket_arn,
+                        _objects(consumers.artifacts_bucket_arn, MODELS_PREFIX),
+                    ]
+                },
+            },
+        }
+    ]
+
+
+@dataclass(frozen=True)
+class PackageArtifactsScope:
+    """The consumer side: the producer's bucket and key that hold the pinned package's model."""
+
+    partition: pulumi.Input[str]
+    region: str
+    dns_suffix: pulumi.Input[str]
+    bucket: str
+    key_arn: str
+
+
+def package_artifact_statements(scope: PackageArtifactsScope) -> list[Statement]:
+    """What a role that loads the pinned package's model needs in the producer's account: the matching half of
+    consumer_model_read_statements and consumer_key_statements (cross-account access needs both halves)."""
+    bucket_arn = pulumi.Output.format("arn:{0}:s3:::{1}", scope.partition, scope.bucket)
+    return [
+        allow("ReadPinnedPackageModel", ["s3:GetObject"], [_objects(bucket_arn, MODELS_PREFIX)]),
+        allow(
+            "DecryptPinnedPackageModel",
+            ["kms:Decrypt"],
+            [scope.key_arn],
+            {"StringEquals": {"kms:ViaService": s3_via_service(scope.region, scope.dns_suffix)}},
+        ),
+    ]
+
+
 @dataclass(frozen=True)
 class KeyPolicyPrincipals:
     cloudwatch: pulumi.Input[str]  # cloudwatch.<suffix>
@@ -109,6 +240,7 @@ def key_policy(
     partition: pulumi.Input[str],
     region: str,
     principals: KeyPolicyPrincipals,
+    consumers: ModelConsumers | None = None,
 ) -> dict[str, Any]:
     root = pulumi.Output.format("arn:{0}:iam::{1}:root", partition, account_id)
     return document(
@@ -159,6 +291,7 @@ def key_policy(
                 }
             },
         },
+        *(consumer_key_statements(consumers) if consumers else []),
     )
 
 
@@ -177,6 +310,7 @@ class ExecutionRoleScope:
     capture_bucket_arn: pulumi.Input[str]
     capture_prefix: str
     image_repository_arn: pulumi.Input[str]
+    package_artifacts: PackageArtifactsScope | None = None  # a pinned package from another stack
 
 
 CODE_PREFIX = "code"
@@ -278,6 +412,8 @@ def sagemaker_execution_policy(scope: ExecutionRoleScope) -> dict[str, Any]:
             [scope.image_repository_arn],
         ),
     ]
+    if scope.package_artifacts is not None:  # SageMaker downloads the model with the execution role
+        statements += package_artifact_statements(scope.package_artifacts)
     return document(*statements)
 
 
@@ -336,6 +472,7 @@ def drift_engine_policy(
     base_name: str,
     endpoint_name: str,
     model_package_arns: Sequence[pulumi.Input[str]],
+    package_artifacts: PackageArtifactsScope | None = None,
 ) -> dict[str, Any]:
     def sagemaker_arn(resource: str) -> pulumi.Output[str]:
         return pulumi.Output.format("arn:{0}:sagemaker:{1}:{2}:{3}", partition, region, account_id, resource)
@@ -366,6 +503,8 @@ def drift_engine_policy(
         ),
         # GetMetricData (the endpoint's Invocations, for capture coverage) supports no resource or condition.
         allow("ReadEndpointInvocations", ["cloudwatch:GetMetricData"], ["*"]),
+        # The baseline of a pinned package from another stack is inside that stack's model artifact.
+        *(package_artifact_statements(package_artifacts) if package_artifacts else []),
     )
 
 

@@ -3,9 +3,11 @@
     python -m infra.promote --stack prod --package-arn arn:aws:sagemaker:...:model-package/<group>/<n>
     python -m infra.promote --stack prod --latest-approved-in <group name or ARN> --region eu-west-1
 
-Only an Approved package is pinned. The file change is the whole promotion: commit it on a branch and open
-a pull request; its preview shows exactly what the stack will deploy, and the comments say where the model
-came from.
+Only an Approved package is pinned. Beside the pin go the bucket and KMS key that hold the package's model
+(read from its ModelDataUrl and the object's SSE-KMS key), so a stack in another account or of another stack
+grants its roles read on exactly those. The file change is the whole promotion: commit it on a branch and
+open a pull request; its preview shows exactly what the stack will deploy, and the comments say where the
+model came from.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 PIN_KEY = "sagestack:approvedModelPackageArn"
+BUCKET_KEY = "sagestack:modelArtifactsBucket"
+KEY_ARN_KEY = "sagestack:modelArtifactsKeyArn"
+MODELS_PREFIX = "models/"  # the only prefix a producer stack shares (infra/iam.py, MODELS_PREFIX)
+KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(?:mrk-)?[0-9a-zA-Z-]+$")
 LINEAGE_MARK = "# promoted model:"
 PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):model-package/[\w-]+/\d+$"
@@ -59,6 +65,30 @@ def approved_package(sagemaker: Any, package_arn: str) -> dict[str, Any]:
     return package
 
 
+def model_artifacts(s3: Any, package: Mapping[str, Any]) -> tuple[str, str]:
+    """The bucket and the KMS key ARN of the package's model, as the pinned stack's roles must read them."""
+    arn = package["ModelPackageArn"]
+    containers = package.get("InferenceSpecification", {}).get("Containers", [])
+    urls = [c["ModelDataUrl"] for c in containers if c.get("ModelDataUrl")]
+    if len(urls) != 1:
+        raise PromotionError(f"{arn} has {len(urls)} model artifacts: expected exactly one ModelDataUrl")
+    bucket, _, key = urls[0].removeprefix("s3://").partition("/")
+    if not urls[0].startswith("s3://") or not key.startswith(MODELS_PREFIX):
+        raise PromotionError(
+            f"{arn}: ModelDataUrl {urls[0]} is not under s3://<bucket>/{MODELS_PREFIX}, the only prefix a "
+            "producer stack shares"
+        )
+    # HeadObject reports the object's SSE-KMS key as its ARN (S3 API reference, HeadObject SSEKMSKeyId).
+    head = s3.head_object(Bucket=bucket, Key=key)
+    key_arn = head.get("SSEKMSKeyId", "")
+    if head.get("ServerSideEncryption") != "aws:kms" or not KEY_ARN.match(key_arn):
+        raise PromotionError(
+            f"{urls[0]} is encrypted with {head.get('ServerSideEncryption')!r} key {key_arn!r}: expected SSE-KMS "
+            "with a key ARN (the producer stack's key)"
+        )
+    return bucket, key_arn
+
+
 def lineage(package: Mapping[str, Any]) -> list[tuple[str, str]]:
     """What a reviewer needs to know about a package, in a fixed order; absent facts are said to be so."""
     containers = package.get("InferenceSpecification", {}).get("Containers", [{}])
@@ -86,8 +116,9 @@ def lineage(package: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(label, value or "(not recorded)") for label, value in facts]
 
 
-def pin(stack_file: str, package_arn: str, facts: list[tuple[str, str]]) -> str:
-    """The stack file with the pin set (replacing an earlier pin and its lineage), everything else kept."""
+def pin(stack_file: str, package_arn: str, facts: list[tuple[str, str]], artifacts: tuple[str, str]) -> str:
+    """The stack file with the pin and its model's bucket and key set (replacing an earlier pin, its
+    lineage and location), everything else kept."""
     lines = stack_file.splitlines()
     kept: list[str] = []
     skipping_lineage = False
@@ -99,7 +130,7 @@ def pin(stack_file: str, package_arn: str, facts: list[tuple[str, str]]) -> str:
         if skipping_lineage and stripped.startswith("#   "):
             continue
         skipping_lineage = False
-        if stripped.startswith(f"{PIN_KEY}:"):
+        if stripped.startswith((f"{PIN_KEY}:", f"{BUCKET_KEY}:", f"{KEY_ARN_KEY}:")):
             continue
         kept.append(line)
     try:
@@ -110,13 +141,17 @@ def pin(stack_file: str, package_arn: str, facts: list[tuple[str, str]]) -> str:
     block = [f"{indent}{LINEAGE_MARK}"]
     block += [f"{indent}#   {label}: {value}" for label, value in facts]
     block.append(f"{indent}{PIN_KEY}: {package_arn}")
+    block.append(f"{indent}{BUCKET_KEY}: {artifacts[0]}")
+    block.append(f"{indent}{KEY_ARN_KEY}: {artifacts[1]}")
     end = config_at + 1
     while end < len(kept) and (kept[end].startswith(indent) or not kept[end].strip()):
         end += 1
     return "\n".join(kept[:end] + block + kept[end:]) + "\n"
 
 
-def main(argv: list[str] | None = None, sagemaker: Any = None, root: Path | None = None) -> int:
+def main(
+    argv: list[str] | None = None, sagemaker: Any = None, root: Path | None = None, s3: Any = None
+) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.promote", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True, help="the stack to promote to (Pulumi.<stack>.yaml)")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -136,15 +171,20 @@ def main(argv: list[str] | None = None, sagemaker: Any = None, root: Path | None
         import boto3
 
         sagemaker = boto3.client("sagemaker", region_name=region)
+    if s3 is None:
+        import boto3
+
+        s3 = boto3.client("s3", region_name=region)
     try:
         arn = args.package_arn or latest_approved(sagemaker, args.latest_approved_in)
-        facts = lineage(approved_package(sagemaker, arn))
+        package = approved_package(sagemaker, arn)
+        facts, artifacts = lineage(package), model_artifacts(s3, package)
     except PromotionError as error:
         print(f"promote: {error}", file=sys.stderr)
         return 2
-    stack_path.write_text(pin(stack_path.read_text(), arn, facts))
+    stack_path.write_text(pin(stack_path.read_text(), arn, facts, artifacts))
     print(f"pinned {arn} in {stack_path.name}:")
-    for label, value in facts:
+    for label, value in [*facts, ("model bucket", artifacts[0]), ("model key", artifacts[1])]:
         print(f"  {label:>17}: {value}")
     print(
         f"next: git switch -c promote-{args.stack} && git commit -am 'promote to {args.stack}' && open a PR"

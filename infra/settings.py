@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Literal, TypeVar
 
@@ -69,8 +69,17 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _S3_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!_.*'()/-]*[A-Za-z0-9]$")
 _FRAMEWORK_VERSION = re.compile(r"^\d+\.\d+-\d+$")
 _POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]+$")
-_MODEL_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[\w-]+/\d+$")
+_MODEL_PACKAGE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):model-package/(?P<group>[\w-]+)/\d+$"
+)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
+_BUCKET_NAME = re.compile(r"^(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KMS_KEY_ARN = re.compile(
+    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?:mrk-)?[0-9a-zA-Z-]+$"
+)
+ALLOWED_ACCOUNT_IDS_KEY = "aws:allowedAccountIds"
 S3_BUCKET_NAME_MAX = 63  # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 LONGEST_PURPOSE = "artifacts"  # the longest of infra.storage.BUCKET_PURPOSES
 
@@ -199,6 +208,17 @@ class AutoscalingSettings:
 
 
 @dataclass(frozen=True)
+class PackageArtifacts:
+    """Where a pinned package from another stack keeps its model: that stack's artifacts bucket and key.
+
+    The roles that load the model get read on the bucket's `models/` prefix and decrypt on the key via S3.
+    """
+
+    bucket: str
+    key_arn: str
+
+
+@dataclass(frozen=True)
 class ServingSettings:
     framework_version: str
     instance_type: str
@@ -209,6 +229,7 @@ class ServingSettings:
     capture_sampling_percent: int
     deployment: DeploymentSettings
     autoscaling: AutoscalingSettings | None
+    package_artifacts: PackageArtifacts | None = None  # set when the pin comes from another stack
 
     @property
     def captures(self) -> bool:
@@ -254,6 +275,9 @@ class Settings:
     training: TrainingSettings
     serving: ServingSettings
     monitoring: MonitoringSettings
+    # Accounts whose stacks may serve this stack's registered models (read-only grants; infra/iam.py).
+    model_consumer_accounts: tuple[str, ...] = ()
+    allowed_account_ids: tuple[str, ...] = ()  # aws:allowedAccountIds: the provider refuses other accounts
 
     @property
     def base_name(self) -> str:
@@ -449,14 +473,19 @@ def unknown_key_problems(configured_keys: Iterable[str]) -> list[str]:
 
 
 def settings_from_values(
-    stack: str, region: str, values: Mapping[str, str], configured_keys: Iterable[str] = ()
+    stack: str,
+    region: str,
+    values: Mapping[str, str],
+    configured_keys: Iterable[str] = (),
+    *,
+    allowed_account_ids: str | None = None,
 ) -> Settings:
     """Validate raw config strings (keys without namespace) into Settings, or raise SettingsError.
 
     `configured_keys` are the fully qualified keys the stack sets; any the project does not declare is
-    an error too.
+    an error too. `allowed_account_ids` is the aws provider's `allowedAccountIds` as config holds it (JSON).
     """
-    settings, reader = _read(stack, region, values, configured_keys)
+    settings, reader = _read(stack, region, values, configured_keys, allowed_account_ids)
     if reader.problems:
         raise SettingsError(reader.problems)
     return settings
@@ -467,7 +496,13 @@ def settings_of_stack_file(stack: str) -> Settings:
     from infra.config_schema import load_stack_config
 
     config = load_stack_config(stack)
-    return settings_from_values(stack, config.region, config.values, config.pulumi_config())
+    return settings_from_values(
+        stack,
+        config.region,
+        config.values,
+        config.pulumi_config(),
+        allowed_account_ids=config.other_values.get(ALLOWED_ACCOUNT_IDS_KEY),
+    )
 
 
 def keys_read_by_settings(stack: str, region: str, values: Mapping[str, str]) -> set[str]:
@@ -476,7 +511,11 @@ def keys_read_by_settings(stack: str, region: str, values: Mapping[str, str]) ->
 
 
 def _read(
-    stack: str, region: str, values: Mapping[str, str], configured_keys: Iterable[str] = ()
+    stack: str,
+    region: str,
+    values: Mapping[str, str],
+    configured_keys: Iterable[str] = (),
+    allowed_account_ids: str | None = None,
 ) -> tuple[Settings, _Reader]:
     r = _Reader(values)
     r.problems.extend(unknown_key_problems(configured_keys))
@@ -521,6 +560,14 @@ def _read(
 
     training = _training(r)
     serving = _serving(r, training.framework_version)
+    serving = replace(
+        serving,
+        package_artifacts=_package_artifacts(
+            r, serving.approved_model_package_arn, region=region, own_registry=f"{name_prefix}-{stack}-models"
+        ),
+    )
+    allowed_accounts = _allowed_accounts(r, allowed_account_ids)
+    consumers = _consumer_accounts(r, allowed_accounts)
     monitoring = _monitoring(r, serving)
 
     log_retention = r.integer("logRetentionDays", 1, 3653)
@@ -542,6 +589,8 @@ def _read(
         training=training,
         serving=serving,
         monitoring=monitoring,
+        model_consumer_accounts=consumers,
+        allowed_account_ids=allowed_accounts,
     )
     return settings, r
 
@@ -708,6 +757,104 @@ def _monitoring(r: _Reader, serving: ServingSettings) -> MonitoringSettings:
     )
 
 
+def _package_artifacts(
+    r: _Reader, package: str | None, *, region: str, own_registry: str
+) -> PackageArtifacts | None:
+    """Where a pinned package from another stack keeps its model; required unless the pin is the stack's own."""
+    bucket = r.string(
+        "modelArtifactsBucket",
+        _BUCKET_NAME,
+        'an S3 bucket name (3-63 lowercase letters, digits, "." or "-") or ""',
+        optional=True,
+    )
+    key_arn = r.string(
+        "modelArtifactsKeyArn",
+        _KMS_KEY_ARN,
+        'a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>) or ""',
+        optional=True,
+    )
+    pin = _MODEL_PACKAGE_ARN.match(package or "")
+    if package is None:
+        for key, value in (("modelArtifactsBucket", bucket), ("modelArtifactsKeyArn", key_arn)):
+            if value:
+                r.fail(
+                    key, value, '"" without approvedModelPackageArn (it says where a pinned package lives)'
+                )
+        return None
+    if pin is None:
+        return None  # the pin itself is reported
+    if not bucket and not key_arn:
+        if pin["group"] != own_registry:
+            r.fail(
+                "approvedModelPackageArn",
+                package,
+                f"a package of {own_registry}, or modelArtifactsBucket and modelArtifactsKeyArn set beside it: "
+                f"its model lives in the bucket of the stack that registered it in {pin['group']} "
+                "(python -m infra.promote writes both)",
+            )
+        return None
+    if not bucket or not key_arn:
+        missing, other = (
+            ("modelArtifactsBucket", "modelArtifactsKeyArn")
+            if not bucket
+            else ("modelArtifactsKeyArn", "modelArtifactsBucket")
+        )
+        r.fail(
+            missing,
+            "",
+            f"set together with {other}: the model is read from the bucket and decrypted with the key",
+        )
+        return None
+    key_parts = _KMS_KEY_ARN.match(key_arn)
+    if key_parts is not None and (key_parts["region"], key_parts["account"]) != (region, pin["account"]):
+        r.fail(
+            "modelArtifactsKeyArn",
+            key_arn,
+            f"a key in {region} (SageMaker reads model data from its own region) and in the package's "
+            f"account {pin['account']}",
+        )
+    return PackageArtifacts(bucket=bucket, key_arn=key_arn)
+
+
+def _allowed_accounts(r: _Reader, raw: str | None) -> tuple[str, ...]:
+    if not raw:
+        return ()
+    try:
+        items = json.loads(raw)
+    except json.JSONDecodeError:
+        items = None
+    if not isinstance(items, list) or not all(isinstance(i, str) and _ACCOUNT_ID.match(i) for i in items):
+        r.problems.append(
+            f"{ALLOWED_ACCOUNT_IDS_KEY} = {raw!r}: expected a list of quoted 12-digit account IDs"
+        )
+        return ()
+    return tuple(items)
+
+
+def _consumer_accounts(r: _Reader, allowed_accounts: tuple[str, ...]) -> tuple[str, ...]:
+    """The accounts granted read on this stack's models; never the stack's own, so it must be known."""
+    key = "modelConsumerAccounts"
+    accounts = r.string_list(key, _ACCOUNT_ID, "12-digit AWS account IDs (quoted)")
+    repeated = sorted({a for a in accounts if accounts.count(a) > 1})
+    if repeated:
+        r.fail(key, repeated, "each account once")
+    if accounts and not allowed_accounts:
+        r.problems.append(
+            f"{ALLOWED_ACCOUNT_IDS_KEY} is not set: expected this stack's own account when "
+            f"{PROJECT_NAME}:{key} is set, so the consumers are checked against it and the provider refuses "
+            "to deploy the grants from any other account"
+        )
+    own = sorted(set(accounts) & set(allowed_accounts))
+    if own:
+        r.fail(
+            key,
+            own,
+            f"accounts other than the stack's own ({ALLOWED_ACCOUNT_IDS_KEY}): its roles already reach its "
+            "registry, bucket and key",
+        )
+    return accounts
+
+
 def update_seconds_upper_bound(settings: Settings) -> int:
     """The longest a `pulumi up` of this stack may wait on AWS: a training job, then the endpoint rollout
     (which may first wait for an earlier deployment, then deploy and roll back: infra/rollout.py)."""
@@ -745,5 +892,11 @@ def load_settings() -> Settings:
     for name, key in project_config_schema().items():
         raw = config.get(name)
         values[name] = raw if raw is not None else to_config_string(key.default)
-    region = pulumi.Config("aws").get("region") or ""
-    return settings_from_values(pulumi.get_stack(), region, values, runtime_config_keys())
+    aws_config = pulumi.Config("aws")
+    return settings_from_values(
+        pulumi.get_stack(),
+        aws_config.get("region") or "",
+        values,
+        runtime_config_keys(),
+        allowed_account_ids=aws_config.get("allowedAccountIds"),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -48,6 +49,21 @@ class StackOutputs:
     dashboard_name: pulumi.Output[str] | None = None
 
 
+def registry_policy(
+    settings: Settings, *, partition: pulumi.Input[str], account_id: pulumi.Input[str]
+) -> dict[str, Any] | None:
+    """The registry's resource policy when other accounts serve this stack's models (none otherwise)."""
+    if not settings.model_consumer_accounts:
+        return None
+    return iam.model_package_group_policy(
+        settings.model_consumer_accounts,
+        partition=partition,
+        region=settings.region,
+        account_id=account_id,
+        group_name=model_package_group_name(settings.base_name),
+    )
+
+
 class Sagestack(pulumi.ComponentResource):
     """The whole stack, under one explicit provider that tags everything it creates."""
 
@@ -58,7 +74,10 @@ class Sagestack(pulumi.ComponentResource):
         provider = aws.Provider(
             "aws",
             aws.ProviderArgs(
-                region=settings.region, default_tags=aws.ProviderDefaultTagsArgs(tags=settings.default_tags)
+                region=settings.region,
+                default_tags=aws.ProviderDefaultTagsArgs(tags=settings.default_tags),
+                # An explicit provider does not read aws:allowedAccountIds by itself; grants depend on it.
+                allowed_account_ids=list(settings.allowed_account_ids) or None,
             ),
         )
         super().__init__(
@@ -76,7 +95,8 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
     opts = pulumi.ResourceOptions(parent=parent)
     invoke = pulumi.InvokeOutputOptions(parent=parent, provider=provider)
     account_id = aws.get_caller_identity_output(opts=invoke).account_id
-    partition = aws.get_partition_output(opts=invoke).partition
+    partition_info = aws.get_partition_output(opts=invoke)
+    partition, dns_suffix = partition_info.partition, partition_info.dns_suffix
     sklearn = aws.sagemaker.get_prebuilt_ecr_image_output(
         repository_name=SKLEARN_REPOSITORY,
         image_tag=image_tag(settings.training.framework_version),
@@ -92,8 +112,22 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
             partition=partition,
             region=region,
             settings=settings.storage,
+            dns_suffix=dns_suffix,
+            model_consumer_accounts=settings.model_consumer_accounts,
         ),
         opts=opts,
+    )
+    artifacts = settings.serving.package_artifacts  # where a pinned package from another stack lives
+    package_scope = (
+        iam.PackageArtifactsScope(
+            partition=partition,
+            region=region,
+            dns_suffix=dns_suffix,
+            bucket=artifacts.bucket,
+            key_arn=artifacts.key_arn,
+        )
+        if artifacts
+        else None
     )
 
     sagemaker_principal = iam.service_principal("sagemaker", region, parent=parent)
@@ -121,6 +155,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
                     sklearn.registry_id,
                     SKLEARN_REPOSITORY,
                 ),
+                package_artifacts=package_scope,
             )
         ),
         permissions_boundary=settings.permissions_boundary_arn,
@@ -175,6 +210,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
             ).apply(lambda uri: serving_environment(settings=settings.serving, code_uri=uri, region=region)),
             inference_instance_types=(settings.serving.instance_type,),
             train_in_stack=package is None,
+            registry_policy=registry_policy(settings, partition=partition, account_id=account_id),
         ),
         opts=opts,
     )
@@ -219,6 +255,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
             training=training,
             topic_arn=notifications.topic_arn,
             model_package_arns=(own_packages, *([package] if package else [])),
+            package_artifacts=package_scope,
         )
 
     serving = Serving(
@@ -282,6 +319,7 @@ def _drift_monitoring(
     training: Training,
     topic_arn: pulumi.Output[str],
     model_package_arns: tuple[pulumi.Input[str], ...],
+    package_artifacts: iam.PackageArtifactsScope | None,
 ) -> list[pulumi.Output[str]]:
     """Dead-letter queue, drift engine and retraining gate; returns the ARNs of the alarms they add."""
     base, region, m = settings.base_name, settings.region, settings.monitoring
@@ -351,6 +389,7 @@ def _drift_monitoring(
             capture_sampling_percent=settings.serving.capture_sampling_percent,
             artifacts_bucket_arn=storage.artifacts.arn,
             model_package_arns=model_package_arns,
+            package_artifacts=package_artifacts,
             function=function,
             topic_arn=topic_arn,
             scaleout_environment=scaleout.planner_environment,

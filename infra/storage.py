@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -22,6 +23,9 @@ class StorageArgs:
     partition: pulumi.Input[str]
     region: str
     settings: StorageSettings
+    dns_suffix: pulumi.Input[str]  # the partition's, for kms:ViaService values
+    # Accounts whose stacks serve this stack's models: read on models/, decrypt through S3 (infra/iam.py).
+    model_consumer_accounts: tuple[str, ...] = ()
 
 
 def bucket_name(base_name: str, purpose: str, account_id: str, region: str) -> str:
@@ -60,6 +64,13 @@ def object_uri(stored: aws.s3.BucketObjectv2) -> pulumi.Output[str]:
     return pulumi.Output.format("s3://{0}/{1}", stored.bucket, stored.key)
 
 
+def bucket_policy(
+    bucket_arn: pulumi.Output[str], grants: Callable[[pulumi.Output[str]], list[iam.Statement]] | None
+) -> dict[str, Any]:
+    policy = iam.tls_only_bucket_policy(bucket_arn)
+    return {**policy, "Statement": [*policy["Statement"], *(grants(bucket_arn) if grants else [])]}
+
+
 class Bucket(pulumi.ComponentResource):
     """A private, KMS-encrypted, versioned, TLS-only bucket with expiring old versions."""
 
@@ -74,8 +85,10 @@ class Bucket(pulumi.ComponentResource):
         key_arn: pulumi.Input[str],
         settings: StorageSettings,
         expire_current_after_days: int | None,
+        grants: Callable[[pulumi.Output[str]], list[iam.Statement]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`grants` adds bucket policy statements, given the bucket's ARN, beside the TLS-only deny."""
         super().__init__("sagestack:storage:Bucket", name, None, opts)
         stateful = pulumi.ResourceOptions(
             parent=self, protect=settings.protect, retain_on_delete=settings.protect
@@ -131,7 +144,7 @@ class Bucket(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-tls-only",
             aws.s3.BucketPolicyArgs(
-                bucket=created.id, policy=iam.document_json(iam.tls_only_bucket_policy(created.arn))
+                bucket=created.id, policy=iam.document_json(bucket_policy(created.arn, grants))
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[blocked]),
         )
@@ -182,6 +195,24 @@ class Storage(pulumi.ComponentResource):
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("sagestack:storage:Storage", name, None, opts)
         settings = args.settings
+
+        def physical_name(purpose: str) -> pulumi.Output[str]:
+            return pulumi.Output.from_input(args.account_id).apply(
+                lambda account: bucket_name(args.base_name, purpose, account, args.region)
+            )
+
+        consumers = None
+        if args.model_consumer_accounts:
+            consumers = iam.ModelConsumers(
+                accounts=args.model_consumer_accounts,
+                partition=args.partition,
+                region=args.region,
+                dns_suffix=args.dns_suffix,
+                # Known before the bucket exists: the key that encrypts it names it in its policy.
+                artifacts_bucket_arn=pulumi.Output.format(
+                    "arn:{0}:s3:::{1}", args.partition, physical_name("artifacts")
+                ),
+            )
         key = aws.kms.Key(
             f"{name}-key",
             aws.kms.KeyArgs(
@@ -197,6 +228,7 @@ class Storage(pulumi.ComponentResource):
                             cloudwatch=iam.service_principal("cloudwatch", args.region, parent=self),
                             logs_regional=iam.regional_service_principal("logs", args.region, parent=self),
                         ),
+                        consumers=consumers,
                     )
                 ),
             ),
@@ -211,21 +243,27 @@ class Storage(pulumi.ComponentResource):
         )
         self.key_arn = key.arn
 
-        def bucket(purpose: str, expire_after: int | None) -> Bucket:
-            physical = pulumi.Output.from_input(args.account_id).apply(
-                lambda account: bucket_name(args.base_name, purpose, account, args.region)
-            )
+        def bucket(
+            purpose: str,
+            expire_after: int | None,
+            grants: Callable[[pulumi.Output[str]], list[iam.Statement]] | None = None,
+        ) -> Bucket:
             return Bucket(
                 f"{name}-{purpose}",
-                bucket=physical,
+                bucket=physical_name(purpose),
                 key_arn=key.arn,
                 settings=settings,
                 expire_current_after_days=expire_after,
+                grants=grants,
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
         self.data = bucket("data", None)
-        self.artifacts = bucket("artifacts", None)
+        self.artifacts = bucket(
+            "artifacts",
+            None,
+            (lambda arn: iam.consumer_model_read_statements(consumers, arn)) if consumers else None,
+        )
         self.capture = bucket("capture", settings.capture_retention_days)
         self.register_outputs(
             {

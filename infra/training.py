@@ -292,6 +292,8 @@ class TrainingArgs:
     inference_instance_types: tuple[str, ...]
     # False when the stack serves an approved model package: the registry and pipeline stay, the job goes.
     train_in_stack: bool = True
+    # The registry's resource policy (infra.iam.model_package_group_policy): other accounts serving its models.
+    registry_policy: dict[str, Any] | None = None
 
 
 class Training(pulumi.ComponentResource):
@@ -352,6 +354,15 @@ class Training(pulumi.ComponentResource):
             opts=child,
         )
         self.model_package_group_name = group.model_package_group_name
+        if args.registry_policy is not None:
+            aws.sagemaker.ModelPackageGroupPolicy(
+                f"{name}-registry-policy",
+                aws.sagemaker.ModelPackageGroupPolicyArgs(
+                    model_package_group_name=group.model_package_group_name,
+                    resource_policy=iam.document_json(args.registry_policy),
+                ),
+                opts=child,
+            )
         definition = rendered_from.apply(
             lambda v: render_pipeline_definition(
                 PipelineInputs(

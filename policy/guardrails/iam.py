@@ -20,6 +20,7 @@ from .resource_types import (
     IAM_USER_POLICY,
     IAM_USER_POLICY_ATTACHMENT,
     KMS_KEY,
+    MODEL_PACKAGE_GROUP_POLICY,
     SNS_TOPIC,
     SNS_TOPIC_POLICY,
     SQS_QUEUE_POLICY,
@@ -38,6 +39,7 @@ POLICY_DOCUMENT_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
     SNS_TOPIC: (("policy",),),
     SNS_TOPIC_POLICY: (("policy",),),
     SQS_QUEUE_POLICY: (("policy",),),
+    MODEL_PACKAGE_GROUP_POLICY: (("resourcePolicy",),),
 }
 
 # Identity policies: whoever holds them may act, so "Resource" is what scopes them (no Principal does).

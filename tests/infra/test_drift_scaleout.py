@@ -11,12 +11,12 @@ import pytest
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from infra import drift_scaleout
+from infra.alarm_specs import drift_alarm_prefix
 from infra.drift_scaleout import (
     LOG_DELIVERY_ACTIONS,
     state_machine_definition,
     state_machine_name,
 )
-from infra.alarm_specs import drift_alarm_prefix
 from monitoring import scaleout
 from tests.infra.aws_models import assert_valid_request, enum, parliament_definition, service_model
 from tests.infra.harness import ACCOUNT_ID, Recording
@@ -272,7 +272,9 @@ def test_workers_read_capture_and_write_only_partials_and_the_publisher_claims_b
 
 def test_the_functions_run_the_packaged_monitoring_code_for_the_lambda_runtime(recording: Recording) -> None:
     scaleout_resources(recording)
-    code = next(r for r in recording.resources if r.name == "monitoring-code")  # the drift engine's upload too
+    code = next(
+        r for r in recording.resources if r.name == "monitoring-code"
+    )  # the drift engine's upload too
     for key, handler in (("worker", "measure_part_handler"), ("publisher", "publish_handler")):
         function = named(recording, f"drift-scaleout-{key}").inputs
         assert function["handler"] == f"monitoring.scaleout.{handler}"

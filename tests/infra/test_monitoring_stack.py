@@ -186,9 +186,7 @@ ASYNC_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 
 
 def retrain_claims_table(recording: Recording) -> RecordedResource:
-    tables = [
-        t for t in recording.of_type("aws:dynamodb/table:Table") if t.name == "retraining-gate-claims"
-    ]
+    tables = [t for t in recording.of_type("aws:dynamodb/table:Table") if t.name == "retraining-gate-claims"]
     assert len(tables) == 1, [t.name for t in recording.of_type("aws:dynamodb/table:Table")]
     return tables[0]
 
@@ -452,7 +450,12 @@ def test_the_drift_engine_resolves_the_served_model_at_every_run(recording: Reco
 
 def test_a_stack_pinned_to_a_package_trains_nothing_and_serves_the_package() -> None:
     package = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:model-package/sagestack-staging-models/7"
-    recording = run_program("dev", {"approvedModelPackageArn": package})
+    # Another stack's package: its bucket and key come beside the pin (infra/settings.py, _package_artifacts).
+    artifacts = {
+        "modelArtifactsBucket": f"sagestack-staging-artifacts-{ACCOUNT_ID}-us-east-1",
+        "modelArtifactsKeyArn": f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/staging-key",
+    }
+    recording = run_program("dev", {"approvedModelPackageArn": package, **artifacts})
     assert recording.of_type("aws:sagemaker/trainingJob:TrainingJob") == []
     assert recording.of_type("aws:sagemaker/pipeline:Pipeline")  # the registry's pipeline stays
     model = recording.one("aws:sagemaker/model:Model").inputs
