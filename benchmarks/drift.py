@@ -48,6 +48,9 @@ LAMBDA_VCPU = LAMBDA_MEMORY_MB / 1769
 LAMBDA_TIMEOUT_S = 900
 WINDOW_RECORDS = 36_000_000  # 10,000 requests/s with full capture for one hour
 DISTRIBUTED_MAP_CONCURRENCY = 100
+# The engine the issue's "today" means: the regex fast path (scan_once, learned response heads, two caches),
+# the last commit before the one decoding path on msgspec replaced it (2be5767).
+ISSUE_FILED_ENGINE = "530e80483f2c71c867f5966a25a6dec7cd42a436"
 SHAPES = ("csv", "csv-newline", "json-list", "json-objects", "base64", "mix")
 
 
@@ -239,12 +242,12 @@ def run_worker(name: str, path: Path, repeats: int, old_tree: Path | None = None
 
 
 def todays_engine(directory: Path) -> Path:
-    """monitoring/ as committed on main, written to `directory` so a worker can import it instead."""
-    tree = directory / "main-tree"
+    """monitoring/ as it was when issue 14 was filed, written to `directory` so a worker imports it instead."""
+    tree = directory / "issue-filed-tree"
     package = tree / "monitoring"
     package.mkdir(parents=True)
     names = subprocess.run(
-        ["git", "-C", str(REPO), "ls-tree", "--name-only", "main", "monitoring/"],
+        ["git", "-C", str(REPO), "ls-tree", "--name-only", ISSUE_FILED_ENGINE, "monitoring/"],
         capture_output=True,
         text=True,
         check=True,
@@ -252,7 +255,7 @@ def todays_engine(directory: Path) -> Path:
     for name in names:
         if name.endswith(".py"):
             source = subprocess.run(
-                ["git", "-C", str(REPO), "show", f"main:{name}"], capture_output=True, check=True
+                ["git", "-C", str(REPO), "show", f"{ISSUE_FILED_ENGINE}:{name}"], capture_output=True, check=True
             ).stdout
             (tree / name).write_bytes(source)
     return tree
