@@ -277,11 +277,19 @@ class CaptureDecoder:
 
         The time is read first, so any later problem is raised with the time attached.
         """
-        record = read_line(line)
+        try:
+            record = _decode_line(line)
+        except (msgspec.ValidationError, *_JSON_ERRORS):
+            record = read_line(line)  # raises bad_json, or returns the untyped decoding's view
         metadata = record.eventMetadata
         if metadata is None or metadata.inferenceTime is None:
             raise MalformedRecord(MISSING_FIELD, "expected eventMetadata.inferenceTime")
-        key = inference_time_key(metadata.inferenceTime)
+        when = metadata.inferenceTime
+        # SageMaker's own form, in an hour already known valid: inference_time_key's first case, inline.
+        if when.__class__ is str and _UTC_TIME(when) is not None and _known_hours.get(when[:13]):
+            key = when[:19]
+        else:
+            key = inference_time_key(when)
         capture = record.captureData
         if capture is None or capture.endpointInput is None or capture.endpointOutput is None:
             raise MalformedRecord(
@@ -299,7 +307,10 @@ class CaptureDecoder:
         Raises RefusedRequest when the response is the endpoint's error body, MalformedRecord otherwise.
         """
         probabilities = self.positive_probabilities(captured_output)
-        rows = self.input_rows(captured_input)
+        kind, text = self._payload(captured_input, "endpointInput")
+        rows = self._csv_rows(text) if kind == CSV_KIND else self._json_rows(text)
+        if not rows:
+            raise MalformedRecord(EMPTY_PAYLOAD, "endpointInput: no rows")
         if len(rows) != len(probabilities):
             raise MalformedRecord(
                 ROW_COUNT_MISMATCH,

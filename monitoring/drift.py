@@ -8,11 +8,11 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from operator import sub
 from typing import Any
 
 BASELINE_FORMAT_VERSION = 1
@@ -256,21 +256,31 @@ class RecordBatch:
         self.row_counts.clear()
 
 
-def _probability_bins(edges: tuple[float, ...], probabilities: list[Any]) -> Counter[int] | None:
+def _sorted_bins(edges: tuple[float, ...], ordered: list[Any]) -> dict[int, int]:
+    """Bin counts of sorted numbers: bin i holds edges[i-1] <= x < edges[i], bisect_right's bins, found
+    with one bisection per edge instead of one per value."""
+    below = [bisect_left(ordered, edge) for edge in edges]
+    return dict(enumerate(map(sub, [*below, len(ordered)], [0, *below])))
+
+
+def _probability_bins(edges: tuple[float, ...], probabilities: list[Any]) -> dict[int, int] | None:
     """Bin counts of probabilities: floats or ints only (not bools, not strings), finite, in [0, 1]."""
     if not set(map(type, probabilities)) <= {float, int}:
         return None
     try:
-        if not (math.isfinite(sum(probabilities)) and min(probabilities) >= 0.0 and max(probabilities) <= 1.0):
+        if not math.isfinite(sum(probabilities)):
             return None
     except OverflowError:
         return None
-    return Counter(map(bisect_right, repeat(edges), probabilities))
+    ordered = sorted(probabilities)
+    if not (ordered[0] >= 0.0 and ordered[-1] <= 1.0):
+        return None
+    return _sorted_bins(edges, ordered)
 
 
 def _column_bins(
     edges: tuple[float, ...] | None, index: dict[object, int] | None, values: list[Any]
-) -> Counter[int | None] | None:
+) -> Mapping[int | None, int] | None:
     """Bin counts of one column's values, or None when some value needs the record-by-record path."""
     if edges is not None:
         try:
@@ -279,7 +289,8 @@ def _column_bins(
                 return None
         except (TypeError, ValueError, OverflowError):
             return None
-        return Counter(map(bisect_right, repeat(edges), numbers))
+        numbers.sort()
+        return _sorted_bins(edges, numbers)
     assert index is not None
     try:
         positions: Counter[int | None] = Counter(map(index.get, values))
@@ -366,7 +377,7 @@ class DriftAccumulator:
         found = _probability_bins(self._prediction_edges, probabilities)
         if found is None:
             return False
-        binned = [(self._prediction_counts, found)]
+        binned: list[tuple[list[int], Mapping[Any, int]]] = [(self._prediction_counts, found)]
         for column, (edges, index, counts) in enumerate(self._columns):
             found = _column_bins(edges, index, values[column::width])
             if found is None:

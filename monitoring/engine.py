@@ -215,13 +215,21 @@ class WindowScan:
         envelope = self.decoder.envelope
         measure = self.decoder.rows_and_probabilities
         batch = self._batch
-        add = batch.add
+        add_values, add_probabilities, add_row_count = (
+            batch.values.extend,
+            batch.probabilities.extend,
+            batch.row_counts.append,
+        )
         for line in lines:
             key = None
             try:
                 key, captured_input, captured_output = envelope(line)
                 if start_key <= key < end_key:
-                    add(*measure(captured_input, captured_output))
+                    rows, probabilities = measure(captured_input, captured_output)
+                    for row in rows:  # the decoder checked every row's width
+                        add_values(row)
+                    add_probabilities(probabilities)
+                    add_row_count(len(rows))
                     if len(batch) >= BATCH_RECORDS:
                         self._count_batch()
                 else:
