@@ -241,7 +241,7 @@ class RecordBatch:
         self.probabilities.extend(probabilities)
         self.row_counts.append(len(rows))
 
-    def records(self) -> Iterator[tuple[list[Sequence[Any]], list[Any]]]:
+    def records(self) -> Iterator[tuple[list[list[Any]], list[Any]]]:
         """The records again, as (rows, probabilities)."""
         width, values, probabilities = self.width, self.values, self.probabilities
         first = 0
@@ -280,7 +280,7 @@ def _probability_bins(edges: tuple[float, ...], probabilities: list[Any]) -> dic
 
 def _column_bins(
     edges: tuple[float, ...] | None, index: dict[object, int] | None, values: list[Any]
-) -> Mapping[int | None, int] | None:
+) -> Mapping[Any, int] | None:
     """Bin counts of one column's values, or None when some value needs the record-by-record path."""
     if edges is not None:
         try:
@@ -374,10 +374,10 @@ class DriftAccumulator:
         width = len(self._columns)
         if not probabilities or len(values) != width * len(probabilities):
             return False
-        found = _probability_bins(self._prediction_edges, probabilities)
-        if found is None:
+        predictions = _probability_bins(self._prediction_edges, probabilities)
+        if predictions is None:
             return False
-        binned: list[tuple[list[int], Mapping[Any, int]]] = [(self._prediction_counts, found)]
+        binned: list[tuple[list[int], Mapping[Any, int]]] = [(self._prediction_counts, predictions)]
         for column, (edges, index, counts) in enumerate(self._columns):
             found = _column_bins(edges, index, values[column::width])
             if found is None:

@@ -307,3 +307,36 @@ def test_a_400_digit_integer_is_an_unusable_value_not_a_crash() -> None:
     with pytest.raises(InvalidValue, match="tenure_months"):
         accumulator.add(rows, probabilities)
     assert accumulator.rows == 0
+
+
+def test_json_objects_take_the_last_of_a_repeated_key_as_json_does() -> None:
+    # RFC 8259 leaves repeated names open; Python's json and the untyped decoder keep the last value
+    payload = '{"instances": [{"tenure_months": 1, "monthly_charges": 2, "contract": "one-year", '
+    payload += '"support_calls": 0, "internet_service": "dsl", "tenure_months": 7}]}'
+    line = _record(payload, encoding="JSON", content_type="application/json")
+    assert decode(line)[1] == [(7, 2, "one-year", 0, "dsl")]
+
+
+@pytest.mark.parametrize(
+    ("instance", "reason"),
+    [
+        ({"a-b": 1}, capture.MISSING_FEATURE),
+        ({"a-b": 1, "c d": "x", "e": 2}, capture.UNKNOWN_FEATURE),
+        ({"a-b": 1, "C D": "x"}, capture.MISSING_FEATURE),
+        (["a-b", "c d"], None),
+        ("a-b", capture.BAD_INSTANCES),
+    ],
+)
+def test_feature_names_that_are_not_identifiers_decode_from_objects(
+    instance: object, reason: str | None
+) -> None:
+    decoder = CaptureDecoder(["a-b", "c d"])
+    good = {"a-b": 1.5, "c d": "x"}
+    payload = json.dumps({"instances": [good, instance]})
+    line = _record(payload, encoding="JSON", content_type="application/json")
+    if reason is None:
+        assert decoder.input_rows(decoder.envelope(line)[1]) == [(1.5, "x"), ["a-b", "c d"]]
+        return
+    with pytest.raises(MalformedRecord) as raised:
+        decoder.input_rows(decoder.envelope(line)[1])
+    assert raised.value.reason == reason
