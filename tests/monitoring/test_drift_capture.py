@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from monitoring_synthetic import FEATURES, capture_line
@@ -14,7 +16,7 @@ ROWS = [[12, 70.5, "one-year", 2, "fiber"], [40, 20.25, "two-year", 0, "dsl"]]
 WHEN = datetime(2026, 11, 28, 3, 15, 42, tzinfo=UTC)
 
 
-def decode(line: str | bytes) -> tuple[str, list[list[object]], list[object]]:
+def decode(line: str | bytes) -> tuple[str, list[Sequence[Any]], list[Any]]:
     decoder = CaptureDecoder(FEATURES)
     key, captured_input, captured_output = decoder.envelope(line)
     rows, probabilities = decoder.rows_and_probabilities(captured_input, captured_output)
@@ -53,7 +55,11 @@ def test_bytes_lines_and_base64_output_decode_too() -> None:
 
 
 def _record(
-    input_data: str, *, encoding: str = "CSV", content_type: str = "text/csv", output: dict | None = None
+    input_data: str,
+    *,
+    encoding: str = "CSV",
+    content_type: str = "text/csv",
+    output: dict[str, Any] | None = None,
 ) -> str:
     output = output if output is not None else {"classes": [0, 1], "probabilities": [[0.25, 0.75]]}
     return json.dumps(

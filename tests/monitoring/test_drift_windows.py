@@ -7,6 +7,7 @@ import io
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -57,10 +58,11 @@ odd_values = st.one_of(
 
 
 def _sane_row(rng: random.Random) -> list[object]:
-    return draw_rows(rng, 1)[0]
+    row: list[object] = draw_rows(rng, 1)[0]
+    return row
 
 
-def _object_instances(draw, rows: list[list[object]]) -> str:
+def _object_instances(draw: st.DrawFn, rows: list[list[object]]) -> str:
     """A JSON request of feature objects, one of them missing, adding, repeating or renaming a feature."""
     instances: list[dict[str, object]] = [dict(zip(FEATURES, row, strict=True)) for row in rows]
     bent = instances[draw(st.integers(0, len(instances) - 1))]
@@ -78,7 +80,7 @@ def _object_instances(draw, rows: list[list[object]]) -> str:
     return json.dumps({"instances": instances})
 
 
-def _bend_input(draw, how: int, captured_input: dict, rows: list[list[object]]) -> None:
+def _bend_input(draw: st.DrawFn, how: int, captured_input: dict[str, Any], rows: list[list[object]]) -> None:
     if how == 1:
         rows[draw(st.integers(0, len(rows) - 1))][draw(st.integers(0, 4))] = draw(odd_values)
         captured_input.update(
@@ -101,7 +103,7 @@ def _bend_input(draw, how: int, captured_input: dict, rows: list[list[object]]) 
         )
 
 
-def _mutations(draw, record: dict, rows: list[list[object]]) -> None:
+def _mutations(draw: st.DrawFn, record: dict[str, Any], rows: list[list[object]]) -> None:
     """Bend the record in one place; each case is something a real or hostile stream can hold."""
     captured_output = record["captureData"]["endpointOutput"]
     how = draw(st.integers(0, 14))
@@ -126,11 +128,12 @@ def _mutations(draw, record: dict, rows: list[list[object]]) -> None:
 
 
 @st.composite
-def capture_lines(draw) -> bytes:
+def capture_lines(draw: st.DrawFn) -> bytes:
     """A capture line near the file's time: well formed, bent in up to two places, or plain garbage."""
     kind = draw(st.integers(0, 19))
     if kind == 0:
-        return draw(st.binary(max_size=60))
+        garbage: bytes = draw(st.binary(max_size=60))
+        return garbage
     if kind == 1:
         return json.dumps(draw(json_value)).encode()
     rng = random.Random(draw(st.integers(0, 2**32)))
@@ -155,7 +158,8 @@ def capture_lines(draw) -> bytes:
     text = json.dumps(record)
     if draw(st.integers(0, 19)) == 0:
         text = text[: draw(st.integers(0, len(text)))]
-    return (text + draw(st.sampled_from(["", "\r", " "]))).encode()
+    ending: str = draw(st.sampled_from(["", "\r", " "]))
+    return (text + ending).encode()
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -249,7 +253,9 @@ records = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(batch=records)
-def test_binning_a_batch_of_records_counts_exactly_what_binning_them_one_by_one_counts(batch) -> None:
+def test_binning_a_batch_of_records_counts_exactly_what_binning_them_one_by_one_counts(
+    batch: list[tuple[list[list[object]], list[object]]],
+) -> None:
     from monitoring.drift import DriftAccumulator, InvalidValue
 
     one_by_one = DriftAccumulator(MODEL.baseline, MODEL.columns)
