@@ -236,6 +236,22 @@ def content_kind(content_type: object) -> str | None:
     return None
 
 
+def _request_type(feature_names: tuple[str, ...]) -> type[msgspec.Struct]:
+    """The typed view of a JSON request: instances as lists, or as objects holding exactly the features.
+
+    Fields are named f0, f1, ... and renamed to the feature names, so any name a schema allows works; any
+    other shape (a missing or unknown feature, a scalar instance, no instances) fails validation and the
+    request is decoded again untyped, which names what is wrong.
+    """
+    fields = [(f"f{position}", Any) for position in range(len(feature_names))]
+    rename = {f"f{position}": name for position, name in enumerate(feature_names)}
+    instance = msgspec.defstruct("Instance", fields, rename=rename, forbid_unknown_fields=True, gc=False)
+    return msgspec.defstruct("TypedRequest", [("instances", list[instance | list[Any]])], gc=False)  # type: ignore[valid-type]
+
+
+_astuple = msgspec.structs.astuple
+
+
 class CaptureDecoder:
     """Decodes capture lines for a model whose payload columns are `feature_names` (schema order)."""
 
@@ -246,19 +262,34 @@ class CaptureDecoder:
         self.positive_class = positive_class
         self._feature_count = len(self.feature_names)
         self._feature_set = frozenset(self.feature_names)
-        self._kinds: dict[str, str | None] = {}
+        # (encoding, observedContentType) -> (kind, base64?) of the pairs seen that are usable.
+        self._formats: dict[tuple[object, object], tuple[str, bool]] = {}
         self._positive_index: dict[tuple[object, ...], int] = {}
+        # The classes list of the last response and its positive position: one list comparison per record.
+        self._classes: list[Any] | None = None
+        self._position = 0
+        self._decode_typed_request: Callable[[str], Any] = msgspec.json.Decoder(
+            _request_type(self.feature_names)
+        ).decode
 
     def envelope(self, line: bytes | str) -> tuple[str, Captured, Captured]:
         """(inference time key, captureData.endpointInput, captureData.endpointOutput) of one line.
 
         The time is read first, so any later problem is raised with the time attached.
         """
-        record = read_line(line)
+        try:
+            record = _decode_line(line)
+        except (msgspec.ValidationError, *_JSON_ERRORS):
+            record = read_line(line)  # raises bad_json, or returns the untyped decoding's view
         metadata = record.eventMetadata
         if metadata is None or metadata.inferenceTime is None:
             raise MalformedRecord(MISSING_FIELD, "expected eventMetadata.inferenceTime")
-        key = inference_time_key(metadata.inferenceTime)
+        when = metadata.inferenceTime
+        # SageMaker's own form, in an hour already known valid: inference_time_key's first case, inline.
+        if when.__class__ is str and _UTC_TIME(when) is not None and _known_hours.get(when[:13]):
+            key = when[:19]
+        else:
+            key = inference_time_key(when)
         capture = record.captureData
         if capture is None or capture.endpointInput is None or capture.endpointOutput is None:
             raise MalformedRecord(
@@ -270,13 +301,16 @@ class CaptureDecoder:
 
     def rows_and_probabilities(
         self, captured_input: Captured, captured_output: Captured
-    ) -> tuple[list[list[Any]], list[Any]]:
+    ) -> tuple[list[Sequence[Any]], list[Any]]:
         """Feature rows and their P(positive class), checked to pair one to one.
 
         Raises RefusedRequest when the response is the endpoint's error body, MalformedRecord otherwise.
         """
         probabilities = self.positive_probabilities(captured_output)
-        rows = self.input_rows(captured_input)
+        kind, text = self._payload(captured_input, "endpointInput")
+        rows = self._csv_rows(text) if kind == CSV_KIND else self._json_rows(text)
+        if not rows:
+            raise MalformedRecord(EMPTY_PAYLOAD, "endpointInput: no rows")
         if len(rows) != len(probabilities):
             raise MalformedRecord(
                 ROW_COUNT_MISMATCH,
@@ -284,36 +318,38 @@ class CaptureDecoder:
             )
         return rows, probabilities
 
-    def _kind_of(self, content_type: object) -> str | None:
-        if not isinstance(content_type, str):
-            return None
-        if content_type in self._kinds:
-            return self._kinds[content_type]
+    def _format(self, encoding: object, content_type: object, where: str) -> tuple[str, bool]:
+        """(kind, base64?) of a payload's encoding and content type; MalformedRecord if unusable."""
         kind = content_kind(content_type)
-        if len(self._kinds) < MAX_CONTENT_TYPES:
-            self._kinds[content_type] = kind
-        return kind
+        if encoding == "CSV" or encoding == "JSON":
+            # Without a recognised content type, a textual encoding still says what the bytes are.
+            found = (kind or (CSV_KIND if encoding == "CSV" else JSON_KIND), False)
+        elif encoding != "BASE64":
+            raise MalformedRecord(
+                UNKNOWN_ENCODING, f"{where}.encoding: expected CSV, JSON or BASE64, got {encoding!r:.80}"
+            )
+        elif kind is None:
+            # Bytes of an unknown type are unsupported whatever they hold: the type is checked before decoding.
+            raise MalformedRecord(
+                UNSUPPORTED_CONTENT_TYPE,
+                f"{where}.observedContentType: expected text/csv or JSON, got {content_type!r:.80}",
+            )
+        else:
+            found = (kind, True)
+        if isinstance(content_type, str) and len(self._formats) < MAX_CONTENT_TYPES:
+            self._formats[encoding, content_type] = found
+        return found
 
     def _payload(self, captured: Captured, where: str) -> tuple[str, str]:
         data = captured.data
         if data.__class__ is not str:
             raise MalformedRecord(MISSING_FIELD, f"{where}.data: expected a string, got {data!r:.80}")
-        encoding = captured.encoding
-        content_type = captured.observedContentType
-        kind = self._kind_of(content_type)
-        if encoding == "CSV" or encoding == "JSON":
-            # Without a recognised content type, a textual encoding still says what the bytes are.
-            return kind or (CSV_KIND if encoding == "CSV" else JSON_KIND), data
-        if encoding != "BASE64":
-            raise MalformedRecord(
-                UNKNOWN_ENCODING, f"{where}.encoding: expected CSV, JSON or BASE64, got {encoding!r:.80}"
-            )
-        # Bytes of an unknown type are unsupported whatever they hold: check the type before decoding.
-        if kind is None:
-            raise MalformedRecord(
-                UNSUPPORTED_CONTENT_TYPE,
-                f"{where}.observedContentType: expected text/csv or JSON, got {content_type!r:.80}",
-            )
+        try:
+            kind, base64 = self._formats[captured.encoding, captured.observedContentType]
+        except (KeyError, TypeError):  # TypeError: an unhashable (list or object) encoding or type
+            kind, base64 = self._format(captured.encoding, captured.observedContentType, where)
+        if not base64:
+            return kind, data
         try:
             return kind, b64decode(data, validate=True).decode("utf-8")
         except (binascii.Error, ValueError) as error:
@@ -321,7 +357,7 @@ class CaptureDecoder:
                 BAD_BASE64, f"{where}.data: invalid base64 UTF-8 payload ({error})"
             ) from None
 
-    def input_rows(self, captured_input: Captured) -> list[list[Any]]:
+    def input_rows(self, captured_input: Captured) -> list[Sequence[Any]]:
         """Feature rows of endpointInput, each in schema order."""
         kind, text = self._payload(captured_input, "endpointInput")
         rows = self._csv_rows(text) if kind == CSV_KIND else self._json_rows(text)
@@ -329,34 +365,52 @@ class CaptureDecoder:
             raise MalformedRecord(EMPTY_PAYLOAD, "endpointInput: no rows")
         return rows
 
-    def _csv_rows(self, text: str) -> list[list[Any]]:
+    def _csv_rows(self, text: str) -> list[Sequence[Any]]:
         count = self._feature_count
+        rows: list[Sequence[Any]]
         if '"' in text or "\r" in text:
-            try:
-                rows = [
-                    row
-                    for row in csv.reader(io.StringIO(text, newline=""), strict=True)
-                    if row and not (len(row) == 1 and row[0].isspace())
-                ]
-            except csv.Error as error:
-                raise MalformedRecord(BAD_CSV, f"endpointInput: invalid CSV ({error})") from None
+            rows = list(_quoted_csv_rows(text))
         elif "\n" not in text[:-1]:
             # One row, with or without the trailing newline AWS's own samples carry: the common case.
             line = text[:-1] if text[-1:] == "\n" else text
-            rows = [line.split(",")] if line and not line.isspace() else []
-            if not rows or len(rows[0]) == count:
-                return rows
+            if not line or line.isspace():
+                return []
+            row = line.split(",")
+            if len(row) == count:
+                return [row]
+            rows = [row]
         else:
             rows = [line.split(",") for line in text.split("\n") if line and not line.isspace()]
-        for number, row in enumerate(rows):
-            if len(row) != count:
+        for number, found in enumerate(rows):
+            if len(found) != count:
                 raise MalformedRecord(
                     WRONG_FEATURE_COUNT,
-                    f"endpointInput row {number}: expected {count} values, got {len(row)}",
+                    f"endpointInput row {number}: expected {count} values, got {len(found)}",
                 )
         return rows
 
-    def _json_rows(self, text: str) -> list[list[Any]]:
+    def _json_rows(self, text: str) -> list[Sequence[Any]]:
+        try:
+            instances = self._decode_typed_request(text).instances
+        except msgspec.ValidationError:
+            return self._untyped_json_rows(text)  # a shape the typed view does not hold: find out which
+        except _JSON_ERRORS as error:
+            raise MalformedRecord(BAD_INSTANCES, f"endpointInput is not valid JSON ({error})") from None
+        count = self._feature_count
+        rows: list[Sequence[Any]] = []
+        for number, instance in enumerate(instances):
+            if instance.__class__ is not list:
+                rows.append(_astuple(instance))
+            elif len(instance) == count:
+                rows.append(instance)
+            else:
+                raise MalformedRecord(
+                    WRONG_FEATURE_COUNT,
+                    f"endpointInput instance {number}: expected {count} values, got {len(instance)}",
+                )
+        return rows
+
+    def _untyped_json_rows(self, text: str) -> list[Sequence[Any]]:
         try:
             instances = _decode_request(text).instances
         except msgspec.ValidationError:
@@ -365,24 +419,17 @@ class CaptureDecoder:
             raise MalformedRecord(BAD_INSTANCES, f"endpointInput is not valid JSON ({error})") from None
         if instances.__class__ is not list:
             raise MalformedRecord(BAD_INSTANCES, 'endpointInput: expected {"instances": [...]}')
-        count = self._feature_count
-        names = self.feature_names
-        rows = []
+        rows: list[Sequence[Any]] = []
         for number, instance in enumerate(instances):
             if instance.__class__ is list:
-                if len(instance) != count:
+                if len(instance) != self._feature_count:
                     raise MalformedRecord(
                         WRONG_FEATURE_COUNT,
-                        f"endpointInput instance {number}: expected {count} values, got {len(instance)}",
+                        f"endpointInput instance {number}: expected {self._feature_count} values, "
+                        f"got {len(instance)}",
                     )
                 rows.append(instance)
             elif instance.__class__ is dict:
-                if len(instance) == count:
-                    try:
-                        rows.append([instance[name] for name in names])
-                        continue
-                    except KeyError:
-                        pass
                 rows.append(self._row_from_object(instance, number))
             else:
                 raise MalformedRecord(
@@ -398,6 +445,8 @@ class CaptureDecoder:
                 MISSING_FEATURE, f"endpointInput instance {number}: missing feature {missing[0]!r}"
             )
         unknown = sorted(set(instance) - self._feature_set)
+        if not unknown:
+            return [instance[name] for name in self.feature_names]
         raise MalformedRecord(
             UNKNOWN_FEATURE,
             f"endpointInput instance {number}: unknown features {unknown}; expected {list(self.feature_names)}",
@@ -414,6 +463,24 @@ class CaptureDecoder:
             raise MalformedRecord(BAD_OUTPUT, "endpointOutput: expected a JSON object") from None
         except _JSON_ERRORS as error:
             raise MalformedRecord(BAD_OUTPUT, f"endpointOutput is not valid JSON ({error})") from None
+        probabilities = document.probabilities
+        if probabilities.__class__ is list and document.classes == self._classes:
+            position = self._position
+        else:
+            position = self._response_position(document)
+        width = len(document.classes)
+        positives = []
+        for row in probabilities:
+            if row.__class__ is not list or len(row) != width:
+                raise MalformedRecord(
+                    BAD_OUTPUT,
+                    f"endpointOutput.probabilities: expected rows of {width} numbers, got {row!r:.80}",
+                )
+            positives.append(row[position])
+        return positives
+
+    def _response_position(self, document: Response) -> int:
+        """The positive class's position in a response's classes (remembered), or why there is none."""
         probabilities = document.probabilities
         if probabilities is None and document.error is not msgspec.UNSET:
             body = document.error
@@ -436,16 +503,8 @@ class CaptureDecoder:
             position = self._find_positive(classes)
             if len(self._positive_index) < MAX_CONTENT_TYPES:
                 self._positive_index[class_key] = position
-        width = len(classes)
-        positives = []
-        for row in probabilities:
-            if row.__class__ is not list or len(row) != width:
-                raise MalformedRecord(
-                    BAD_OUTPUT,
-                    f"endpointOutput.probabilities: expected rows of {width} numbers, got {row!r:.80}",
-                )
-            positives.append(row[position])
-        return positives
+        self._classes, self._position = list(classes), position
+        return position
 
     def _find_positive(self, classes: list[Any]) -> int:
         for position, label in enumerate(classes):
@@ -457,6 +516,18 @@ class CaptureDecoder:
             BAD_OUTPUT,
             f"endpointOutput.classes: expected to contain {self.positive_class!r}, got {classes!r:.80}",
         )
+
+
+def _quoted_csv_rows(text: str) -> list[list[str]]:
+    """Rows of a CSV payload that quotes values or ends lines with CRLF (blank lines skipped)."""
+    try:
+        return [
+            row
+            for row in csv.reader(io.StringIO(text, newline=""), strict=True)
+            if row and not (len(row) == 1 and row[0].isspace())
+        ]
+    except csv.Error as error:
+        raise MalformedRecord(BAD_CSV, f"endpointInput: invalid CSV ({error})") from None
 
 
 def _label(value: object) -> str:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from operator import sub
 from typing import Any
 
 BASELINE_FORMAT_VERSION = 1
@@ -217,6 +217,89 @@ def _category_index(categories: tuple[str | int, ...]) -> dict[object, int]:
     return index
 
 
+class RecordBatch:
+    """Records laid out flat, so a batch keeps no per-record containers alive (the collector never walks
+    them): every row's values in one list, every P(positive) in another, and each record's row count."""
+
+    def __init__(self, width: int):
+        self.width = width
+        self.values: list[Any] = []
+        self.probabilities: list[Any] = []
+        self.row_counts: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.row_counts)
+
+    def add(self, rows: Sequence[Sequence[object]], probabilities: Sequence[object]) -> None:
+        """Append one record whose rows pair one to one with its probabilities."""
+        if len(rows) != len(probabilities):
+            raise ValueError(f"record: {len(rows)} rows but {len(probabilities)} probabilities")
+        for row in rows:
+            if len(row) != self.width:
+                raise ValueError(f"record: expected rows of {self.width} values, got {len(row)}")
+            self.values.extend(row)
+        self.probabilities.extend(probabilities)
+        self.row_counts.append(len(rows))
+
+    def records(self) -> Iterator[tuple[list[list[Any]], list[Any]]]:
+        """The records again, as (rows, probabilities)."""
+        width, values, probabilities = self.width, self.values, self.probabilities
+        first = 0
+        for count in self.row_counts:
+            rows = [values[(first + row) * width : (first + row + 1) * width] for row in range(count)]
+            yield rows, probabilities[first : first + count]
+            first += count
+
+    def clear(self) -> None:
+        self.values.clear()
+        self.probabilities.clear()
+        self.row_counts.clear()
+
+
+def _sorted_bins(edges: tuple[float, ...], ordered: list[Any]) -> dict[int, int]:
+    """Bin counts of sorted numbers: bin i holds edges[i-1] <= x < edges[i], bisect_right's bins, found
+    with one bisection per edge instead of one per value."""
+    below = [bisect_left(ordered, edge) for edge in edges]
+    return dict(enumerate(map(sub, [*below, len(ordered)], [0, *below])))
+
+
+def _probability_bins(edges: tuple[float, ...], probabilities: list[Any]) -> dict[int, int] | None:
+    """Bin counts of probabilities: floats or ints only (not bools, not strings), finite, in [0, 1]."""
+    if not set(map(type, probabilities)) <= {float, int}:
+        return None
+    try:
+        if not math.isfinite(sum(probabilities)):
+            return None
+    except OverflowError:
+        return None
+    ordered = sorted(probabilities)
+    if not (ordered[0] >= 0.0 and ordered[-1] <= 1.0):
+        return None
+    return _sorted_bins(edges, ordered)
+
+
+def _column_bins(
+    edges: tuple[float, ...] | None, index: dict[object, int] | None, values: list[Any]
+) -> Mapping[Any, int] | None:
+    """Bin counts of one column's values, or None when some value needs the record-by-record path."""
+    if edges is not None:
+        try:
+            numbers = list(map(float, values))
+            if not math.isfinite(sum(numbers)):
+                return None
+        except (TypeError, ValueError, OverflowError):
+            return None
+        numbers.sort()
+        return _sorted_bins(edges, numbers)
+    assert index is not None
+    try:
+        positions: Counter[int | None] = Counter(map(index.get, values))
+    except TypeError:
+        return None
+    # An uncommon spelling or an unknown category: record by record.
+    return None if None in positions else positions
+
+
 class DriftAccumulator:
     """Bin counts per feature (columns in payload order) and for the positive-class probability."""
 
@@ -260,64 +343,50 @@ class DriftAccumulator:
     ) -> list[tuple[int, InvalidValue]]:
         """Count many records at once; returns (position, error) of each record that was counted nothing.
 
+        The same counts as add() record by record (see add_batch).
+        """
+        batch = RecordBatch(len(self._columns))
+        for rows, probabilities in records:
+            batch.add(rows, probabilities)
+        return self.add_batch(batch)
+
+    def add_batch(self, batch: RecordBatch) -> list[tuple[int, InvalidValue]]:
+        """Count a batch's records; returns (position, error) of each record that was counted nothing.
+
         The same counts as add() record by record: whole columns are binned in C (map, Counter) when every
         value is usable, else the batch is counted record by record, which finds and skips the bad ones.
         """
-        if self._count_columns(records):
+        if batch.width != len(self._columns):
+            raise ValueError(f"batch: expected rows of {len(self._columns)} values, got {batch.width}")
+        if self._count_columns(batch):
             return []
         rejected = []
-        for position, (rows, probabilities) in enumerate(records):
+        for position, (rows, probabilities) in enumerate(batch.records()):
             try:
                 self.add(rows, probabilities)
             except InvalidValue as error:
                 rejected.append((position, error))
         return rejected
 
-    def _count_columns(self, records: Sequence[tuple[Sequence[Sequence[object]], Sequence[object]]]) -> bool:
-        """Bin every value of `records` column by column, or count nothing and return False."""
-        rows = [row for record_rows, _ in records for row in record_rows]
-        probabilities: list[Any] = [p for _, record_probabilities in records for p in record_probabilities]
+    def _count_columns(self, batch: RecordBatch) -> bool:
+        """Bin every value of `batch` column by column, or count nothing and return False."""
+        values, probabilities = batch.values, batch.probabilities
         width = len(self._columns)
-        if not rows or set(map(len, rows)) != {width}:
+        if not probabilities or len(values) != width * len(probabilities):
             return False
-        # Probabilities: floats or ints only (not bools, not strings), all finite and within [0, 1].
-        if not set(map(type, probabilities)) <= {float, int}:
+        predictions = _probability_bins(self._prediction_edges, probabilities)
+        if predictions is None:
             return False
-        try:
-            if not (
-                math.isfinite(sum(probabilities)) and min(probabilities) >= 0.0 and max(probabilities) <= 1.0
-            ):
+        binned: list[tuple[list[int], Mapping[Any, int]]] = [(self._prediction_counts, predictions)]
+        for column, (edges, index, counts) in enumerate(self._columns):
+            found = _column_bins(edges, index, values[column::width])
+            if found is None:
                 return False
-        except OverflowError:
-            return False
-        binned = []
-        for (edges, index, counts), values in zip(self._columns, zip(*rows, strict=True), strict=True):
-            if edges is not None:
-                try:
-                    numbers = list(map(float, values))
-                    if not math.isfinite(sum(numbers)):
-                        return False
-                except (TypeError, ValueError, OverflowError):
-                    return False
-                binned.append((counts, Counter(map(bisect_right, repeat(edges), numbers))))
-            else:
-                try:
-                    positions = Counter(map(index.get, values))
-                except TypeError:
-                    return False
-                if None in positions:
-                    return False  # an uncommon spelling or an unknown category: record by record
-                binned.append((counts, positions))
-        binned.append(
-            (
-                self._prediction_counts,
-                Counter(map(bisect_right, repeat(self._prediction_edges), probabilities)),
-            )
-        )
-        for counts, found in binned:
-            for position, count in found.items():
+            binned.append((counts, found))
+        for counts, positions in binned:
+            for position, count in positions.items():
                 counts[position] += count
-        self.rows += len(rows)
+        self.rows += len(probabilities)
         return True
 
     def _count(self, rows: Sequence[Sequence[Any]], probabilities: Sequence[Any], delta: int) -> None:

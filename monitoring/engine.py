@@ -26,7 +26,7 @@ from monitoring.capture import (
     RefusedRequest,
     time_key,
 )
-from monitoring.drift import DriftAccumulator, InvalidValue
+from monitoring.drift import DriftAccumulator, InvalidValue, RecordBatch
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +182,7 @@ class WindowScan:
         self._end_key = time_key(window.end)
         self.counts = WindowCounts()
         self._unexpected_logged = False
+        self._batch = RecordBatch(len(model.columns))
 
     @property
     def objects_read(self) -> int:
@@ -191,87 +192,107 @@ class WindowScan:
     def objects_read(self, value: int) -> None:
         self.counts.objects_read = value
 
+    def _file_bounds(self, file_key: str | None) -> tuple[str, str, bool]:
+        """[earliest, latest) inference times plausible in a file named at `file_key`, and whether the
+        file's own time is in this window (where its lines without a plausible time belong)."""
+        if file_key is None:
+            return "", "\U0010ffff", True
+        return (
+            _shifted_key(file_key, -FILE_EARLY_MINUTES),
+            _shifted_key(file_key, FILE_LATE_MINUTES),
+            self._start_key <= file_key < self._end_key,
+        )
+
     def feed(self, lines: Iterable[bytes | str], file_key: str | None = None) -> None:
         """Place and count each line of one capture object whose name carries `file_key`.
 
         Without a file key (lines from nowhere in particular) a line is placed by its own time, and a line
         whose time cannot be read belongs to this window.
         """
-        if file_key is not None:
-            earliest, latest = (
-                _shifted_key(file_key, -FILE_EARLY_MINUTES),
-                _shifted_key(file_key, FILE_LATE_MINUTES),
-            )
-            owns_file = self._start_key <= file_key < self._end_key
-        else:
-            earliest, latest, owns_file = "", "\U0010ffff", True
-        start_key, end_key = self._start_key, self._end_key
+        bounds = self._file_bounds(file_key)
+        earliest, latest, owns_file = bounds
+        start_key, end_key = max(self._start_key, earliest), min(self._end_key, latest)
         envelope = self.decoder.envelope
         measure = self.decoder.rows_and_probabilities
-        counts = self.counts
-        pending: list[tuple[list[list[Any]], list[Any]]] = []
-        outside = 0
+        batch = self._batch
+        add_values, add_probabilities, add_row_count = (
+            batch.values.extend,
+            batch.probabilities.extend,
+            batch.row_counts.append,
+        )
         for line in lines:
+            key = None
             try:
                 key, captured_input, captured_output = envelope(line)
+                if start_key <= key < end_key:
+                    rows, probabilities = measure(captured_input, captured_output)
+                    for row in rows:  # the decoder checked every row's width
+                        add_values(row)
+                    add_probabilities(probabilities)
+                    add_row_count(len(rows))
+                    if len(batch) >= BATCH_RECORDS:
+                        self._count_batch()
+                else:
+                    self._place_unmeasured(key, bounds, file_key)
             except MalformedRecord as error:
-                if error.time_key is None and not line.strip():
-                    continue  # blank lines (a final newline, CRLF leftovers) are not capture lines
-                if error.time_key is not None and earliest <= error.time_key < latest:
-                    owned = start_key <= error.time_key < end_key
-                else:
-                    owned = owns_file
-                if owned:
-                    self._count_malformed(error.reason, str(error))
-                else:
-                    outside += 1
-                continue
-            except Exception as error:  # a safety net: no line may abort a window; the fuzz keeps it unused
-                self._unexpected(error, owns_file)
-                continue
-            if not earliest <= key < latest:
-                if owns_file:
-                    self._count_malformed(
-                        LATE_OR_SKEWED_TIME,
-                        f"{LATE_OR_SKEWED_TIME}: inferenceTime {key} is outside "
-                        f"[{earliest}, {latest}) of its capture file named at {file_key}",
-                    )
-                else:
-                    outside += 1
-                continue
-            if key < start_key or key >= end_key:
-                outside += 1
-                continue
-            try:
-                pending.append(measure(captured_input, captured_output))
-            except MalformedRecord as error:
-                self._count_malformed(error.reason, str(error))
-                continue
+                self._place_malformed(error, line, key, bounds)
             except RefusedRequest as refusal:
-                kind = f"{refusal.code}/{refusal.field}"
-                if kind not in counts.refused and len(counts.refused) >= MAX_REFUSAL_KINDS:
-                    kind = "other/other"
-                counts.refused[kind] = counts.refused.get(kind, 0) + 1
-                continue
-            except Exception as error:
-                self._unexpected(error, True)
-                continue
-            if len(pending) >= BATCH_RECORDS:
-                self._count_records(pending)
-                pending = []
-        self._count_records(pending)
-        counts.outside_window += outside
+                self._count_refused(refusal)
+            except Exception as error:  # a safety net: no line may abort a window; the fuzz keeps it unused
+                self._unexpected(error, key is not None or owns_file)
+        self._count_batch()
 
-    def _count_records(self, records: list[tuple[list[list[Any]], list[Any]]]) -> None:
-        """Bin a batch of decoded records; a record with an unusable value counts under bad_value."""
-        if not records:
+    def _place_unmeasured(self, key: str, bounds: tuple[str, str, bool], file_key: str | None) -> None:
+        """A readable line that is not measured here: another window's, or one of this file's with an
+        implausible time (late_or_skewed_time, in the window that owns the file)."""
+        earliest, latest, owns_file = bounds
+        if earliest <= key < latest or not owns_file:
+            self.counts.outside_window += 1
+            return
+        self._count_malformed(
+            LATE_OR_SKEWED_TIME,
+            f"{LATE_OR_SKEWED_TIME}: inferenceTime {key} is outside "
+            f"[{earliest}, {latest}) of its capture file named at {file_key}",
+        )
+
+    def _place_malformed(
+        self, error: MalformedRecord, line: bytes | str, key: str | None, bounds: tuple[str, str, bool]
+    ) -> None:
+        """Count a malformed line in the window that owns it (this one or another)."""
+        earliest, latest, owns_file = bounds
+        if key is not None:
+            owned = True  # the line's time placed it here before its payload failed
+        elif error.time_key is None:
+            if not line.strip():
+                return  # blank lines (a final newline, CRLF leftovers) are not capture lines
+            owned = owns_file
+        elif earliest <= error.time_key < latest:
+            owned = self._start_key <= error.time_key < self._end_key
+        else:
+            owned = owns_file
+        if owned:
+            self._count_malformed(error.reason, str(error))
+        else:
+            self.counts.outside_window += 1
+
+    def _count_refused(self, refusal: RefusedRequest) -> None:
+        refused = self.counts.refused
+        kind = f"{refusal.code}/{refusal.field}"
+        if kind not in refused and len(refused) >= MAX_REFUSAL_KINDS:
+            kind = "other/other"
+        refused[kind] = refused.get(kind, 0) + 1
+
+    def _count_batch(self) -> None:
+        """Bin the batch of measured records; a record with an unusable value counts under bad_value."""
+        batch = self._batch
+        if not len(batch):
             return
         unusable = 0
         try:
-            rejected = self.accumulator.add_records(records)
+            rejected = self.accumulator.add_batch(batch)
         except Exception:  # the safety net again: the batch's records one by one
             rejected = []
-            for position, record in enumerate(records):
+            for position, record in enumerate(batch.records()):
                 try:
                     self.accumulator.add(*record)
                 except InvalidValue as error:
@@ -281,7 +302,8 @@ class WindowScan:
                     unusable += 1
         for _, invalid in rejected:
             self._count_malformed(BAD_VALUE, f"{BAD_VALUE}: {invalid}")
-        self.counts.records += len(records) - len(rejected) - unusable
+        self.counts.records += len(batch) - len(rejected) - unusable
+        batch.clear()
 
     def _unexpected(self, error: Exception, owned: bool) -> None:
         if not self._unexpected_logged:

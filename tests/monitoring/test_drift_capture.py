@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from monitoring_synthetic import FEATURES, capture_line
@@ -14,7 +16,7 @@ ROWS = [[12, 70.5, "one-year", 2, "fiber"], [40, 20.25, "two-year", 0, "dsl"]]
 WHEN = datetime(2026, 11, 28, 3, 15, 42, tzinfo=UTC)
 
 
-def decode(line: str | bytes) -> tuple[str, list[list[object]], list[object]]:
+def decode(line: str | bytes) -> tuple[str, list[Sequence[Any]], list[Any]]:
     decoder = CaptureDecoder(FEATURES)
     key, captured_input, captured_output = decoder.envelope(line)
     rows, probabilities = decoder.rows_and_probabilities(captured_input, captured_output)
@@ -53,7 +55,11 @@ def test_bytes_lines_and_base64_output_decode_too() -> None:
 
 
 def _record(
-    input_data: str, *, encoding: str = "CSV", content_type: str = "text/csv", output: dict | None = None
+    input_data: str,
+    *,
+    encoding: str = "CSV",
+    content_type: str = "text/csv",
+    output: dict[str, Any] | None = None,
 ) -> str:
     output = output if output is not None else {"classes": [0, 1], "probabilities": [[0.25, 0.75]]}
     return json.dumps(
@@ -307,3 +313,36 @@ def test_a_400_digit_integer_is_an_unusable_value_not_a_crash() -> None:
     with pytest.raises(InvalidValue, match="tenure_months"):
         accumulator.add(rows, probabilities)
     assert accumulator.rows == 0
+
+
+def test_json_objects_take_the_last_of_a_repeated_key_as_json_does() -> None:
+    # RFC 8259 leaves repeated names open; Python's json and the untyped decoder keep the last value
+    payload = '{"instances": [{"tenure_months": 1, "monthly_charges": 2, "contract": "one-year", '
+    payload += '"support_calls": 0, "internet_service": "dsl", "tenure_months": 7}]}'
+    line = _record(payload, encoding="JSON", content_type="application/json")
+    assert decode(line)[1] == [(7, 2, "one-year", 0, "dsl")]
+
+
+@pytest.mark.parametrize(
+    ("instance", "reason"),
+    [
+        ({"a-b": 1}, capture.MISSING_FEATURE),
+        ({"a-b": 1, "c d": "x", "e": 2}, capture.UNKNOWN_FEATURE),
+        ({"a-b": 1, "C D": "x"}, capture.MISSING_FEATURE),
+        (["a-b", "c d"], None),
+        ("a-b", capture.BAD_INSTANCES),
+    ],
+)
+def test_feature_names_that_are_not_identifiers_decode_from_objects(
+    instance: object, reason: str | None
+) -> None:
+    decoder = CaptureDecoder(["a-b", "c d"])
+    good = {"a-b": 1.5, "c d": "x"}
+    payload = json.dumps({"instances": [good, instance]})
+    line = _record(payload, encoding="JSON", content_type="application/json")
+    if reason is None:
+        assert decoder.input_rows(decoder.envelope(line)[1]) == [(1.5, "x"), ["a-b", "c d"]]
+        return
+    with pytest.raises(MalformedRecord) as raised:
+        decoder.input_rows(decoder.envelope(line)[1])
+    assert raised.value.reason == reason

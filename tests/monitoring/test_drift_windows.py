@@ -7,10 +7,11 @@ import io
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from monitoring_synthetic import capture_line, draw_rows, model_tarball, training_baseline
+from monitoring_synthetic import FEATURES, capture_line, draw_rows, model_tarball, training_baseline
 
 from monitoring.artifact import read_model_baseline
 from monitoring.capture import MALFORMED_REASONS, UNEXPECTED_ERROR
@@ -57,17 +58,30 @@ odd_values = st.one_of(
 
 
 def _sane_row(rng: random.Random) -> list[object]:
-    return draw_rows(rng, 1)[0]
+    row: list[object] = draw_rows(rng, 1)[0]
+    return row
 
 
-def _mutations(draw, record: dict, rows: list[list[object]]) -> None:
-    """Bend the record in one place; each case is something a real or hostile stream can hold."""
-    captured_input = record["captureData"]["endpointInput"]
-    captured_output = record["captureData"]["endpointOutput"]
-    how = draw(st.integers(0, 13))
+def _object_instances(draw: st.DrawFn, rows: list[list[object]]) -> str:
+    """A JSON request of feature objects, one of them missing, adding, repeating or renaming a feature."""
+    instances: list[dict[str, object]] = [dict(zip(FEATURES, row, strict=True)) for row in rows]
+    bent = instances[draw(st.integers(0, len(instances) - 1))]
+    name = draw(st.sampled_from(FEATURES))
+    how = draw(st.integers(0, 3))
     if how == 0:
-        record["eventMetadata"]["inferenceTime"] = draw(odd_times)
+        del bent[name]
     elif how == 1:
+        bent[draw(st.sampled_from(["extra", name.upper(), ""]))] = draw(odd_values)
+    elif how == 2:
+        text = json.dumps({"instances": instances})
+        return text.replace(f'"{name}": ', f'"{name}": 1, "{name}": ', 1)  # a repeated key: the last wins
+    else:
+        bent[name + " "] = bent.pop(name)
+    return json.dumps({"instances": instances})
+
+
+def _bend_input(draw: st.DrawFn, how: int, captured_input: dict[str, Any], rows: list[list[object]]) -> None:
+    if how == 1:
         rows[draw(st.integers(0, len(rows) - 1))][draw(st.integers(0, 4))] = draw(odd_values)
         captured_input.update(
             data=json.dumps({"instances": rows}), encoding="JSON", observedContentType="application/json"
@@ -78,6 +92,25 @@ def _mutations(draw, record: dict, rows: list[list[object]]) -> None:
         captured_input["observedContentType"] = draw(st.sampled_from(["application/x-npy", "", "TEXT/CSV"]))
     elif how == 4:
         captured_input["data"] = draw(st.text(max_size=40) | json_value)
+    elif how == 9:
+        captured_input["data"] = captured_input["data"] + draw(st.sampled_from(["\n", "\r\n", "\n\n", ",x"]))
+    elif how == 11:
+        captured_input["data"] = base64.b64encode(bytes(draw(st.binary(max_size=20)))).decode()
+        captured_input["encoding"] = "BASE64"
+    elif how == 14:
+        captured_input.update(
+            data=_object_instances(draw, rows), encoding="JSON", observedContentType="application/json"
+        )
+
+
+def _mutations(draw: st.DrawFn, record: dict[str, Any], rows: list[list[object]]) -> None:
+    """Bend the record in one place; each case is something a real or hostile stream can hold."""
+    captured_output = record["captureData"]["endpointOutput"]
+    how = draw(st.integers(0, 14))
+    if how in (1, 2, 3, 4, 9, 11, 14):
+        _bend_input(draw, how, record["captureData"]["endpointInput"], rows)
+    elif how == 0:
+        record["eventMetadata"]["inferenceTime"] = draw(odd_times)
     elif how == 5:
         captured_output["data"] = json.dumps(draw(json_value))
     elif how == 6:
@@ -86,25 +119,21 @@ def _mutations(draw, record: dict, rows: list[list[object]]) -> None:
         del record[draw(st.sampled_from(["captureData", "eventMetadata"]))]
     elif how == 8:
         del record["captureData"][draw(st.sampled_from(["endpointInput", "endpointOutput"]))]
-    elif how == 9:
-        captured_input["data"] = captured_input["data"] + draw(st.sampled_from(["\n", "\r\n", "\n\n", ",x"]))
     elif how == 10:
         captured_output["data"] = base64.b64encode(captured_output["data"].encode()).decode()
         captured_output["encoding"] = "BASE64"
-    elif how == 11:
-        captured_input["data"] = base64.b64encode(bytes(draw(st.binary(max_size=20)))).decode()
-        captured_input["encoding"] = "BASE64"
     elif how == 12:
         record["captureData"] = draw(json_value)
     # how == 13: left as it is
 
 
 @st.composite
-def capture_lines(draw) -> bytes:
+def capture_lines(draw: st.DrawFn) -> bytes:
     """A capture line near the file's time: well formed, bent in up to two places, or plain garbage."""
     kind = draw(st.integers(0, 19))
     if kind == 0:
-        return draw(st.binary(max_size=60))
+        garbage: bytes = draw(st.binary(max_size=60))
+        return garbage
     if kind == 1:
         return json.dumps(draw(json_value)).encode()
     rng = random.Random(draw(st.integers(0, 2**32)))
@@ -129,7 +158,8 @@ def capture_lines(draw) -> bytes:
     text = json.dumps(record)
     if draw(st.integers(0, 19)) == 0:
         text = text[: draw(st.integers(0, len(text)))]
-    return (text + draw(st.sampled_from(["", "\r", " "]))).encode()
+    ending: str = draw(st.sampled_from(["", "\r", " "]))
+    return (text + ending).encode()
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -223,7 +253,9 @@ records = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(batch=records)
-def test_binning_a_batch_of_records_counts_exactly_what_binning_them_one_by_one_counts(batch) -> None:
+def test_binning_a_batch_of_records_counts_exactly_what_binning_them_one_by_one_counts(
+    batch: list[tuple[list[list[object]], list[object]]],
+) -> None:
     from monitoring.drift import DriftAccumulator, InvalidValue
 
     one_by_one = DriftAccumulator(MODEL.baseline, MODEL.columns)
