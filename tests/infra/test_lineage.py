@@ -151,6 +151,8 @@ def test_the_git_commit_comes_from_the_deploy_and_must_look_like_one():
         lineage.git_commit_from_environment({lineage.GIT_COMMIT_VARIABLE: "main; rm -rf /"})
 
 
+# terraform-provider-aws internal/service/sagemaker/model.go resourceModelUpdate: "Tags only" (updated in place),
+# so a new git commit retags the model and job without replacing them; the model's name ignores its tags.
 def test_the_stack_trained_model_and_its_job_carry_the_lineage_as_valid_tags():
     recording = recording_of("dev")
     job, model = recording.one(JOB).inputs, recording.one(MODEL).inputs
@@ -172,3 +174,15 @@ def test_a_pinned_stack_tags_no_model_with_a_lineage_it_did_not_produce():
     package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/sagestack-staging-models/3"
     model = run_program("dev", {"approvedModelPackageArn": package}).one(MODEL).inputs
     assert not set(model.get("tags") or {}) & set(lineage.KEYS)
+
+
+def test_a_deploy_with_a_known_commit_retags_without_renaming_the_model_or_the_job(monkeypatch):
+    monkeypatch.setenv(lineage.GIT_COMMIT_VARIABLE, COMMIT)
+    recording = run_program("dev")
+    before = recording_of("dev")
+    for kind, name in ((MODEL, "name"), (JOB, "trainingJobName")):
+        assert recording.one(kind).inputs[name] == before.one(kind).inputs[name]
+        assert recording.one(kind).inputs["tags"]["git_commit"] == COMMIT
+    definition = json.loads(recording.one("aws:sagemaker/pipeline:Pipeline").inputs["pipelineDefinition"])
+    register = definition["Steps"][1]["Arguments"]["IfSteps"][0]["Arguments"]
+    assert register["MetadataProperties"] == {"CommitId": COMMIT}
