@@ -158,7 +158,7 @@ def _latency_plot(latency: dict[str, Any], threshold_ms: float | None) -> str:
     figure, axis = plt.subplots(figsize=(9, 4))
     # A log axis keeps milliseconds of local serving and a threshold of hundreds readable side by side.
     low = max(min(shown, default=1.0) * 0.9, 0.1)
-    axis.hist(shown, bins=np.geomspace(low, limit, 50), color="#5d6d7e")
+    axis.hist(shown, bins=np.geomspace(low, limit, 50).tolist(), color="#5d6d7e")
     axis.set_xscale("log")
     axis.axvline(latency["p50"], color="#2e86c1", linestyle="-", label=f"p50 {latency['p50']:.1f} ms")
     axis.axvline(latency["p99"], color="#d68910", linestyle="-", label=f"p99 {latency['p99']:.1f} ms")
