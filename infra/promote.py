@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from infra import lineage as keys
+
 PIN_KEY = "sagestack:approvedModelPackageArn"
 BUCKET_KEY = "sagestack:modelArtifactsBucket"
 KEY_ARN_KEY = "sagestack:modelArtifactsKeyArn"
@@ -105,13 +107,13 @@ def lineage(package: Mapping[str, Any]) -> list[tuple[str, str]]:
         ),
         ("model data", container.get("ModelDataUrl", "")),
         ("image", container.get("Image", "")),
-        ("training job", custom.get("training_job", "")),
-        ("training data", custom.get("data", "")),
-        ("code archive", custom.get("code_sha256", "")),
-        ("hyperparameters", custom.get("hyperparameters", "")),
-        ("validation", custom.get("validation_metrics", "")),
+        ("training job", custom.get(keys.TRAINING_JOB, "")),
+        ("training data", custom.get(keys.DATA, "")),
+        ("code archive", custom.get(keys.CODE_SHA256, "")),
+        ("hyperparameters", custom.get(keys.HYPERPARAMETERS, "")),
+        ("validation", custom.get(keys.VALIDATION_METRICS, "")),
         ("evaluation report", metrics.get("S3Uri", "")),
-        ("git commit", metadata.get("CommitId", "")),
+        ("git commit", metadata.get("CommitId") or custom.get(keys.GIT_COMMIT, "")),
     ]
     return [(label, value or "(not recorded)") for label, value in facts]
 

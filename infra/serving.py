@@ -69,6 +69,8 @@ class ServingArgs:
     artifacts_bucket: pulumi.Input[str]
     capture_bucket: pulumi.Input[str]
     rollback_alarm_names: pulumi.Input[list[str]]
+    # The stack-trained model's lineage (infra/lineage.py keys); a package carries its own in the registry.
+    model_tags: pulumi.Input[dict[str, str]] | None = None
 
 
 class Serving(pulumi.ComponentResource):
@@ -117,6 +119,7 @@ class Serving(pulumi.ComponentResource):
                 execution_role_arn=args.execution_role_arn,
                 primary_container=container,
                 enable_network_isolation=s.network_isolation,
+                tags=args.model_tags,
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[code_object], retain_on_delete=True),
         )

@@ -273,6 +273,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
             artifacts_bucket=storage.artifacts.name,
             capture_bucket=storage.capture.name,
             rollback_alarm_names=endpoint_alarms.rollback_alarm_names,
+            model_tags=training.lineage_tags,
         ),
         opts=opts,
     )

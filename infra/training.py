@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from infra import iam
+from infra import iam, lineage
 from infra.completed_job import CompletedTrainingJob, CompletedTrainingJobArgs
 from infra.packaging import Archive
 from infra.settings import TrainingSettings
@@ -29,6 +29,9 @@ CHANNELS = contract.DATA_CHANNELS
 CODE_CHANNEL = contract.CODE_CHANNEL
 DATA_CONTENT_TYPE = "text/csv"
 MODEL_OUTPUT_PREFIX = f"{iam.MODELS_PREFIX}/training"
+# Pipeline jobs copy their evaluation report here (CheckpointConfig), one folder per pipeline execution.
+EVALUATION_PREFIX = f"{iam.MODELS_PREFIX}/evaluation"
+EVALUATION_CONTENT_TYPE = "application/json"
 PIPELINE_SCHEMA_VERSION = "2020-12-01"
 
 
@@ -177,6 +180,53 @@ class PipelineInputs:
     settings: TrainingSettings
     serving_environment: dict[str, str]
     inference_instance_types: tuple[str, ...]
+    code_sha256: str
+    evaluation_path: str  # s3://<artifacts>/models/evaluation
+    git_commit: str | None = None
+
+
+def _join(*values: Any, on: str = "") -> dict[str, Any]:
+    return {"Std:Join": {"On": on, "Values": list(values)}}
+
+
+def _validation_metrics_value() -> dict[str, Any]:
+    """`validation:accuracy=<v> validation:f1=<v> ...` from the Train step's captured metrics."""
+    values: list[Any] = []
+    for index, metric in enumerate(sorted(contract.VALIDATION_METRICS)):
+        values += [
+            f"{' ' if index else ''}{metric}=",
+            {"Get": f"Steps.Train.FinalMetricDataList['{metric}'].Value"},
+        ]
+    return _join(*values)
+
+
+def evaluation_report_uri(evaluation_path: str) -> dict[str, Any]:
+    """Where this execution's Train step leaves evaluation.json: its checkpoint folder, copied to S3 as is."""
+    return _join(evaluation_path, {"Get": "Execution.PipelineExecutionId"}, "evaluation.json", on="/")
+
+
+def registered_lineage(p: PipelineInputs) -> dict[str, Any]:
+    """CustomerMetadataProperties of a registered candidate (values resolved by the pipeline at run time)."""
+    properties: dict[str, Any] = {
+        lineage.TRAINING_JOB: {"Get": "Steps.Train.TrainingJobName"},
+        lineage.DATA: _join(
+            *(
+                part
+                for index, channel in enumerate(CHANNELS)
+                for part in (
+                    f"{' ' if index else ''}{channel}=",
+                    {"Get": f"Parameters.{channel.capitalize()}DataUri"},
+                )
+            )
+        ),
+        lineage.CODE_SHA256: p.code_sha256,
+        lineage.HYPERPARAMETERS: lineage.assignments(hyperparameters(p.settings)),
+        lineage.VALIDATION_METRICS: _validation_metrics_value(),
+        lineage.IMAGE: lineage.value(p.image_uri),
+    }
+    if p.git_commit:
+        properties[lineage.GIT_COMMIT] = p.git_commit
+    return properties
 
 
 def pipeline_definition(p: PipelineInputs) -> dict[str, Any]:
@@ -185,17 +235,23 @@ def pipeline_definition(p: PipelineInputs) -> dict[str, Any]:
     train = {
         "Name": "Train",
         "Type": "Training",
-        "Arguments": job_request(
-            JobInputs(
-                settings=s,
-                image_uri=p.image_uri,
-                role_arn=p.role_arn,
-                key_arn=p.key_arn,
-                code_uri=p.code_uri,
-                output_path=p.output_path,
-                channel_uris={c: {"Get": f"Parameters.{c.capitalize()}DataUri"} for c in CHANNELS},
-            )
-        ),
+        "Arguments": {
+            **job_request(
+                JobInputs(
+                    settings=s,
+                    image_uri=p.image_uri,
+                    role_arn=p.role_arn,
+                    key_arn=p.key_arn,
+                    code_uri=p.code_uri,
+                    output_path=p.output_path,
+                    channel_uris={c: {"Get": f"Parameters.{c.capitalize()}DataUri"} for c in CHANNELS},
+                )
+            ),
+            # train.py copies evaluation.json into the checkpoint directory; SageMaker uploads it unpacked.
+            "CheckpointConfig": {
+                "S3Uri": _join(p.evaluation_path, {"Get": "Execution.PipelineExecutionId"}, on="/")
+            },
+        },
     }
     register = {
         "Name": "RegisterCandidate",
@@ -217,6 +273,16 @@ def pipeline_definition(p: PipelineInputs) -> dict[str, Any]:
                 "SupportedRealtimeInferenceInstanceTypes": list(p.inference_instance_types),
                 "SupportedTransformInstanceTypes": list(p.inference_instance_types),
             },
+            "CustomerMetadataProperties": registered_lineage(p),
+            "ModelMetrics": {
+                "ModelQuality": {
+                    "Statistics": {
+                        "ContentType": EVALUATION_CONTENT_TYPE,
+                        "S3Uri": evaluation_report_uri(p.evaluation_path),
+                    }
+                }
+            },
+            **({"MetadataProperties": {"CommitId": p.git_commit}} if p.git_commit else {}),
         },
     }
     fail = {
@@ -294,11 +360,35 @@ class TrainingArgs:
     train_in_stack: bool = True
     # The registry's resource policy (infra.iam.model_package_group_policy): other accounts serving its models.
     registry_policy: dict[str, Any] | None = None
+    git_commit: str | None = field(default_factory=lineage.git_commit_from_environment)
+
+
+def stack_lineage(
+    *,
+    job_name: str,
+    channel_uris: dict[str, str],
+    code_sha256: str,
+    settings: TrainingSettings,
+    image_uri: str,
+    git_commit: str | None,
+) -> dict[str, str]:
+    """The lineage of the stack's own job, known at deploy time, as tags (validation metrics come after the job)."""
+    tags = {
+        lineage.TRAINING_JOB: lineage.value(job_name),
+        lineage.DATA: lineage.data_locations(channel_uris),
+        lineage.CODE_SHA256: code_sha256,
+        lineage.HYPERPARAMETERS: lineage.assignments(hyperparameters(settings)),
+        lineage.IMAGE: lineage.value(image_uri),
+    }
+    if git_commit:
+        tags[lineage.GIT_COMMIT] = git_commit
+    return lineage.check(tags)
 
 
 class Training(pulumi.ComponentResource):
     job_name: pulumi.Output[str] | None
     model_data_url: pulumi.Output[str] | None
+    lineage_tags: pulumi.Output[dict[str, str]] | None
     code_uri: pulumi.Output[str]
     model_package_group_name: pulumi.Output[str]
     pipeline_name: pulumi.Output[str]
@@ -314,6 +404,7 @@ class Training(pulumi.ComponentResource):
         self.code_uri = object_uri(code_object)
         output_path = pulumi.Output.format("s3://{0}/{1}", args.artifacts_bucket, MODEL_OUTPUT_PREFIX)
         data_uris = pulumi.Output.from_input(args.data_bucket).apply(lambda bucket: channel_uris(s, bucket))
+        evaluation_path = pulumi.Output.format("s3://{0}/{1}", args.artifacts_bucket, EVALUATION_PREFIX)
 
         # What both the stack's job and the retraining pipeline are rendered from.
         rendered_from = pulumi.Output.all(
@@ -324,6 +415,7 @@ class Training(pulumi.ComponentResource):
             output=output_path,
             uris=data_uris,
             serving_environment=args.serving_environment,
+            evaluation=evaluation_path,
         )
         request = rendered_from.apply(
             lambda v: job_request(
@@ -338,10 +430,10 @@ class Training(pulumi.ComponentResource):
                 )
             )
         )
-        self.job_name = self.model_data_url = None
+        self.job_name = self.model_data_url = self.lineage_tags = None
         if args.train_in_stack:
-            self.job_name, self.model_data_url = self._train(
-                name, args, request, data_uris, output_path, code_object
+            self.job_name, self.model_data_url, self.lineage_tags = self._train(
+                name, args, request, rendered_from, output_path, code_object
             )
 
         group_name = model_package_group_name(args.base_name)
@@ -376,6 +468,9 @@ class Training(pulumi.ComponentResource):
                     settings=s,
                     serving_environment=v["serving_environment"],
                     inference_instance_types=args.inference_instance_types,
+                    code_sha256=args.code.sha256,
+                    evaluation_path=v["evaluation"],
+                    git_commit=args.git_commit,
                 )
             )
         )
@@ -407,13 +502,24 @@ class Training(pulumi.ComponentResource):
         name: str,
         args: TrainingArgs,
         request: pulumi.Output[dict[str, Any]],
-        data_uris: pulumi.Output[dict[str, str]],
+        rendered_from: pulumi.Output[dict[str, Any]],
         output_path: pulumi.Output[str],
         code_object: pulumi.Resource,
-    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
-        """The stack's own training job, and the model artifact of it once SageMaker reports Completed."""
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[dict[str, str]]]:
+        """The stack's own training job, the model artifact of it once SageMaker reports Completed, its lineage."""
         s = args.settings
+        data_uris: pulumi.Output[dict[str, str]] = rendered_from.apply(lambda v: v["uris"])
         job_name_value = request.apply(lambda r: job_name(base_name=args.base_name, request=r, run=s.run))
+        tags = pulumi.Output.all(job_name_value, rendered_from).apply(
+            lambda v: stack_lineage(
+                job_name=v[0],
+                channel_uris=v[1]["uris"],
+                code_sha256=args.code.sha256,
+                settings=s,
+                image_uri=v[1]["image"],
+                git_commit=args.git_commit,
+            )
+        )
         channels = [
             aws.sagemaker.TrainingJobInputDataConfigArgs(
                 channel_name=channel,
@@ -473,6 +579,8 @@ class Training(pulumi.ComponentResource):
                 ),
                 enable_managed_spot_training=s.spot,
                 enable_network_isolation=s.network_isolation,
+                # Tags are the one TrainingJob argument the provider updates in place (see job_name's tests).
+                tags=tags,
                 # The provider waits for the job (default 45 min); allow the longest it may legitimately take.
                 timeouts=aws.sagemaker.TrainingJobTimeoutsArgs(create=f"{longest_job_seconds(s) + 1800}s"),
             ),
@@ -491,4 +599,4 @@ class Training(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[job]),
         )
         # The only way to the model: serving is created from a job SageMaker reports Completed.
-        return job.training_job_name, completed.model_data_url
+        return job.training_job_name, completed.model_data_url, tags

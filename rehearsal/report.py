@@ -46,9 +46,27 @@ def text_summary(summary: dict[str, Any]) -> str:
         )
         firing = ", ".join(window["alarm_names"]) or "none"
         lines.append(f"              alarms that would fire: {firing}")
+    lines += promotion_lines(summary)
     if "report" in summary:
         lines.append(f"  report    {summary['report']}")
     return "\n".join(lines)
+
+
+def promotion_lines(summary: dict[str, Any]) -> list[str]:
+    """Which package was promoted where, and what drift measured after a rollback to the older one."""
+    promotion, rollback = summary.get("promotion"), summary.get("rollback")
+    if not promotion:
+        return []
+    lines = [
+        f"  promoted  {promotion['package_arn']} to stack {promotion['target_stack']} "
+        f"(endpoint {promotion['target_endpoint']}); drift measured against it",
+    ]
+    if rollback:
+        lines.append(
+            f"  rollback  endpoint back on {rollback['package_arn']}: drift engine used model "
+            f"{rollback['model_version']}"
+        )
+    return lines
 
 
 def _psi(value: float | None) -> str:

@@ -24,7 +24,7 @@ from infra import alarm_specs, packaging, serving, storage, training
 from infra.alarm_specs import drift_alarm_name
 from infra.config_schema import PROJECT_ROOT, load_stack_config
 from infra.settings import Settings, settings_from_values
-from rehearsal import alarms, capture, emulator, report
+from rehearsal import alarms, capture, emulator, promotion, report
 
 for _runtime_dir in ("training", "serving"):
     # training/ and serving/ ship as flat script folders: their modules import each other by bare name.
@@ -47,6 +47,7 @@ STEPS = (
     "start the AWS emulator and create the stack's key and buckets",
     "generate and upload sample data",
     "package the code and train through the SageMaker training toolkit",
+    "register the model (and an older one), pin it in a copy of the stack file and serve the package",
     "serve the model on the image's serving stack and capture undrifted, drifted and blind-case traffic",
     "run the drift engine over each window and evaluate the stack's alarm specs over what it published",
     "summarise and write the HTML report",
@@ -83,11 +84,19 @@ class _State:
     model_data_url: str = ""
     job_name: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
+    target: Settings | None = None  # the promotion's target, read back from its pinned stack file
+    package_arn: str = ""
+    older_package_arn: str = ""
 
     @property
     def s(self) -> Settings:
         assert self.settings is not None
         return self.settings
+
+
+def serving_stack(state: _State) -> Settings:
+    """The stack whose endpoint serves the traffic: the promotion's target once the model is promoted."""
+    return state.target or state.s
 
 
 def _client(service: str) -> Any:
@@ -265,7 +274,7 @@ def step_serving(state: _State, requests_count: int) -> None:
     code_archive = None if s.serving.network_isolation else state.serving_archive.path
     traffic = _traffic(requests_count)
     windows = capture.consecutive_windows(s.monitoring.schedule_minutes, datetime.now(UTC), len(traffic))
-    endpoint = serving.endpoint_name(s.base_name)
+    endpoint = serving.endpoint_name(serving_stack(state).base_name)
     root = f"{serving.CAPTURE_PREFIX}/{endpoint}/{serving.VARIANT_NAME}/"
     latencies: list[float] = []
     streams: dict[str, dict[str, Any]] = {}
@@ -390,7 +399,7 @@ def drift_lambda_environment(state: _State) -> dict[str, str]:
     s = state.s
     return {
         "CAPTURE_S3_URI": serving.capture_uri(state.buckets["capture"]),
-        "ENDPOINT_NAME": serving.endpoint_name(s.base_name),
+        "ENDPOINT_NAME": serving.endpoint_name(serving_stack(state).base_name),
         "VARIANT_NAME": serving.VARIANT_NAME,
         "WINDOW_MINUTES": str(s.monitoring.schedule_minutes),
         "CAPTURE_SAMPLING_PERCENT": str(s.serving.capture_sampling_percent),
@@ -404,7 +413,7 @@ def _published_metrics() -> list[dict[str, Any]]:
 
 def serve_on_emulator(state: _State, model_data_url: str, version: str) -> None:
     """Point the stack's endpoint at a model, as a deployment leaves it (moto has no UpdateEndpoint)."""
-    sm, base = _client("sagemaker"), state.s.base_name
+    sm, base = _client("sagemaker"), serving_stack(state).base_name
     model = serving.model_name(base, [model_data_url, version])
     sm.create_model(
         ModelName=model,
@@ -435,7 +444,7 @@ def serve_on_emulator(state: _State, model_data_url: str, version: str) -> None:
 
 def step_drift(state: _State) -> None:
     s = state.s
-    serve_on_emulator(state, state.model_data_url, state.job_name)
+    serve_promoted(state)
     config = DriftConfig.from_env(drift_lambda_environment(state))
     thresholds = s.monitoring.thresholds
     artifact.clear_cache()
@@ -486,7 +495,7 @@ def step_drift(state: _State) -> None:
     run_at = datetime.fromisoformat(first["end"]) + timedelta(minutes=engine.SETTLE_MINUTES)
     serve_on_emulator(state, broken_url, f"{state.job_name}-broken")
     outcome = run(config, {"time": run_at.isoformat()}, s3=s3, cloudwatch=cloudwatch, sagemaker=sagemaker)
-    serve_on_emulator(state, state.model_data_url, state.job_name)
+    serve_promoted(state)
     blind["artifact-broken"] = {
         "alarms_firing": alarms.firing_on_emulator(cloudwatch, health_specs(s), run_at),
         "error": outcome.get("error"),
@@ -500,6 +509,86 @@ def step_drift(state: _State) -> None:
         "drifted_feature": DRIFTED_FEATURE,
         "windows": results,
         "cloudwatch_metrics": _published_metrics(),
+    }
+    state.summary["rollback"] = rollback_to_older_model(state, config)
+
+
+def step_promotion(state: _State, target: str) -> None:
+    """Register an older model and the trained one in the stack's registry, promote the newest Approved version
+    to `target` (a temporary copy of its stack file) and serve it on the target's endpoint."""
+    s, s3 = state.s, _client("s3")
+    assert state.model_archive is not None
+    group = training.model_package_group_name(s.base_name)
+    _client("sagemaker").create_model_package_group(ModelPackageGroupName=group)
+    evaluation_base = f"s3://{state.buckets['artifacts']}/{training.EVALUATION_PREFIX}"
+    tags = training.stack_lineage(
+        job_name=state.job_name,
+        channel_uris=training.channel_uris(s.training, state.buckets["data"]),
+        code_sha256=state.training_archive.sha256 if state.training_archive else "",
+        settings=s.training,
+        image_uri=PLACEHOLDER_IMAGE_URI,
+        git_commit=None,
+    )
+    metrics = {k: v for k, v in state.summary["training"].items() if k in ("accuracy", "f1", "roc_auc")}
+    # An older model: the same code, trained when the data looked like the drifted traffic does.
+    older_job = f"{state.job_name}-older"
+    older_features = sample_data.drift(
+        state.frames["train"][list(contract.FEATURE_NAMES)], [DRIFTED_FEATURE], TRAFFIC_SEED
+    )
+    older = promotion.register(
+        s3=s3,
+        group=group,
+        model_data_url=training.model_artifact_uri(
+            f"s3://{state.buckets['artifacts']}/{training.MODEL_OUTPUT_PREFIX}", older_job
+        ),
+        model_archive=promotion.older_model(state.model_archive, older_features),
+        lineage_tags={**tags, "training_job": older_job},
+        metrics=metrics,
+        evaluation_uri=f"{evaluation_base}/{older_job}/evaluation.json",
+    )
+    trained = promotion.register(
+        s3=s3,
+        group=group,
+        model_data_url=state.model_data_url,
+        model_archive=state.model_archive.read_bytes(),
+        lineage_tags=tags,
+        metrics=metrics,
+        evaluation_uri=f"{evaluation_base}/{state.job_name}/evaluation.json",
+    )
+    state.target, state.package_arn, pinned = promotion.promote_to(target, group, state.work)
+    if state.package_arn != trained.arn:
+        raise RuntimeError(f"promoted {state.package_arn}, expected the newest Approved {trained.arn}")
+    state.older_package_arn = older.arn
+    endpoint = promotion.serve_package(state.target, state.package_arn)
+    state.summary["promotion"] = {
+        "registry": group,
+        "package_arn": state.package_arn,
+        "older_package_arn": older.arn,
+        "target_stack": target,
+        "target_endpoint": endpoint,
+        "pinned_stack_file": pinned,
+    }
+
+
+def serve_promoted(state: _State) -> None:
+    assert state.target is not None
+    promotion.serve_package(state.target, state.package_arn)
+
+
+def rollback_to_older_model(state: _State, config: DriftConfig) -> dict[str, Any]:
+    """Point the target's endpoint back at the older package and measure the drifted window again."""
+    assert state.target is not None
+    promotion.serve_package(state.target, state.older_package_arn)
+    window = state.summary["serving"]["windows"]["drifted"]["window"]
+    run_at = datetime.fromisoformat(window["end"]) + timedelta(minutes=engine.SETTLE_MINUTES)
+    s3, cloudwatch, sagemaker = _client("s3"), _client("cloudwatch"), _client("sagemaker")
+    outcome = run(config, {"time": run_at.isoformat()}, s3=s3, cloudwatch=cloudwatch, sagemaker=sagemaker)
+    serve_promoted(state)
+    return {
+        "package_arn": state.older_package_arn,
+        "model_version": outcome["model"]["version"],
+        "feature_drift": outcome["feature_drift"],
+        "records_analyzed": outcome["records_analyzed"],
     }
 
 
@@ -539,12 +628,13 @@ def run_rehearsal(
     requests: int = 600,
     reports_dir: Path | str = "reports",
     log: Callable[[str], None] = print,
+    promote_to: str | None = None,
 ) -> dict[str, Any]:
     """Run every step for `stack`; returns the summary. Raises RehearsalError naming the step that failed."""
     if rows < 50:
         raise RehearsalError(2, f"rows: expected at least 50, got {rows}")
     if requests < 2:
-        raise RehearsalError(4, f"requests: expected at least 2, got {requests}")
+        raise RehearsalError(5, f"requests: expected at least 2, got {requests}")
     with tempfile.TemporaryDirectory(prefix="sagestack-rehearsal-") as work, ExitStack() as resources:
         state = _State(stack=stack, work=Path(work), log=log)
         state.summary["stack"] = stack
@@ -559,9 +649,13 @@ def run_rehearsal(
         with _step(3, log):
             step_training(state)
         with _step(4, log):
-            step_serving(state, requests)
+            # The pinned copy of the stack's own file: the stack switches from its job to the package. The
+            # alarm checks are the rehearsed stack's, so another target's endpoint would not be watched by them.
+            step_promotion(state, promote_to or stack)
         with _step(5, log):
-            step_drift(state)
+            step_serving(state, requests)
         with _step(6, log):
+            step_drift(state)
+        with _step(7, log):
             step_report(state, Path(reports_dir))
         return state.summary

@@ -2,7 +2,10 @@
 
 Reads the ``train`` and ``validation`` channels, fits the Pipeline, prints the validation metrics
 in the form ``contract.metric_definitions()`` captures, and writes model.joblib, schema.json,
-baseline.json, metrics.json and model_info.json into the model directory (docs/formats.md).
+baseline.json, metrics.json, evaluation.json and model_info.json into the model directory (docs/formats.md).
+The evaluation report (model quality statistics) also goes to the output data directory and, when the job
+has a checkpoint location (the retraining pipeline's), to the checkpoint directory, which SageMaker copies
+to S3 as it is: the registry's ModelMetrics point there.
 Bad data or bad hyperparameters end the job with exit status 2, one line on stderr and the
 reason in ``$SM_OUTPUT_DIR/failure`` (shown by SageMaker as the job's FailureReason).
 """
@@ -24,11 +27,13 @@ import numpy as np
 import baseline
 import contract
 import dataset
+import evaluation
 
 DATA_ERROR_EXIT_CODE = 2
 SERVING_CODE_DIR = "serving_code"
 SAGEMAKER_OUTPUT_DIR = Path("/opt/ml/output")
 FAILURE_REASON_LIMIT = 1024
+SAGEMAKER_CHECKPOINT_DIR = Path("/opt/ml/checkpoints")  # CheckpointConfig.LocalPath's default
 
 
 def write_failure_reason(message: str) -> None:
@@ -92,6 +97,12 @@ def build_argument_parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path(os.environ.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")),
     )
+    paths.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=SAGEMAKER_CHECKPOINT_DIR,
+        help="where the evaluation report is copied when the directory exists (a job with CheckpointConfig)",
+    )
     return parser
 
 
@@ -102,13 +113,20 @@ def hyperparameters_from(arguments: argparse.Namespace) -> dict[str, Any]:
 def local_model_version(channel_dirs: Sequence[Path], hyperparameters: dict[str, Any]) -> str:
     """``local-<hash>`` of the data files and hyperparameters, for runs outside a SageMaker job."""
     digest = hashlib.sha256(json.dumps(hyperparameters, sort_keys=True).encode())
+    digest.update(data_sha256(channel_dirs).encode())
+    return f"local-{digest.hexdigest()[:12]}"
+
+
+def data_sha256(channel_dirs: Sequence[Path]) -> str:
+    """The data version: a hash of every channel file's relative path and content, in channel order."""
+    digest = hashlib.sha256()
     for channel_dir in channel_dirs:
         for path in dataset.channel_files(channel_dir):
             digest.update(path.relative_to(channel_dir).as_posix().encode())
             with path.open("rb") as stream:
                 for block in iter(lambda: stream.read(1 << 20), b""):
                     digest.update(block)
-    return f"local-{digest.hexdigest()[:12]}"
+    return digest.hexdigest()
 
 
 def evaluate(
@@ -139,6 +157,16 @@ def _write_json(path: Path, document: dict[str, Any]) -> None:
     path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
+def write_evaluation(report: dict[str, Any], *directories: Path) -> list[Path]:
+    """The evaluation report into each directory that exists (the model and output data dirs are made)."""
+    written = []
+    for directory in directories:
+        if directory.is_dir():
+            _write_json(directory / evaluation.REPORT_FILE, report)
+            written.append(directory / evaluation.REPORT_FILE)
+    return written
+
+
 def train(
     hyperparameters: dict[str, Any],
     train_dir: Path,
@@ -146,6 +174,7 @@ def train(
     model_dir: Path,
     output_data_dir: Path,
     source_dir: Path,
+    checkpoint_dir: Path = SAGEMAKER_CHECKPOINT_DIR,
 ) -> dict[str, float]:
     """Fit, evaluate and write the model artifact; returns the validation metrics."""
     train_data = dataset.load_channel(train_dir, "train")
@@ -170,6 +199,11 @@ def train(
     for name, value in metrics.items():
         print(contract.metric_line(name, value), flush=True)
 
+    validation_labels = dataset.labels(validation_data)
+    report = evaluation.evaluation_report(
+        validation_labels, predictions, positive_probabilities, seed=int(hyperparameters["random_state"])
+    )
+    data_version = data_sha256([train_dir, validation_dir])
     model_version = os.environ.get("TRAINING_JOB_NAME") or local_model_version(
         [train_dir, validation_dir], hyperparameters
     )
@@ -187,10 +221,13 @@ def train(
             "model_version": model_version,
             "sklearn_version": sklearn.__version__,
             "hyperparameters": hyperparameters,
+            "data_sha256": data_version,
         },
     )
     output_data_dir.mkdir(parents=True, exist_ok=True)
     _write_json(output_data_dir / "metrics.json", metrics)
+    for path in write_evaluation(report, model_dir, output_data_dir, checkpoint_dir):
+        print(f"evaluation report written to {path}", flush=True)
     bundled = bundle_serving_code(source_dir, model_dir)
     if bundled:
         print(f"bundled serving code into {model_dir / 'code'}: {bundled}", flush=True)
@@ -209,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             model_dir=arguments.model_dir,
             output_data_dir=arguments.output_data_dir,
             source_dir=Path(__file__).resolve().parent,
+            checkpoint_dir=arguments.checkpoint_dir,
         )
     except dataset.DataContractError as error:
         fail(f"DataContractError: {error}")

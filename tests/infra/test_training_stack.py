@@ -221,6 +221,8 @@ def fixed_pipeline_inputs(**overrides: Any) -> training.PipelineInputs:
         settings=settings_of("dev").training,
         serving_environment={"SAGEMAKER_PROGRAM": "inference.py"},
         inference_instance_types=("ml.t2.medium",),
+        code_sha256="0123456789abcdef" * 4,
+        evaluation_path="s3://artifacts/models/evaluation",
     )
     values.update(overrides)
     return training.PipelineInputs(**values)
@@ -274,7 +276,7 @@ def pipeline_shape_problems(definition: dict[str, Any]) -> list[str]:
         if (
             (kind == "Parameters" and target not in parameters)
             or (kind == "Steps" and target not in steps)
-            or kind not in {"Parameters", "Steps"}
+            or kind not in {"Parameters", "Steps", "Execution"}
         ):
             problems.append(f"dangling reference {reference}")
     register = [s for s in steps.values() if s["Type"] == "RegisterModel"]

@@ -49,11 +49,11 @@ def test_drifted_feature_alone_is_flagged_in_the_drifted_window(rehearsal):
 
 
 @pytest.mark.slow
-@pytest.mark.slow
-def test_drift_is_measured_against_the_model_the_endpoint_serves(rehearsal):
-    summary, _ = rehearsal
+def test_drift_is_measured_against_the_promoted_package_the_endpoint_serves(rehearsal):
+    summary, lines = rehearsal
     versions = {w["model_version"] for w in summary["drift"]["windows"].values()}
-    assert versions == {summary["training"]["job_name"]}
+    assert versions == {summary["promotion"]["package_arn"]}
+    assert f"promoted  {summary['promotion']['package_arn']}" in "\n".join(lines)
 
 
 def test_alarms_it_says_would_fire_are_alarms_the_stack_declares(rehearsal):
@@ -85,8 +85,8 @@ def test_training_metrics_serving_latency_and_progress_lines(rehearsal):
     windows = summary["serving"]["windows"]
     assert windows["undrifted"]["requests"] + windows["drifted"]["requests"] == 400
     assert summary["serving"]["requests"] == sum(window["requests"] for window in windows.values())
-    for step in range(1, 7):
-        assert f"[{step}/6] done" in "\n".join(lines)
+    for step in range(1, 8):
+        assert f"[{step}/7] done" in "\n".join(lines)
 
 
 @pytest.mark.slow
@@ -185,7 +185,7 @@ def test_corrupt_training_data_fails_the_training_step_and_stops_the_emulator(tm
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("rows, requests_count, step", [(10, 400, 2), (1500, 1, 4)])
+@pytest.mark.parametrize("rows, requests_count, step", [(10, 400, 2), (1500, 1, 5)])
 def test_too_small_a_sample_is_refused_before_anything_starts(tmp_path, rows, requests_count, step):
     with pytest.raises(RehearsalError) as failure:
         run_rehearsal(STACK, rows=rows, requests=requests_count, reports_dir=tmp_path, log=lambda line: None)
@@ -254,3 +254,37 @@ def test_training_ran_the_job_the_stack_declares(rehearsal):
         prefix = uri.split("/", 3)[3]
         assert staged[name] and all(key.startswith(prefix) for key in staged[name])
     assert staged["code"] == [declared["code"].split("/", 3)[3]]
+
+
+# Issue 12 "Done when": the rehearsal promotes the model it trained (registry entry, pin in a copy of the
+# stack file, serve, capture, drift) and the drift report names the promoted model's version.
+@pytest.mark.slow
+def test_the_trained_model_is_registered_with_its_lineage_and_pinned_in_a_copy_of_the_stack_file(rehearsal):
+    summary, _ = rehearsal
+    promoted = summary["promotion"]
+    arn = promoted["package_arn"]
+    assert re.fullmatch(r"arn:aws:sagemaker:[a-z0-9-]+:\d{12}:model-package/sagestack-dev-models/2", arn)
+    assert promoted["older_package_arn"].endswith("/sagestack-dev-models/1")
+    assert promoted["target_stack"] == STACK and promoted["target_endpoint"] == "sagestack-dev"
+    pinned = promoted["pinned_stack_file"]
+    assert f"sagestack:approvedModelPackageArn: {arn}" in pinned
+    assert f"#   training job: {summary['training']['job_name']}" in pinned
+    assert "(not recorded)" in pinned  # the emulator knows no git commit, and the pin says so
+    for fact in ("code archive: ", "hyperparameters: ", "validation: accuracy=", "evaluation report: s3://"):
+        assert fact in pinned
+    # The repository's own stack file is never touched by the rehearsal.
+    assert "approvedModelPackageArn" not in (PROJECT_ROOT / f"Pulumi.{STACK}.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_after_a_rollback_the_drift_engine_uses_the_older_models_baseline(rehearsal):
+    summary, _ = rehearsal
+    rollback = summary["rollback"]
+    promoted_window = summary["drift"]["windows"]["drifted"]
+    feature = summary["drift"]["drifted_feature"]
+    assert rollback["model_version"] == rollback["package_arn"] == summary["promotion"]["older_package_arn"]
+    assert rollback["records_analyzed"] == promoted_window["records_analyzed"]
+    # The older model was trained on data shaped like the drifted traffic: against its baseline the shifted
+    # feature barely moves, against the promoted model's it drifts past the threshold.
+    threshold = summary["drift"]["thresholds"]["feature_psi"]
+    assert promoted_window["feature_drift"][feature] > threshold >= rollback["feature_drift"][feature]

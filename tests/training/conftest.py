@@ -15,6 +15,7 @@ import pytest
 import contract
 import sample_data
 import toolkit_runner
+import train
 from infra import packaging
 
 TRAINING_DIR = Path(__file__).resolve().parents[2] / "training"
@@ -141,3 +142,21 @@ def run_toolkit(tmp_path: Path) -> Callable[..., toolkit_runner.ToolkitRun]:
         )
 
     return run
+
+
+@pytest.fixture
+def job_env(tmp_path, monkeypatch, sample_channels) -> dict[str, Path]:
+    """SageMaker-style environment variables pointing at fresh folders under tmp_path."""
+    paths = {
+        "SM_MODEL_DIR": tmp_path / "model",
+        "SM_CHANNEL_TRAIN": sample_channels["train"],
+        "SM_CHANNEL_VALIDATION": sample_channels["validation"],
+        "SM_OUTPUT_DATA_DIR": tmp_path / "output" / "data",
+        "SM_OUTPUT_DIR": tmp_path / "output",
+    }
+    paths["SM_OUTPUT_DATA_DIR"].mkdir(parents=True)
+    for name, path in paths.items():
+        monkeypatch.setenv(name, str(path))
+    monkeypatch.delenv("TRAINING_JOB_NAME", raising=False)
+    monkeypatch.setattr(train, "SAGEMAKER_OUTPUT_DIR", tmp_path / "no-opt-ml-output")
+    return paths

@@ -15,24 +15,6 @@ import train
 TRAIN_SCRIPT = Path(train.__file__).resolve()
 
 
-@pytest.fixture
-def job_env(tmp_path, monkeypatch, sample_channels) -> dict[str, Path]:
-    """SageMaker-style environment variables pointing at fresh folders under tmp_path."""
-    paths = {
-        "SM_MODEL_DIR": tmp_path / "model",
-        "SM_CHANNEL_TRAIN": sample_channels["train"],
-        "SM_CHANNEL_VALIDATION": sample_channels["validation"],
-        "SM_OUTPUT_DATA_DIR": tmp_path / "output" / "data",
-        "SM_OUTPUT_DIR": tmp_path / "output",
-    }
-    paths["SM_OUTPUT_DATA_DIR"].mkdir(parents=True)
-    for name, path in paths.items():
-        monkeypatch.setenv(name, str(path))
-    monkeypatch.delenv("TRAINING_JOB_NAME", raising=False)
-    monkeypatch.setattr(train, "SAGEMAKER_OUTPUT_DIR", tmp_path / "no-opt-ml-output")
-    return paths
-
-
 FAST = ["--estimator", "logistic_regression"]
 
 
@@ -41,6 +23,7 @@ def test_training_writes_the_model_artifact(job_env, capsys):
     model_dir = job_env["SM_MODEL_DIR"]
     assert sorted(p.name for p in model_dir.iterdir()) == [
         "baseline.json",
+        "evaluation.json",
         "metrics.json",
         "model.joblib",
         "model_info.json",
