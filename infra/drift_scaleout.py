@@ -9,7 +9,6 @@ windows over the single-invocation budget and measures smaller ones itself.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +18,8 @@ import pulumi_aws as aws
 
 from infra import alarm_specs, iam
 from infra.alarms import metric_alarm
-from infra.event_function import FunctionCode
-from infra.packaging import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_VERSION
+from infra.event_function import FunctionCode, PackagedCode, packaged_function
+from infra.packaging import LAMBDA_PYTHON_VERSION
 from monitoring import metrics, scaleout
 
 LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON_VERSION}"
@@ -355,9 +354,19 @@ class DriftScaleout(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        packaged = PackagedCode(
+            region=args.region,
+            code=args.code,
+            key_arn=args.key_arn,
+            log_retention_days=args.log_retention_days,
+            permissions_boundary_arn=args.permissions_boundary_arn,
+        )
         worker_name = f"{args.base_name}-drift-worker"
-        worker = self._function(
-            "worker",
+        worker = packaged_function(
+            f"{name}-worker",
+            function_resource_name=f"{name}-worker",
+            setting=packaged,
+            parent=self,
             function_name=worker_name,
             description="Measures one part of a big drift window (Distributed Map item)",
             handler="monitoring.scaleout.measure_part_handler",
@@ -367,8 +376,11 @@ class DriftScaleout(pulumi.ComponentResource):
             memory_size=WORKER_MEMORY_MB,
         )
         publisher_name = f"{args.base_name}-drift-publisher"
-        publisher = self._function(
-            "publisher",
+        publisher = packaged_function(
+            f"{name}-publisher",
+            function_resource_name=f"{name}-publisher",
+            setting=packaged,
+            parent=self,
             function_name=publisher_name,
             description="Merges a big drift window's parts and publishes its metrics once",
             handler="monitoring.scaleout.publish_handler",
@@ -399,61 +411,6 @@ class DriftScaleout(pulumi.ComponentResource):
                 "state_machine_arn": self.state_machine_arn,
                 "publications_table_name": self.publications_table_name,
             }
-        )
-
-    def _function(
-        self,
-        key: str,
-        *,
-        function_name: str,
-        description: str,
-        handler: str,
-        policy: dict[str, Any],
-        environment: dict[str, pulumi.Input[str]] | None,
-        timeout: int,
-        memory_size: int,
-    ) -> aws.lambda_.Function:
-        """A function from the `monitoring` package with its own role and encrypted log group."""
-        a = self._args
-        child = pulumi.ResourceOptions(parent=self)
-        role = iam.role(
-            f"{self._name}-{key}-role",
-            role_name=function_name,
-            description=description,
-            trust_policy=iam.lambda_trust_policy(iam.service_principal("lambda", a.region, parent=self)),
-            inline_policy=policy,
-            permissions_boundary=a.permissions_boundary_arn,
-            parent=self,
-        )
-        logs = aws.cloudwatch.LogGroup(
-            f"{self._name}-{key}-logs",
-            aws.cloudwatch.LogGroupArgs(
-                name=f"/aws/lambda/{function_name}",
-                retention_in_days=a.log_retention_days,
-                kms_key_id=a.key_arn,
-            ),
-            opts=child,
-        )
-        return aws.lambda_.Function(
-            f"{self._name}-{key}",
-            aws.lambda_.FunctionArgs(
-                name=function_name,
-                description=description,
-                runtime=LAMBDA_RUNTIME,
-                handler=handler,
-                architectures=[LAMBDA_ARCHITECTURE],
-                role=role.arn,
-                s3_bucket=a.code.bucket,
-                s3_key=a.code.key,
-                source_code_hash=base64.b64encode(bytes.fromhex(a.code.sha256)).decode(),
-                timeout=timeout,
-                memory_size=memory_size,
-                environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment)
-                if environment
-                else None,
-                logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=logs.name),
-            ),
-            opts=child,
         )
 
     def _state_machine(

@@ -8,6 +8,7 @@ the stack's dead-letter queue, which has an alarm: a failed drift or gate run ne
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,15 +36,21 @@ class FunctionCode:
 
 
 @dataclass(frozen=True)
-class FunctionSetting:
-    """What the stack gives every monitoring function alike."""
+class PackagedCode:
+    """What every function of the `monitoring` package shares: the code, the region, the key, log retention."""
 
     region: str
     code: FunctionCode
     key_arn: pulumi.Input[str]
-    dead_letter_queue_arn: pulumi.Input[str]
     log_retention_days: int
     permissions_boundary_arn: str | None
+
+
+@dataclass(frozen=True)
+class FunctionSetting(PackagedCode):
+    """What the stack gives every event-driven monitoring function alike: failures go to this queue."""
+
+    dead_letter_queue_arn: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -63,54 +70,90 @@ class EventFunction:
     former_rule_key: str
 
 
+def packaged_function(
+    resource_name: str,
+    *,
+    function_name: str,
+    description: str,
+    handler: str,
+    policy: dict[str, Any],
+    environment: Mapping[str, pulumi.Input[str]] | None,
+    timeout: int,
+    memory_size: int,
+    setting: PackagedCode,
+    parent: pulumi.Resource,
+    function_resource_name: str | None = None,
+    former: str | None = None,
+) -> aws.lambda_.Function:
+    """A function of the `monitoring` package: its own role, an encrypted log group with retention, the code.
+
+    `former` names its resources inside the former Monitoring component (aliases; None: never moved).
+    """
+    role = iam.role(
+        f"{resource_name}-role",
+        role_name=function_name,
+        description=description,
+        trust_policy=iam.lambda_trust_policy(iam.service_principal("lambda", setting.region, parent=parent)),
+        inline_policy=policy,
+        permissions_boundary=setting.permissions_boundary_arn,
+        parent=parent,
+        aliases=[moved_from_monitoring(f"{former}-role")] if former else (),
+    )
+    logs = aws.cloudwatch.LogGroup(
+        f"{resource_name}-logs",
+        aws.cloudwatch.LogGroupArgs(
+            name=f"/aws/lambda/{function_name}",
+            retention_in_days=setting.log_retention_days,
+            kms_key_id=setting.key_arn,
+        ),
+        opts=child_options(parent, f"{former}-logs" if former else None),
+    )
+    return aws.lambda_.Function(
+        function_resource_name or f"{resource_name}-function",
+        aws.lambda_.FunctionArgs(
+            name=function_name,
+            description=description,
+            runtime=LAMBDA_RUNTIME,
+            handler=handler,
+            architectures=[LAMBDA_ARCHITECTURE],
+            role=role.arn,
+            s3_bucket=setting.code.bucket,
+            s3_key=setting.code.key,
+            source_code_hash=base64.b64encode(bytes.fromhex(setting.code.sha256)).decode(),
+            timeout=timeout,
+            memory_size=memory_size,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(environment))
+            if environment
+            else None,
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=logs.name),
+        ),
+        opts=child_options(parent, former),
+    )
+
+
 def event_driven_function(
     name: str, spec: EventFunction, setting: FunctionSetting, *, parent: pulumi.Resource
 ) -> aws.lambda_.Function:
     former = f"monitoring-{spec.former_key}"
     policy = spec.policy
-    role = iam.role(
-        f"{name}-role",
-        role_name=spec.function_name,
+    function = packaged_function(
+        name,
+        function_name=spec.function_name,
         description=spec.description,
-        trust_policy=iam.lambda_trust_policy(iam.service_principal("lambda", setting.region, parent=parent)),
-        inline_policy={
+        handler=spec.handler,
+        policy={
             **policy,
             "Statement": [
                 *policy["Statement"],
                 *iam.dead_letter_statements(queue_arn=setting.dead_letter_queue_arn, key_arn=setting.key_arn),
             ],
         },
-        permissions_boundary=setting.permissions_boundary_arn,
+        environment=spec.environment,
+        timeout=spec.timeout,
+        memory_size=spec.memory_size,
+        setting=setting,
         parent=parent,
-        aliases=[moved_from_monitoring(f"{former}-role")],
-    )
-    logs = aws.cloudwatch.LogGroup(
-        f"{name}-logs",
-        aws.cloudwatch.LogGroupArgs(
-            name=f"/aws/lambda/{spec.function_name}",
-            retention_in_days=setting.log_retention_days,
-            kms_key_id=setting.key_arn,
-        ),
-        opts=child_options(parent, f"{former}-logs"),
-    )
-    function = aws.lambda_.Function(
-        f"{name}-function",
-        aws.lambda_.FunctionArgs(
-            name=spec.function_name,
-            description=spec.description,
-            runtime=LAMBDA_RUNTIME,
-            handler=spec.handler,
-            architectures=[LAMBDA_ARCHITECTURE],
-            role=role.arn,
-            s3_bucket=setting.code.bucket,
-            s3_key=setting.code.key,
-            source_code_hash=base64.b64encode(bytes.fromhex(setting.code.sha256)).decode(),
-            timeout=spec.timeout,
-            memory_size=spec.memory_size,
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables=spec.environment),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=logs.name),
-        ),
-        opts=child_options(parent, former),
+        former=former,
     )
     trigger = aws.cloudwatch.EventRule(
         f"{name}-{spec.rule_suffix}",
