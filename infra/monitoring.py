@@ -14,12 +14,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+import contract
 from infra import iam
 from infra.packaging import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_VERSION, Archive
 from infra.settings import MonitoringSettings
 from infra.storage import upload_code
 from monitoring import engine, metrics
-from training import contract
 
 # The zip carries compiled wheels for exactly this Python and architecture (infra/packaging.py).
 LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON_VERSION}"

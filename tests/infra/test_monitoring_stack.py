@@ -7,13 +7,13 @@ import re
 
 import pytest
 
+import contract
 from infra import monitoring as monitoring_infra
 from infra import packaging
 from infra.config_schema import load_stack_config
 from infra.settings import settings_from_values
 from monitoring import metrics
 from tests.infra.harness import ACCOUNT_ID, Recording, run_program
-from training import contract
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 FUNCTION = "aws:lambda/function:Function"
