@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import contract
 from infra.alarm_model import (
     COMPARISONS,
     MAX_ALARM_SECONDS,
@@ -21,7 +22,6 @@ from infra.alarm_model import (
     spec_row,
 )
 from monitoring import metrics
-from training import contract
 
 if TYPE_CHECKING:
     from infra.settings import AlarmThresholds, Settings
