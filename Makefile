@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 SERVING_VENV ?= .venv-serving
 STACK ?= dev
 
-.PHONY: setup test lint local bench docs lock snapshots clean
+.PHONY: setup test lint local bench docs lock snapshots mutate clean
 
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
@@ -65,6 +65,12 @@ docs: setup  ## regenerate the README's config reference from Pulumi.yaml
 snapshots: setup  ## rewrite the golden snapshots (URNs, IAM documents, alarm specs, pipeline) once their diff is reviewed
 	SNAPSHOT_UPDATE=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/infra/test_snapshots.py \
 	  tests/infra/test_training_stack.py::test_pipeline_definition_renders_identically_and_matches_the_snapshot
+
+# Mutation testing per module (tests/mutation.toml): make mutate MODULE=infra/settings.py MUTATE_CHILDREN=1
+MODULE ?=
+MUTATE_CHILDREN ?= 2
+mutate: setup  ## mutmut over each module with its mapped fast tests; prints killed / total per module
+	$(PYTHON) tools/mutate.py --max-children $(MUTATE_CHILDREN) $(MODULE)
 
 lock: | $(UV)  ## recompile requirements.txt from requirements.in
 	$(UV) pip compile --quiet requirements.in -o requirements.txt --python-version 3.11
