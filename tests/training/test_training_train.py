@@ -35,7 +35,7 @@ def test_training_writes_the_model_artifact(job_env, capsys):
     assert metrics["validation:roc_auc"] > 0.75
     assert json.loads((job_env["SM_OUTPUT_DATA_DIR"] / "metrics.json").read_text()) == metrics
     info = json.loads((model_dir / "model_info.json").read_text())
-    assert info["sklearn_version"] == "1.9.1"
+    assert info["sklearn_version"] == "1.9.0"
     assert info["hyperparameters"] == {**contract.HYPERPARAMETER_DEFAULTS, "estimator": "logistic_regression"}
     assert re.fullmatch(r"local-[0-9a-f]{12}", info["model_version"])
     baseline = json.loads((model_dir / "baseline.json").read_text())
