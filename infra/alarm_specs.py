@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import contract
 from infra.alarm_model import (
     COMPARISONS,
     MAX_ALARM_SECONDS,
@@ -22,6 +21,7 @@ from infra.alarm_model import (
     spec_row,
 )
 from monitoring import metrics
+from training import contract
 
 if TYPE_CHECKING:
     from infra.settings import AlarmThresholds, Settings

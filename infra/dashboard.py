@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-import contract
 from infra.alarm_specs import SAGEMAKER_NAMESPACE, alarm_period_seconds
 from infra.alarms import child_options
 from monitoring import metrics
+from training import contract
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,6 @@ TRAINING_DIR = PROJECT_ROOT / "training"
 SERVING_DIR = PROJECT_ROOT / "serving"
 MONITORING_DIR = PROJECT_ROOT / "monitoring"
 BUILD_DIR = PROJECT_ROOT / ".build"
-# The one module every runtime unit shares (features, schema.json, hyperparameters, channels): each archive
-# carries it at its root, where the unit's own code imports it as `contract`, as the repo's code does.
-CONTRACT_FILE = PROJECT_ROOT / "contract.py"
-CONTRACT_MEMBER = "contract.py"
 
 # The drift engine's Lambda: its Python and architecture decide which wheels its zip must carry.
 LAMBDA_PYTHON_VERSION = "3.12"
@@ -123,16 +119,11 @@ def _write(destination: Path, data: bytes) -> Archive:
     return Archive(path=destination, sha256=hashlib.sha256(data).hexdigest())
 
 
-def serving_members() -> dict[str, Path]:
-    """Archive member name -> file of the serving code: the container's files and the shared contract."""
-    return {**source_files(SERVING_DIR, SERVING_FILES), CONTRACT_MEMBER: CONTRACT_FILE}
-
-
 def build_training_archive(*, include_serving_code: bool, build_dir: Path = BUILD_DIR) -> Archive:
     """training/ as SageMaker's sourcedir.tar.gz; with the serving code inside when the model must carry it."""
-    members = {**source_files(TRAINING_DIR), CONTRACT_MEMBER: CONTRACT_FILE}
+    members = source_files(TRAINING_DIR)
     if include_serving_code:
-        for name, path in serving_members().items():
+        for name, path in source_files(SERVING_DIR, SERVING_FILES).items():
             members[f"{SERVING_CODE_DIR}/{name}"] = path
     variant = "with-serving" if include_serving_code else "plain"
     return deterministic_tar_gz(members, build_dir / "training" / variant / "sourcedir.tar.gz")
@@ -140,7 +131,9 @@ def build_training_archive(*, include_serving_code: bool, build_dir: Path = BUIL
 
 def build_serving_archive(build_dir: Path = BUILD_DIR) -> Archive:
     """The inference handlers as the sklearn serving container's SAGEMAKER_SUBMIT_DIRECTORY archive."""
-    return deterministic_tar_gz(serving_members(), build_dir / "serving" / "sourcedir.tar.gz")
+    return deterministic_tar_gz(
+        source_files(SERVING_DIR, SERVING_FILES), build_dir / "serving" / "sourcedir.tar.gz"
+    )
 
 
 def pinned_hashes(requirements: Path) -> set[str]:
@@ -208,7 +201,6 @@ def build_monitoring_archive(
 ) -> Archive:
     """The drift engine as a Lambda deployment zip: `monitoring/` and its pinned wheels' files at the root."""
     members = {f"monitoring/{name}": path for name, path in source_files(MONITORING_DIR).items()}
-    members[CONTRACT_MEMBER] = CONTRACT_FILE
     for wheel in lambda_wheels(
         MONITORING_REQUIREMENTS, python_version=python_version, architecture=architecture, build_dir=build_dir
     ):

@@ -20,11 +20,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-import contract
 from infra import lineage as keys
 from infra.promote import lineage as package_lineage
 from infra.serving import VARIANT_NAME, endpoint_name
 from monitoring.served_model import ServedModel, ServedModelError, served_model
+from training import contract
 
 EVALUATION_MEMBER = "evaluation.json"
 REPORTED_METRICS = ("auc", "accuracy", "f1", "precision", "recall")

@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Literal, TypeVar
 
-import contract
 from infra import images
 from infra.config_schema import PROJECT_NAME, project_config_schema, to_config_string
+from training import contract
 
 T = TypeVar("T")
 
@@ -364,7 +364,7 @@ class _Reader:
         try:
             return spec.parse(raw)
         except ValueError:
-            self.fail(key, raw, f"{spec.expectation()} (contract.py, hyperparameter {spec.name!r})")
+            self.fail(key, raw, f"{spec.expectation()} (training/contract.py, hyperparameter {spec.name!r})")
             return spec.default
 
     _TAG = re.compile(r"^[\w .:/=+@-]{1,256}$")

@@ -17,12 +17,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-import contract
 from infra import iam, lineage
 from infra.completed_job import CompletedTrainingJob, CompletedTrainingJobArgs
 from infra.packaging import Archive
 from infra.settings import TrainingSettings
 from infra.storage import object_uri, upload_code
+from training import contract
 
 PROGRAM = "train.py"
 CHANNELS = contract.DATA_CHANNELS

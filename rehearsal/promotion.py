@@ -60,7 +60,7 @@ def _pack(members: dict[str, bytes]) -> bytes:
 
 def older_model(model_archive: Path, older_training_features: pd.DataFrame) -> bytes:
     """The model artifact as an older model left it: its baseline from the data that model was trained on."""
-    import baseline  # training/ ships as a flat script folder, on the path as in its container
+    import baseline  # training/ ships as a flat script folder (rehearsal/run.py puts it on sys.path)
 
     members = _members(model_archive)
     current = json.loads(members[BASELINE_MEMBER])

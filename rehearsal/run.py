@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import tarfile
 import tempfile
 import time
@@ -19,19 +20,23 @@ import numpy as np
 import pandas as pd
 import requests
 
-# training/ and serving/ ship as flat script folders whose modules import each other by bare name: they are
-# on the path as in their containers (pyproject's pytest pythonpath, PYTHONPATH in `make local`).
-import contract
-import local_server
-import sample_data
-import toolkit_runner
 from infra import alarm_specs, packaging, serving, storage, training
 from infra.alarm_specs import drift_alarm_name
-from infra.config_schema import load_stack_config
+from infra.config_schema import PROJECT_ROOT, load_stack_config
 from infra.settings import Settings, settings_from_values
-from monitoring import artifact, engine, metrics
-from monitoring.handler import DriftConfig, run
 from rehearsal import alarms, capture, emulator, promotion, report
+
+for _runtime_dir in ("training", "serving"):
+    # training/ and serving/ ship as flat script folders: their modules import each other by bare name.
+    if str(PROJECT_ROOT / _runtime_dir) not in sys.path:
+        sys.path.append(str(PROJECT_ROOT / _runtime_dir))
+
+import contract  # noqa: E402
+import local_server  # noqa: E402
+import sample_data  # noqa: E402
+import toolkit_runner  # noqa: E402
+from monitoring import artifact, engine, metrics  # noqa: E402
+from monitoring.handler import DriftConfig, run  # noqa: E402
 
 DRIFTED_FEATURE = "monthly_charges"
 PLACEHOLDER_IMAGE_URI = "local"  # no container registry locally; only feeds the job request and its name hash

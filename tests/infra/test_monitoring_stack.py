@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-import contract
 from infra import alarm_specs, drift_engine, drift_scaleout, packaging
 from infra.config_schema import load_stack_config
 from infra.settings import settings_from_values
 from monitoring import metrics
 from tests.infra.harness import ACCOUNT_ID, RecordedResource, Recording, run_program
+from training import contract
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 FUNCTION = "aws:lambda/function:Function"

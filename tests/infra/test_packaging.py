@@ -5,11 +5,8 @@ from __future__ import annotations
 import gzip
 import importlib.metadata
 import io
-import os
 import re
 import shutil
-import subprocess
-import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -65,13 +62,7 @@ def test_a_changed_file_changes_the_hash_and_the_key(tmp_path: Path) -> None:
 def test_serving_archive_holds_only_what_the_container_imports(tmp_path: Path) -> None:
     archive = packaging.build_serving_archive(tmp_path)
     with tarfile.open(archive.path) as tar:
-        assert tar.getnames() == [
-            "contract.py",
-            "inference.py",
-            "inference_build.py",
-            "pyproject.toml",
-            "requirements.txt",
-        ]
+        assert tar.getnames() == ["inference.py", "inference_build.py", "pyproject.toml", "requirements.txt"]
 
 
 def test_training_archive_carries_serving_code_only_when_asked(tmp_path: Path) -> None:
@@ -88,48 +79,9 @@ def test_lambda_zip_has_the_package_at_its_root_with_fixed_dates(tmp_path: Path)
     with zipfile.ZipFile(io.BytesIO(archive.path.read_bytes())) as zf:
         infos = zf.infolist()
     ours = [i.filename for i in infos if not i.filename.startswith("msgspec")]
-    assert all(name.startswith("monitoring/") or name == "contract.py" for name in ours)
+    assert all(name.startswith("monitoring/") for name in ours)
     assert "monitoring/handler.py" in ours
     assert {i.date_time for i in infos} == {packaging._ZIP_DATE}
-
-
-def _tar_member(archive: Path, name: str) -> bytes:
-    with tarfile.open(archive) as tar:
-        member = tar.extractfile(name)
-        assert member is not None, f"{archive.name}: no {name}"
-        return member.read()
-
-
-def test_every_archive_carries_the_one_contract_module_at_its_code_root(tmp_path: Path) -> None:
-    expected = packaging.CONTRACT_FILE.read_bytes()
-    plain = packaging.build_training_archive(include_serving_code=False, build_dir=tmp_path)
-    with_code = packaging.build_training_archive(include_serving_code=True, build_dir=tmp_path)
-    serving = packaging.build_serving_archive(tmp_path)
-    assert _tar_member(plain.path, "contract.py") == expected
-    assert _tar_member(with_code.path, "contract.py") == expected
-    # train.py copies serving_code/ into the model's code/ folder, the serving container's code root.
-    assert _tar_member(with_code.path, f"{packaging.SERVING_CODE_DIR}/contract.py") == expected
-    assert _tar_member(serving.path, "contract.py") == expected
-    with zipfile.ZipFile(packaging.build_monitoring_archive(tmp_path).path) as zf:
-        assert zf.read("contract.py") == expected  # the Lambda zip's root is on the function's sys.path
-
-
-def test_the_unpacked_training_archive_imports_its_own_contract_under_the_one_name(tmp_path: Path) -> None:
-    archive = packaging.build_training_archive(include_serving_code=False, build_dir=tmp_path)
-    code = tmp_path / "code"
-    with tarfile.open(archive.path) as tar:
-        tar.extractall(code, filter="data")
-    probe = (
-        "import contract, dataset, sample_data; "
-        "assert dataset.contract is contract is sample_data.contract; "
-        "print(contract.__file__)"
-    )
-    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=code, env=environment, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert Path(result.stdout.strip()) == code / "contract.py"
 
 
 def _wheel_tags(names: list[str], read) -> list[str]:

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-import contract
 from infra import images
 from infra.config_schema import (
     PROJECT_ROOT,
@@ -28,6 +27,7 @@ from infra.settings import (
 )
 from infra.storage import BUCKET_PURPOSES, bucket_name
 from tests.infra.harness import RecordingMocks, run_program
+from training import contract
 
 
 def dev_values(**overrides: str) -> dict[str, str]:
@@ -59,10 +59,10 @@ BAD_VALUES = [
     ("endpointInstanceCount", "0", "whole number from 1 to 100"),
     ("endpointInstanceCount", "two", "whole number from 1 to 100"),
     ("captureSamplingPercent", "101", "whole number from 0 to 100"),
-    ("learningRate", "0", "a number in [1e-06, 1.0] (contract.py"),
-    ("learningRate", "fast", "a number in [1e-06, 1.0] (contract.py"),
-    ("regularizationC", "1e-10", "a number in [1e-09, 1000000000.0] (contract.py"),
-    ("maxDepth", "101", "an integer in [0, 100] (contract.py"),
+    ("learningRate", "0", "a number in [1e-06, 1.0] (training/contract.py"),
+    ("learningRate", "fast", "a number in [1e-06, 1.0] (training/contract.py"),
+    ("regularizationC", "1e-10", "a number in [1e-09, 1000000000.0] (training/contract.py"),
+    ("maxDepth", "101", "an integer in [0, 100] (training/contract.py"),
     ("estimator", "xgboost", "one of ['gradient_boosting', 'random_forest', 'logistic_regression']"),
     ("owner", "", "the stack's 'owner' tag, set per stack"),
     ("costCentre", "", "the stack's 'cost-centre' tag, set per stack"),

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-import contract
 from infra import training
 from infra.config_schema import load_stack_config, project_config_schema, to_config_string
 from infra.settings import Hyperparameters, SettingsError, TrainingSettings, settings_from_values
 from tests.infra.conftest import recording_of
 from tests.infra.harness import Recording, run_program
+from training import contract
 
 JOB = "aws:sagemaker/trainingJob:TrainingJob"
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"

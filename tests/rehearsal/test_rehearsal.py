@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -155,7 +154,6 @@ def test_unknown_stack_exits_non_zero_naming_step_one(tmp_path):
     completed = subprocess.run(
         [sys.executable, "-m", "rehearsal", "--stack", "no-such-stack", "--reports-dir", str(tmp_path)],
         cwd=PROJECT_ROOT,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(["training", "serving"])},  # as `make local` runs it
         capture_output=True,
         text=True,
         timeout=120,
