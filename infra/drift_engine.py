@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -40,10 +39,6 @@ def schedule_expression(minutes: int, settle_minutes: int = engine.SETTLE_MINUTE
         hours = minutes // 60
         return f"rate({hours} hour{'s' if hours > 1 else ''})"
     return f"rate({minutes} minute{'s' if minutes > 1 else ''})"
-
-
-def _with_statements(policy: dict[str, Any], statements: Sequence[iam.Statement]) -> dict[str, Any]:
-    return {**policy, "Statement": [*policy["Statement"], *statements]}
 
 
 @dataclass(frozen=True)
@@ -83,7 +78,7 @@ class DriftEngine(pulumi.ComponentResource):
                 description="Measures drift of captured endpoint traffic against the training baseline",
                 # The planner: measures a window itself, or starts the distributed run for a big one.
                 handler="monitoring.scaleout.handler",
-                policy=_with_statements(
+                policy=iam.with_statements(
                     iam.drift_engine_policy(
                         partition=a.partition,
                         region=region,

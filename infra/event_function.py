@@ -135,19 +135,15 @@ def event_driven_function(
     name: str, spec: EventFunction, setting: FunctionSetting, *, parent: pulumi.Resource
 ) -> aws.lambda_.Function:
     former = f"monitoring-{spec.former_key}"
-    policy = spec.policy
     function = packaged_function(
         name,
         function_name=spec.function_name,
         description=spec.description,
         handler=spec.handler,
-        policy={
-            **policy,
-            "Statement": [
-                *policy["Statement"],
-                *iam.dead_letter_statements(queue_arn=setting.dead_letter_queue_arn, key_arn=setting.key_arn),
-            ],
-        },
+        policy=iam.with_statements(
+            spec.policy,
+            iam.dead_letter_statements(queue_arn=setting.dead_letter_queue_arn, key_arn=setting.key_arn),
+        ),
         environment=spec.environment,
         timeout=spec.timeout,
         memory_size=spec.memory_size,

@@ -23,6 +23,11 @@ def document(*statements: Statement) -> dict[str, Any]:
     return {"Version": _VERSION, "Statement": list(statements)}
 
 
+def with_statements(policy: Mapping[str, Any], statements: Sequence[Statement]) -> dict[str, Any]:
+    """`policy` with `statements` appended after its own."""
+    return {**policy, "Statement": [*policy["Statement"], *statements]}
+
+
 def document_json(policy: Mapping[str, Any]) -> pulumi.Output[str]:
     return pulumi.Output.json_dumps(policy, sort_keys=True)
 

@@ -67,8 +67,7 @@ def object_uri(stored: aws.s3.BucketObjectv2) -> pulumi.Output[str]:
 def bucket_policy(
     bucket_arn: pulumi.Output[str], grants: Callable[[pulumi.Output[str]], list[iam.Statement]] | None
 ) -> dict[str, Any]:
-    policy = iam.tls_only_bucket_policy(bucket_arn)
-    return {**policy, "Statement": [*policy["Statement"], *(grants(bucket_arn) if grants else [])]}
+    return iam.with_statements(iam.tls_only_bucket_policy(bucket_arn), grants(bucket_arn) if grants else [])
 
 
 class Bucket(pulumi.ComponentResource):
