@@ -565,6 +565,8 @@ def publish_once(
             ExpressionAttributeValues={":token": {"S": token}},
         )
         raise
+    # A crash right here republishes after the lease: identical values no alarm statistic can tell apart
+    # (docs/decisions.md "Drift at scale", tests/monitoring/test_publication_duplicates.py).
     dynamodb.update_item(
         TableName=table,
         Key=key,
