@@ -281,6 +281,16 @@ def state_machine_policy(scope: ScaleoutScope, function_arns: Sequence[pulumi.In
             {"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": scope.state_machine_arn}},
         ),
         iam.allow("DeliverExecutionLogs", list(LOG_DELIVERY_ACTIONS), ["*"]),
+        # With an encrypted state machine, its role makes the data keys the log delivery uses, in the logs'
+        # context (https://docs.aws.amazon.com/step-functions/latest/dg/encryption-at-rest.html, step 3;
+        # the page writes the "arn:...:logs:<region>:<account>:*" value under StringEquals, which would only
+        # match that literal string: StringLike matches it and every log ARN of the account and region).
+        iam.allow(
+            "EncryptExecutionLogs",
+            ["kms:GenerateDataKey"],
+            [scope.key_arn],
+            {"StringLike": {"kms:EncryptionContext:SourceArn": scope.arn("logs", "*")}},
+        ),
     )
 
 

@@ -237,6 +237,8 @@ def package_artifact_statements(scope: PackageArtifactsScope) -> list[Statement]
 class KeyPolicyPrincipals:
     cloudwatch: pulumi.Input[str]  # cloudwatch.<suffix>
     logs_regional: pulumi.Input[str]  # logs.<region>.<suffix>: CloudWatch Logs uses the regional principal
+    # delivery.logs.<suffix>, when an encrypted state machine logs to CloudWatch Logs (drift scale-out).
+    log_delivery: pulumi.Input[str] | None = None
 
 
 def key_policy(
@@ -296,8 +298,21 @@ def key_policy(
                 }
             },
         },
+        *([log_delivery_statement(principals.log_delivery)] if principals.log_delivery is not None else []),
         *(consumer_key_statements(consumers) if consumers else []),
     )
+
+
+def log_delivery_statement(principal: pulumi.Input[str]) -> Statement:
+    """A state machine encrypted with this key logs to CloudWatch Logs through the log delivery service, which
+    must decrypt (https://docs.aws.amazon.com/step-functions/latest/dg/encryption-at-rest.html, step 3)."""
+    return {
+        "Sid": "LogDeliveryForEncryptedStateMachines",
+        "Effect": "Allow",
+        "Principal": {"Service": principal},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+    }
 
 
 @dataclass(frozen=True)

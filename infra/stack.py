@@ -114,6 +114,8 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
             settings=settings.storage,
             dns_suffix=dns_suffix,
             model_consumer_accounts=settings.model_consumer_accounts,
+            # The drift engine brings the scale-out state machine (see _drift_monitoring).
+            encrypted_state_machine_logs=settings.monitoring.engine is not None,
         ),
         opts=opts,
     )

@@ -26,6 +26,8 @@ class StorageArgs:
     dns_suffix: pulumi.Input[str]  # the partition's, for kms:ViaService values
     # Accounts whose stacks serve this stack's models: read on models/, decrypt through S3 (infra/iam.py).
     model_consumer_accounts: tuple[str, ...] = ()
+    # The drift scale-out's state machine, encrypted with the stack key, logs through the delivery service.
+    encrypted_state_machine_logs: bool = False
 
 
 def bucket_name(base_name: str, purpose: str, account_id: str, region: str) -> str:
@@ -226,6 +228,11 @@ class Storage(pulumi.ComponentResource):
                         principals=iam.KeyPolicyPrincipals(
                             cloudwatch=iam.service_principal("cloudwatch", args.region, parent=self),
                             logs_regional=iam.regional_service_principal("logs", args.region, parent=self),
+                            log_delivery=(
+                                iam.service_principal("delivery.logs", args.region, parent=self)
+                                if args.encrypted_state_machine_logs
+                                else None
+                            ),
                         ),
                         consumers=consumers,
                     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import json
 import re
@@ -19,7 +20,8 @@ from infra.drift_scaleout import (
 )
 from monitoring import scaleout
 from tests.infra.aws_models import assert_valid_request, enum, parliament_definition, service_model
-from tests.infra.harness import ACCOUNT_ID, Recording
+from tests.infra.conftest import recording_of
+from tests.infra.harness import ACCOUNT_ID, Recording, stack_names
 
 STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
 WORKER = "arn:aws:lambda:eu-west-1:123456789012:function:sagestack-dev-drift-worker"
@@ -242,6 +244,38 @@ def test_log_delivery_is_granted_on_every_resource_only_because_aws_offers_none(
         # The Service Authorization Reference (parliament's copy) lists no resource type for any of them.
         privilege = parliament_definition("logs", action.split(":")[1])
         assert all(not r["resource_type"] for r in privilege["resource_types"]), action
+
+
+def key_statements(recording: Recording) -> dict[str, dict[str, Any]]:
+    document = json.loads(recording.one("aws:kms/key:Key").inputs["policy"])
+    return {statement["Sid"]: statement for statement in document["Statement"]}
+
+
+def test_an_encrypted_state_machine_can_deliver_its_logs(recording: Recording) -> None:
+    # https://docs.aws.amazon.com/step-functions/latest/dg/encryption-at-rest.html, step 3: a state machine
+    # encrypted with a customer managed key that logs to CloudWatch Logs needs (a) kms:Decrypt for
+    # delivery.logs.amazonaws.com in the key policy and (b) kms:GenerateDataKey for its role in the
+    # "arn:aws:logs:<region>:<account>:*" SourceArn context.
+    scaleout_resources(recording)
+    delivery = key_statements(recording)["LogDeliveryForEncryptedStateMachines"]
+    assert delivery["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
+    assert delivery["Action"] == "kms:Decrypt"
+    region = named(recording, "drift-scaleout-state-machine").state["arn"].split(":")[3]
+    role = role_statements(recording, "drift-scaleout-state-machine-role")["EncryptExecutionLogs"]
+    assert role["Action"] == ["kms:GenerateDataKey"]
+    assert role["Resource"] == [recording.one("aws:kms/key:Key").state["arn"]]
+    pattern = role["Condition"]["StringLike"]["kms:EncryptionContext:SourceArn"]
+    assert pattern == f"arn:aws:logs:{region}:{ACCOUNT_ID}:*"
+    # StringLike matches the literal value the page shows and the account's log ARNs, nothing elsewhere.
+    assert fnmatch.fnmatchcase(f"arn:aws:logs:{region}:{ACCOUNT_ID}:*", pattern)
+    assert not fnmatch.fnmatchcase(f"arn:aws:logs:{region}:999999999999:log-group:x", pattern)
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_only_stacks_with_a_state_machine_let_the_log_delivery_service_use_the_key(stack: str) -> None:
+    recording = recording_of(stack)
+    has_machine = any(r.type == STATE_MACHINE for r in recording.resources)
+    assert ("LogDeliveryForEncryptedStateMachines" in key_statements(recording)) == has_machine
 
 
 def test_workers_read_capture_and_write_only_partials_and_the_publisher_claims_before_it_publishes(

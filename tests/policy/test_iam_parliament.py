@@ -53,6 +53,12 @@ SUPPRESSIONS: dict[tuple[str, str, str], str] = {
     ): 'in a key policy "*" is the key itself, and aws:SourceAccount scopes the EventBridge service',
     (
         resource_types.KMS_KEY,
+        "LogDeliveryForEncryptedStateMachines",
+        "RESOURCE_STAR",
+    ): 'in a key policy "*" is the key itself; only kms:Decrypt, as the Step Functions guide documents it '
+    "(encryption-at-rest.html, step 3)",
+    (
+        resource_types.KMS_KEY,
         "CloudWatchLogsEncryptStackLogGroups",
         "RESOURCE_STAR",
     ): 'in a key policy "*" is the key itself, and the encryption context scopes it to the stack\'s log groups',
