@@ -20,6 +20,7 @@ from monitoring.artifact import ModelBaseline, parse_s3_url
 from monitoring.capture import (
     BAD_VALUE,
     LATE_OR_SKEWED_TIME,
+    OTHER_LABEL,
     UNEXPECTED_ERROR,
     CaptureDecoder,
     MalformedRecord,
@@ -39,8 +40,13 @@ FILE_EARLY_MINUTES = 2
 FILE_LATE_MINUTES = 20
 # A window is measured this long after it ends, once the files that can hold its records are in S3.
 SETTLE_MINUTES = 20
-# Distinct (error code, field) pairs of refused requests published per run; the rest go under "other".
+# Distinct (error code, field) pairs of refused requests published per run: the largest, chosen from exact
+# counts (so parts merge to the single pass); the rest are published as "other/other".
 MAX_REFUSAL_KINDS = 20
+# The request parts the server names in an error body's `field`, besides features. Any other field is a
+# key the client chose (unknown_field, an unknown feature): counted under "other", never a dimension.
+REQUEST_PARTS = ("Accept", "Content-Type", "body", "instances")
+OTHER_KIND = f"{OTHER_LABEL}/{OTHER_LABEL}"
 # Decoded records are binned in batches of this many (whole columns at a time, in C).
 BATCH_RECORDS = 2048
 # SageMaker names capture objects <yyyy>/<mm>/<dd>/<hh>/<MM>-<SS>-<mmm>-<uuid>.jsonl.
@@ -183,6 +189,7 @@ class WindowScan:
         self.counts = WindowCounts()
         self._unexpected_logged = False
         self._batch = RecordBatch(len(model.columns))
+        self._refusal_fields = frozenset((*model.columns, *REQUEST_PARTS))
 
     @property
     def objects_read(self) -> int:
@@ -277,9 +284,8 @@ class WindowScan:
 
     def _count_refused(self, refusal: RefusedRequest) -> None:
         refused = self.counts.refused
-        kind = f"{refusal.code}/{refusal.field}"
-        if kind not in refused and len(refused) >= MAX_REFUSAL_KINDS:
-            kind = "other/other"
+        field_name = refusal.field if refusal.field in self._refusal_fields else OTHER_LABEL
+        kind = f"{refusal.code}/{field_name}"
         refused[kind] = refused.get(kind, 0) + 1
 
     def _count_batch(self) -> None:
@@ -359,8 +365,18 @@ class WindowScan:
             feature_drift=self.accumulator.feature_psi(),
             prediction_drift=self.accumulator.prediction_psi(),
             objects_read=counts.objects_read,
-            refused=dict(counts.refused),
+            refused=largest_refusals(counts.refused),
         )
+
+
+def largest_refusals(refused: dict[str, int]) -> dict[str, int]:
+    """The MAX_REFUSAL_KINDS most refused kinds (ties by name), the rest summed under "other/other"."""
+    ranked = sorted(refused.items(), key=lambda item: (-item[1], item[0]))
+    kept = dict(ranked[:MAX_REFUSAL_KINDS])
+    folded = sum(count for _, count in ranked[MAX_REFUSAL_KINDS:])
+    if folded:
+        kept[OTHER_KIND] = kept.get(OTHER_KIND, 0) + folded
+    return kept
 
 
 def iter_lines(stream: IO[bytes], chunk_size: int = LINE_CHUNK_BYTES) -> Iterator[bytes]:
