@@ -118,13 +118,15 @@ def _members_from_bytes(archive: bytes) -> dict[str, bytes]:
         return _members(Path(handle.name))
 
 
-def promote_to(target: str, group: str, work: Path) -> tuple[Settings, str, str]:
+def promote_to(
+    target: str, group: str, work: Path, stack_files: Path = PROJECT_ROOT
+) -> tuple[Settings, str, str]:
     """`python -m infra.promote --stack <target> --latest-approved-in <group>` on a temporary copy of the
     target's stack file; returns the target's settings read back from the pinned file, the pin and the file."""
     root = work / "promoted-stack"
     root.mkdir(exist_ok=True)
     for name in ("Pulumi.yaml", f"Pulumi.{target}.yaml"):
-        shutil.copyfile(PROJECT_ROOT / name, root / name)
+        shutil.copyfile(stack_files / name, root / name)
     argv = ["--stack", target, "--latest-approved-in", group]
     with io.StringIO() as out:
         from contextlib import redirect_stdout

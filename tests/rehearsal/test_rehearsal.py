@@ -19,15 +19,22 @@ from rehearsal import RehearsalError, capture, run_rehearsal
 from rehearsal import run as rehearsal_run
 from tests.infra.harness import run_program
 
-STACK = "dev"
+# The artifact validated in staging is the one served in prod: staging trains, prod is pinned and serves.
+STACK = "staging"
+TARGET = "prod"
+REQUESTS = 1000  # half per window (four windows); prod captures 20% (Pulumi.prod.yaml captureSamplingPercent)
 ALARM_TYPE = "aws:cloudwatch/metricAlarm:MetricAlarm"
+ACCOUNT = "123456789012"  # moto's account: both stacks live in it on the emulator
+REGION = "eu-west-1"  # Pulumi.staging.yaml and Pulumi.prod.yaml aws:region
 
 
 @pytest.fixture(scope="module")
 def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[str]]:
     lines: list[str] = []
     reports = tmp_path_factory.mktemp("reports")
-    summary = run_rehearsal(STACK, rows=1500, requests=400, reports_dir=reports, log=lines.append)
+    summary = run_rehearsal(
+        STACK, rows=1500, requests=REQUESTS, reports_dir=reports, log=lines.append, promote_to=TARGET
+    )
     return summary, lines
 
 
@@ -59,7 +66,7 @@ def test_drift_is_measured_against_the_promoted_package_the_endpoint_serves(rehe
 def test_alarms_it_says_would_fire_are_alarms_the_stack_declares(rehearsal):
     summary, lines = rehearsal
     declared = {
-        a.inputs["name"] for a in run_program(STACK).of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        a.inputs["name"] for a in run_program(TARGET).of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     }
     named = summary["drift"]["windows"]["drifted"]["alarm_names"]
     assert named and set(named) <= declared
@@ -70,7 +77,8 @@ def test_alarms_it_says_would_fire_are_alarms_the_stack_declares(rehearsal):
 def test_nothing_is_flagged_in_the_undrifted_window(rehearsal):
     summary, _ = rehearsal
     assert _flagged(summary, "undrifted") == []
-    assert summary["drift"]["windows"]["undrifted"]["records_analyzed"] == 200
+    # 500 requests in the window, 20% of them captured by prod
+    assert summary["drift"]["windows"]["undrifted"]["records_analyzed"] == 100
 
 
 @pytest.mark.slow
@@ -83,7 +91,7 @@ def test_training_metrics_serving_latency_and_progress_lines(rehearsal):
     latency = summary["serving"]["latency_ms"]
     assert 0 < latency["p50"] <= latency["p99"]
     windows = summary["serving"]["windows"]
-    assert windows["undrifted"]["requests"] + windows["drifted"]["requests"] == 400
+    assert windows["undrifted"]["requests"] + windows["drifted"]["requests"] == REQUESTS
     assert summary["serving"]["requests"] == sum(window["requests"] for window in windows.values())
     for step in range(1, 8):
         assert f"[{step}/7] done" in "\n".join(lines)
@@ -93,7 +101,7 @@ def test_training_metrics_serving_latency_and_progress_lines(rehearsal):
 def test_report_is_written_with_its_plots(rehearsal):
     summary, _ = rehearsal
     report = Path(summary["report"])
-    assert report.name == f"rehearsal-{STACK}.html" and report.is_file()
+    assert report.name == f"rehearsal-{STACK}-to-{TARGET}.html" and report.is_file()
     page = report.read_text()
     assert page.count("data:image/png;base64,") == 3
     assert summary["drift"]["drifted_feature"] in page
@@ -113,7 +121,7 @@ def _published(summary: dict[str, Any], namespace: str, name: str, dimensions: d
 def test_every_drift_alarm_of_the_stack_watches_a_metric_the_engine_published(rehearsal):
     summary, _ = rehearsal
     watched = []  # (alarm, namespace, metric, dimensions), metric-math alarms' metrics included
-    for alarm in run_program(STACK).of_type(ALARM_TYPE):
+    for alarm in run_program(TARGET).of_type(ALARM_TYPE):
         inputs = alarm.inputs
         if "metricName" in inputs:
             watched.append((inputs["name"], inputs["namespace"], inputs["metricName"], inputs["dimensions"]))
@@ -176,7 +184,7 @@ def test_corrupt_training_data_fails_the_training_step_and_stops_the_emulator(tm
     monkeypatch.setattr(rehearsal_run.sample_data, "generate_customers", corrupt_labels)
     lines: list[str] = []
     with pytest.raises(RehearsalError) as failure:
-        run_rehearsal(STACK, rows=200, requests=10, reports_dir=tmp_path, log=lines.append)
+        run_rehearsal("dev", rows=200, requests=10, reports_dir=tmp_path, log=lines.append)
     assert failure.value.step == 3
     assert "churned" in str(failure.value)
     endpoint = re.search(r"AWS emulator \(moto\) at (\S+),", "\n".join(lines)).group(1)
@@ -223,7 +231,7 @@ def test_capture_record_follows_the_data_capture_format():
 def test_the_blind_cases_fire_their_alarms_and_nothing_else(rehearsal):
     # issue 14 "Done when": capture stopped, artifact broken and a new-category surge each fire their alarm
     summary, _ = rehearsal
-    base = f"sagestack-{summary['stack']}"
+    base = f"sagestack-{TARGET}"  # the target's monitor-health alarms watch the target's endpoint
     blind = summary["drift"]["blind_cases"]
     assert blind["capture-stopped"]["alarms_firing"] == [f"{base}-monitor-blind"]
     assert blind["capture-stopped"]["capture_coverage"] == 0.0
@@ -235,7 +243,7 @@ def test_the_blind_cases_fire_their_alarms_and_nothing_else(rehearsal):
         "unknown_category/contract": refused
     }
     declared = {
-        a.inputs["name"] for a in run_program(STACK).of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        a.inputs["name"] for a in run_program(TARGET).of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     }
     for case in blind.values():
         assert set(case["alarms_firing"]) <= declared
@@ -256,24 +264,28 @@ def test_training_ran_the_job_the_stack_declares(rehearsal):
     assert staged["code"] == [declared["code"].split("/", 3)[3]]
 
 
-# Issue 12 "Done when": the rehearsal promotes the model it trained (registry entry, pin in a copy of the
-# stack file, serve, capture, drift) and the drift report names the promoted model's version.
+# Issue 12 "Done when": the rehearsal promotes the model it trained to a second stack (registry entry, pin in a
+# copy of the target's stack file, serve, capture, drift) and the drift report names the promoted model's version.
 @pytest.mark.slow
-def test_the_trained_model_is_registered_with_its_lineage_and_pinned_in_a_copy_of_the_stack_file(rehearsal):
+def test_the_trained_model_is_registered_with_its_lineage_and_pinned_in_a_copy_of_the_targets_file(rehearsal):
     summary, _ = rehearsal
     promoted = summary["promotion"]
     arn = promoted["package_arn"]
-    assert re.fullmatch(r"arn:aws:sagemaker:[a-z0-9-]+:\d{12}:model-package/sagestack-dev-models/2", arn)
-    assert promoted["older_package_arn"].endswith("/sagestack-dev-models/1")
-    assert promoted["target_stack"] == STACK and promoted["target_endpoint"] == "sagestack-dev"
+    assert arn == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/sagestack-{STACK}-models/2"
+    assert promoted["older_package_arn"].endswith(f"/sagestack-{STACK}-models/1")
+    assert promoted["source_stack"] == STACK and promoted["target_stack"] == TARGET
+    assert promoted["target_endpoint"] == f"sagestack-{TARGET}"
     pinned = promoted["pinned_stack_file"]
     assert f"sagestack:approvedModelPackageArn: {arn}" in pinned
+    # The pin says where the model lives: the producer's artifacts bucket, the only thing read from it.
+    assert f"sagestack:modelArtifactsBucket: sagestack-{STACK}-artifacts-{ACCOUNT}-{REGION}" in pinned
+    assert "sagestack:endpointInstanceCount: 4" in pinned  # the rest of prod's own file is kept
     assert f"#   training job: {summary['training']['job_name']}" in pinned
     assert "(not recorded)" in pinned  # the emulator knows no git commit, and the pin says so
     for fact in ("code archive: ", "hyperparameters: ", "validation: accuracy=", "evaluation report: s3://"):
         assert fact in pinned
     # The repository's own stack file is never touched by the rehearsal.
-    assert "approvedModelPackageArn" not in (PROJECT_ROOT / f"Pulumi.{STACK}.yaml").read_text()
+    assert "approvedModelPackageArn" not in (PROJECT_ROOT / f"Pulumi.{TARGET}.yaml").read_text()
 
 
 @pytest.mark.slow
