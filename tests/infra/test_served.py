@@ -92,14 +92,14 @@ def test_a_promoted_package_shows_its_arn_lineage_approval_evaluation_and_baseli
     )
     assert served.main(["--endpoint", ENDPOINT, "--region", REGION], sagemaker=sm, s3=s3) == 0
     screen = capsys.readouterr().out
-    assert f"model version   {arn}" in screen
-    assert "approved        Approved" in screen
+    assert f"model version      {arn}" in screen
+    assert "approved           Approved" in screen
     assert "(not recorded)" not in screen and "unreadable" not in screen
     for fact in (RUNTIME["Steps.Train.TrainingJobName"], COMMIT, "validation:roc_auc=0.8841", "estimator="):
         assert fact in screen
     auc = report_document()["binary_classification_metrics"]["auc"]["value"]
     assert f"auc {auc:.4f} ± " in screen and "on 300 validation rows" in screen
-    assert f"drift baseline  {RUNTIME['Steps.Train.ModelArtifacts.S3ModelArtifacts']}" in screen
+    assert f"drift baseline     {RUNTIME['Steps.Train.ModelArtifacts.S3ModelArtifacts']}" in screen
     assert len(screen.splitlines()) <= 24  # one screen
 
 
@@ -149,7 +149,7 @@ def test_a_missing_report_or_an_artifact_without_one_is_said_not_raised(aws, cap
     point_endpoint(sm, "sagestack-dev-model-old", {"Image": "img", "ModelDataUrl": old})
     screen = served.render(served.describe_served(sm, s3, ENDPOINT, "primary"))
     assert "has no evaluation.json (trained before lineage was recorded)" in screen
-    assert "training job    (not recorded)" in screen
+    assert "training job       (not recorded)" in screen
 
 
 def test_an_absent_endpoint_or_stack_exits_2_naming_it(aws, capsys):
