@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -300,3 +301,135 @@ def test_after_a_rollback_the_drift_engine_uses_the_older_models_baseline(rehear
     # feature barely moves, against the promoted model's it drifts past the threshold.
     threshold = summary["drift"]["thresholds"]["feature_psi"]
     assert promoted_window["feature_drift"][feature] > threshold >= rollback["feature_drift"][feature]
+
+
+def _bucket(stack: str, purpose: str) -> str:
+    # infra/storage.py's physical names: <namePrefix>-<stack>-<purpose>-<account>-<region>
+    return f"sagestack-{stack}-{purpose}-{ACCOUNT}-{REGION}"
+
+
+@pytest.mark.slow
+def test_the_target_serves_captures_and_measures_drift_with_its_own_resources(rehearsal):
+    summary, _ = rehearsal
+    promoted, serving, objects = summary["promotion"], summary["serving"], summary["objects"]
+    assert promoted["target_buckets"] == {p: _bucket(TARGET, p) for p in ("data", "artifacts", "capture")}
+    assert serving["stack"] == TARGET and serving["endpoint_name"] == f"sagestack-{TARGET}"
+    assert serving["capture_sampling_percent"] == 20 and serving["network_isolation"] is True
+    # Captured under the target's capture prefix, in the target's bucket; the source's capture stays empty.
+    captured = objects[_bucket(TARGET, "capture")]
+    assert captured and all(key.startswith(f"datacapture/sagestack-{TARGET}/primary/") for key in captured)
+    assert objects[_bucket(STACK, "capture")] == []
+    # Drift metrics carry the target's endpoint; its alarms are the target's (names and 30-minute windows).
+    endpoints = {
+        d["Value"]
+        for metric in summary["drift"]["cloudwatch_metrics"]
+        for d in metric["Dimensions"]
+        if d["Name"] == metrics.ENDPOINT_DIMENSION
+    }
+    assert endpoints == {f"sagestack-{TARGET}"}
+    drifted = summary["drift"]["windows"]["drifted"]["alarm_names"]
+    assert drifted and all(name.startswith(f"sagestack-{TARGET}-drift-") for name in drifted)
+    window = summary["serving"]["windows"]["drifted"]["window"]
+    span = datetime.fromisoformat(window["end"]) - datetime.fromisoformat(window["start"])
+    assert span.total_seconds() == 30 * 60  # Pulumi.prod.yaml driftScheduleMinutes: 30
+
+
+@pytest.mark.slow
+def test_the_target_trains_nothing_and_serves_the_packages_model(rehearsal, tmp_path):
+    summary, _ = rehearsal
+    arn = summary["promotion"]["package_arn"]
+    # The model served is the package's ModelDataUrl in the producer's bucket; the target has no model of its own.
+    assert summary["serving"]["model_data_url"] == summary["training"]["model_data_url"]
+    assert summary["training"]["model_data_url"].startswith(f"s3://{_bucket(STACK, 'artifacts')}/models/")
+    assert not [key for key in summary["objects"][_bucket(TARGET, "artifacts")] if key.startswith("models/")]
+    assert summary["objects"][_bucket(TARGET, "data")] == []
+    # The real program on the pinned copy of the target's file starts no training job and serves the package.
+    shutil.copyfile(PROJECT_ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / f"Pulumi.{TARGET}.yaml").write_text(summary["promotion"]["pinned_stack_file"])
+    pinned = run_program(TARGET, root=tmp_path)
+    assert pinned.of_type("aws:sagemaker/trainingJob:TrainingJob") == []
+    model = pinned.one("aws:sagemaker/model:Model").inputs
+    assert model["primaryContainer"]["modelPackageName"] == arn
+
+
+@pytest.mark.slow
+def test_the_one_screen_report_and_the_drift_report_name_the_promoted_version(rehearsal):
+    summary, lines = rehearsal
+    arn = summary["promotion"]["package_arn"]
+    assert summary["served"]["endpoint"] == f"sagestack-{TARGET}"
+    assert summary["served"]["version"] == arn
+    screen = summary["served"]["screen"]
+    assert (
+        f"model version      {arn}" in screen
+        and f"training job       {summary['training']['job_name']}" in screen
+    )
+    assert summary["served"]["screen"] in "\n".join(lines)
+    assert {w["model_version"] for w in summary["drift"]["windows"].values()} == {arn}
+    assert arn in Path(summary["report"]).read_text()  # the HTML report names it too
+
+
+def _stack_files(tmp_path: Path, **files: str) -> Path:
+    """A folder of stack files: the project's, the source's, and the given ones."""
+    tmp_path.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copyfile(PROJECT_ROOT / f"Pulumi.{STACK}.yaml", tmp_path / f"Pulumi.{STACK}.yaml")
+    for name, text in files.items():
+        (tmp_path / f"Pulumi.{name}.yaml").write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "target, files, named",
+    [
+        ("missing", {}, "Pulumi.missing.yaml"),
+        (
+            "broken",
+            {"broken": (PROJECT_ROOT / "Pulumi.prod.yaml").read_text() + "  sagestack:driftThreshold: -1\n"},
+            "sagestack:driftThreshold = ",
+        ),
+        # The model must be in the model's region (SageMaker API reference, ContainerDefinition ModelDataUrl).
+        (
+            "faraway",
+            {"faraway": (PROJECT_ROOT / "Pulumi.prod.yaml").read_text().replace(REGION, "us-east-1")},
+            "aws:region = 'us-east-1' in Pulumi.faraway.yaml",
+        ),
+        ("sandbox", {"sandbox": (PROJECT_ROOT / "Pulumi.sandbox.yaml").read_text()}, "aws:region"),
+    ],
+)
+def test_a_promotion_target_that_cannot_serve_fails_before_anything_is_created(
+    tmp_path, target, files, named
+):
+    stack_files = _stack_files(tmp_path / "stacks", **files)
+    reports = tmp_path / "reports"
+    lines: list[str] = []
+    with pytest.raises(RehearsalError) as failure:
+        run_rehearsal(
+            STACK,
+            rows=200,
+            requests=10,
+            reports_dir=reports,
+            log=lines.append,
+            promote_to=target,
+            stack_files=stack_files,
+        )
+    assert failure.value.step == 1 and named in str(failure.value)
+    assert not any(
+        "AWS emulator (moto) at" in line for line in lines
+    )  # no emulator, so no bucket, key or endpoint
+    assert not reports.exists()
+
+
+def test_a_target_that_captures_nothing_is_refused_naming_the_key(tmp_path):
+    sandbox = (PROJECT_ROOT / "Pulumi.sandbox.yaml").read_text().replace("us-east-1", REGION)
+    stack_files = _stack_files(tmp_path / "stacks", sandbox=sandbox)
+    with pytest.raises(RehearsalError) as failure:
+        run_rehearsal(
+            STACK,
+            rows=200,
+            requests=10,
+            reports_dir=tmp_path,
+            log=lambda line: None,
+            promote_to="sandbox",
+            stack_files=stack_files,
+        )
+    assert failure.value.step == 1 and "sagestack:captureSamplingPercent = 0" in str(failure.value)
