@@ -30,7 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--rows", type=int, default=4000, help="sample customers to train on (default 4000)")
     parser.add_argument(
-        "--requests", type=int, default=600, help="requests to send, half drifted (default 600)"
+        "--requests",
+        type=int,
+        default=1000,
+        help="requests of the undrifted and drifted windows together; each of the four windows (blind cases "
+        "included) gets half (default 1000)",
     )
     parser.add_argument(
         "--reports-dir", type=Path, default=Path("reports"), help="where the HTML report goes"

@@ -57,7 +57,9 @@ CAPTURE_STOPPED = "capture-stopped"
 NEW_CATEGORY = "new-category"
 NEW_CATEGORY_FEATURE = "contract"
 NEW_CATEGORY_VALUE = "three-year"
-NEW_CATEGORY_EVERY = 10  # one request in ten carries the category the schema does not know
+NEW_CATEGORY_EVERY = 10  # one request in ten carries the category the schema does not know ...
+# ... the last of each ten, which capture.is_sampled keeps at 10, 20, 50 and 100% (the first would alias away).
+NEW_CATEGORY_POSITION = NEW_CATEGORY_EVERY - 1
 
 
 class RehearsalError(RuntimeError):
@@ -213,9 +215,8 @@ def _pack_model(model_dir: Path, destination: Path) -> Path:
 def step_training(state: _State) -> None:
     s, artifacts = state.s, state.buckets["artifacts"]
     build_dir = state.work / "build"
-    state.training_archive = packaging.build_training_archive(
-        include_serving_code=s.serving.network_isolation, build_dir=build_dir
-    )
+    # As infra/stack.py builds it: every model carries its inference code, so its package serves anywhere.
+    state.training_archive = packaging.build_training_archive(include_serving_code=True, build_dir=build_dir)
     state.serving_archive = packaging.build_serving_archive(build_dir)
     training_key = storage.code_key(state.training_archive, "training")
     _put(artifacts, training_key, state.training_archive.path.read_bytes())
@@ -333,7 +334,7 @@ def step_serving(state: _State, requests_count: int) -> None:
             refused = 0
             times = capture.spread_times(len(frame), start, end)
             for position, (_, row) in enumerate(frame.iterrows()):
-                if name == NEW_CATEGORY and position % NEW_CATEGORY_EVERY == 0:
+                if name == NEW_CATEGORY and position % NEW_CATEGORY_EVERY == NEW_CATEGORY_POSITION:
                     row = row.copy()
                     row[NEW_CATEGORY_FEATURE] = NEW_CATEGORY_VALUE
                 content_type, body = _request(index, row)
@@ -595,6 +596,7 @@ def step_promotion(state: _State, target: str) -> None:
         lineage_tags={**tags, "training_job": older_job},
         metrics=metrics,
         evaluation_uri=f"{evaluation_base}/{older_job}/evaluation.json",
+        region=s.region,
     )
     trained = promotion.register(
         s3=s3,
@@ -604,6 +606,7 @@ def step_promotion(state: _State, target: str) -> None:
         lineage_tags=tags,
         metrics=metrics,
         evaluation_uri=f"{evaluation_base}/{state.job_name}/evaluation.json",
+        region=s.region,
     )
     state.target, state.package_arn, pinned = promotion.promote_to(
         target, group, state.work, state.stack_files
@@ -721,7 +724,7 @@ def _step(number: int, log: Callable[[str], None]) -> Iterator[None]:
 def run_rehearsal(
     stack: str = "dev",
     rows: int = 4000,
-    requests: int = 600,
+    requests: int = 1000,  # prod captures 20%: 500 requests per window leave it 100 records, enough for PSI
     reports_dir: Path | str = "reports",
     log: Callable[[str], None] = print,
     promote_to: str | None = None,
