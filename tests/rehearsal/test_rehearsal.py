@@ -25,6 +25,7 @@ STACK = "staging"
 TARGET = "prod"
 REQUESTS = 1000  # half per window (four windows); prod captures 20% (Pulumi.prod.yaml captureSamplingPercent)
 ALARM_TYPE = "aws:cloudwatch/metricAlarm:MetricAlarm"
+Rehearsal = tuple[dict[str, Any], list[str]]
 ACCOUNT = "123456789012"  # moto's account: both stacks live in it on the emulator
 REGION = "eu-west-1"  # Pulumi.staging.yaml and Pulumi.prod.yaml aws:region
 
@@ -40,11 +41,11 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
 
 
 def _flagged(summary: dict[str, Any], window: str) -> list[str]:
-    return summary["drift"]["windows"][window]["alarms_firing"]
+    return list(summary["drift"]["windows"][window]["alarms_firing"])
 
 
 @pytest.mark.slow
-def test_drifted_feature_alone_is_flagged_in_the_drifted_window(rehearsal):
+def test_drifted_feature_alone_is_flagged_in_the_drifted_window(rehearsal: Rehearsal) -> None:
     summary, _ = rehearsal
     drifted = summary["drift"]["drifted_feature"]
     threshold = summary["drift"]["thresholds"]["feature_psi"]
@@ -57,14 +58,14 @@ def test_drifted_feature_alone_is_flagged_in_the_drifted_window(rehearsal):
 
 
 @pytest.mark.slow
-def test_drift_is_measured_against_the_promoted_package_the_endpoint_serves(rehearsal):
+def test_drift_is_measured_against_the_promoted_package_the_endpoint_serves(rehearsal: Rehearsal) -> None:
     summary, lines = rehearsal
     versions = {w["model_version"] for w in summary["drift"]["windows"].values()}
     assert versions == {summary["promotion"]["package_arn"]}
     assert f"promoted  {summary['promotion']['package_arn']}" in "\n".join(lines)
 
 
-def test_alarms_it_says_would_fire_are_alarms_the_stack_declares(rehearsal):
+def test_alarms_it_says_would_fire_are_alarms_the_stack_declares(rehearsal: Rehearsal) -> None:
     summary, lines = rehearsal
     declared = {
         a.inputs["name"] for a in run_program(TARGET).of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
@@ -75,7 +76,7 @@ def test_alarms_it_says_would_fire_are_alarms_the_stack_declares(rehearsal):
 
 
 @pytest.mark.slow
-def test_nothing_is_flagged_in_the_undrifted_window(rehearsal):
+def test_nothing_is_flagged_in_the_undrifted_window(rehearsal: Rehearsal) -> None:
     summary, _ = rehearsal
     assert _flagged(summary, "undrifted") == []
     # 500 requests in the window, 20% of them captured by prod
@@ -83,7 +84,7 @@ def test_nothing_is_flagged_in_the_undrifted_window(rehearsal):
 
 
 @pytest.mark.slow
-def test_training_metrics_serving_latency_and_progress_lines(rehearsal):
+def test_training_metrics_serving_latency_and_progress_lines(rehearsal: Rehearsal) -> None:
     summary, lines = rehearsal
     training = summary["training"]
     assert training["roc_auc"] > 0.7
@@ -99,7 +100,7 @@ def test_training_metrics_serving_latency_and_progress_lines(rehearsal):
 
 
 @pytest.mark.slow
-def test_report_is_written_with_its_plots(rehearsal):
+def test_report_is_written_with_its_plots(rehearsal: Rehearsal) -> None:
     summary, _ = rehearsal
     report = Path(summary["report"])
     assert report.name == f"rehearsal-{STACK}-to-{TARGET}.html" and report.is_file()
@@ -119,7 +120,7 @@ def _published(summary: dict[str, Any], namespace: str, name: str, dimensions: d
 
 
 @pytest.mark.slow
-def test_every_drift_alarm_of_the_stack_watches_a_metric_the_engine_published(rehearsal):
+def test_every_drift_alarm_of_the_stack_watches_a_metric_the_engine_published(rehearsal: Rehearsal) -> None:
     summary, _ = rehearsal
     watched = []  # (alarm, namespace, metric, dimensions), metric-math alarms' metrics included
     for alarm in run_program(TARGET).of_type(ALARM_TYPE):
@@ -149,7 +150,7 @@ def test_every_drift_alarm_of_the_stack_watches_a_metric_the_engine_published(re
 
 
 @pytest.mark.slow
-def test_metric_cross_check_rejects_an_alarm_on_another_endpoint(rehearsal):
+def test_metric_cross_check_rejects_an_alarm_on_another_endpoint(rehearsal: Rehearsal) -> None:
     summary, _ = rehearsal
     metric = summary["drift"]["cloudwatch_metrics"][0]
     dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
@@ -159,7 +160,7 @@ def test_metric_cross_check_rejects_an_alarm_on_another_endpoint(rehearsal):
     assert not _published(summary, metric["Namespace"], "NoSuchMetric", {})
 
 
-def test_unknown_stack_exits_non_zero_naming_step_one(tmp_path):
+def test_unknown_stack_exits_non_zero_naming_step_one(tmp_path: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "rehearsal", "--stack", "no-such-stack", "--reports-dir", str(tmp_path)],
         cwd=PROJECT_ROOT,
@@ -174,40 +175,47 @@ def test_unknown_stack_exits_non_zero_naming_step_one(tmp_path):
 
 
 @pytest.mark.slow
-def test_corrupt_training_data_fails_the_training_step_and_stops_the_emulator(tmp_path, monkeypatch):
-    generate = rehearsal_run.sample_data.generate_customers
+def test_corrupt_training_data_fails_the_training_step_and_stops_the_emulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample_data = rehearsal_run.__dict__["sample_data"]  # training/'s flat module, imported by bare name
+    generate = sample_data.generate_customers
 
     def corrupt_labels(rows: int, seed: int) -> pd.DataFrame:
         customers = generate(rows, seed)
         customers["churned"] = customers["churned"].map({0: "no", 1: "maybe"})
         return customers
 
-    monkeypatch.setattr(rehearsal_run.sample_data, "generate_customers", corrupt_labels)
+    monkeypatch.setattr(sample_data, "generate_customers", corrupt_labels)
     lines: list[str] = []
     with pytest.raises(RehearsalError) as failure:
         run_rehearsal("dev", rows=200, requests=10, reports_dir=tmp_path, log=lines.append)
     assert failure.value.step == 3
     assert "churned" in str(failure.value)
-    endpoint = re.search(r"AWS emulator \(moto\) at (\S+),", "\n".join(lines)).group(1)
+    found = re.search(r"AWS emulator \(moto\) at (\S+),", "\n".join(lines))
+    assert found is not None
+    endpoint = found.group(1)
     with pytest.raises(requests.ConnectionError):
         requests.get(endpoint, timeout=5)
     assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("rows, requests_count, step", [(10, 400, 2), (1500, 1, 5)])
-def test_too_small_a_sample_is_refused_before_anything_starts(tmp_path, rows, requests_count, step):
+def test_too_small_a_sample_is_refused_before_anything_starts(
+    tmp_path: Path, rows: int, requests_count: int, step: int
+) -> None:
     with pytest.raises(RehearsalError) as failure:
         run_rehearsal(STACK, rows=rows, requests=requests_count, reports_dir=tmp_path, log=lambda line: None)
     assert failure.value.step == step
 
 
 @pytest.mark.parametrize("percent", [0, 1, 5, 37, 50, 100])
-def test_capture_sampling_keeps_exactly_the_percentage(percent):
+def test_capture_sampling_keeps_exactly_the_percentage(percent: int) -> None:
     kept = [index for index in range(1000) if capture.is_sampled(index, percent)]
     assert len(kept) == 10 * percent
 
 
-def test_windows_are_back_to_back_and_end_at_a_past_hour():
+def test_windows_are_back_to_back_and_end_at_a_past_hour() -> None:
     now = datetime(2026, 11, 28, 3, 41, 7, tzinfo=UTC)
     (first_start, first_end), (second_start, second_end) = capture.consecutive_windows(60, now, 2)
     assert second_end == datetime(2026, 11, 28, 2, tzinfo=UTC)
@@ -215,7 +223,7 @@ def test_windows_are_back_to_back_and_end_at_a_past_hour():
     assert second_start.hour == 1 and first_start.hour == 0
 
 
-def test_capture_record_follows_the_data_capture_format():
+def test_capture_record_follows_the_data_capture_format() -> None:
     moment = datetime(2026, 11, 28, 3, 15, 42, 250000, tzinfo=UTC)
     exchange = capture.Exchange("text/csv", "1,2", "application/json", '{"predictions": [1]}', moment)
     record = capture.capture_record(exchange)
@@ -229,7 +237,7 @@ def test_capture_record_follows_the_data_capture_format():
 
 
 @pytest.mark.slow
-def test_the_blind_cases_fire_their_alarms_and_nothing_else(rehearsal):
+def test_the_blind_cases_fire_their_alarms_and_nothing_else(rehearsal: Rehearsal) -> None:
     # issue 14 "Done when": capture stopped, artifact broken and a new-category surge each fire their alarm
     summary, _ = rehearsal
     base = f"sagestack-{TARGET}"  # the target's monitor-health alarms watch the target's endpoint
@@ -251,7 +259,7 @@ def test_the_blind_cases_fire_their_alarms_and_nothing_else(rehearsal):
 
 
 @pytest.mark.slow
-def test_training_ran_the_job_the_stack_declares(rehearsal):
+def test_training_ran_the_job_the_stack_declares(rehearsal: Rehearsal) -> None:
     """Issue 10: the rehearsal trains from the stack's own hyperparameters, channel names and code key."""
     summary, _ = rehearsal
     job = run_program(STACK).one("aws:sagemaker/trainingJob:TrainingJob").inputs
@@ -268,7 +276,9 @@ def test_training_ran_the_job_the_stack_declares(rehearsal):
 # Issue 12 "Done when": the rehearsal promotes the model it trained to a second stack (registry entry, pin in a
 # copy of the target's stack file, serve, capture, drift) and the drift report names the promoted model's version.
 @pytest.mark.slow
-def test_the_trained_model_is_registered_with_its_lineage_and_pinned_in_a_copy_of_the_targets_file(rehearsal):
+def test_the_trained_model_is_registered_with_its_lineage_and_pinned_in_a_copy_of_the_targets_file(
+    rehearsal: Rehearsal,
+) -> None:
     summary, _ = rehearsal
     promoted = summary["promotion"]
     arn = promoted["package_arn"]
@@ -290,7 +300,7 @@ def test_the_trained_model_is_registered_with_its_lineage_and_pinned_in_a_copy_o
 
 
 @pytest.mark.slow
-def test_after_a_rollback_the_drift_engine_uses_the_older_models_baseline(rehearsal):
+def test_after_a_rollback_the_drift_engine_uses_the_older_models_baseline(rehearsal: Rehearsal) -> None:
     summary, _ = rehearsal
     rollback = summary["rollback"]
     promoted_window = summary["drift"]["windows"]["drifted"]
@@ -309,7 +319,7 @@ def _bucket(stack: str, purpose: str) -> str:
 
 
 @pytest.mark.slow
-def test_the_target_serves_captures_and_measures_drift_with_its_own_resources(rehearsal):
+def test_the_target_serves_captures_and_measures_drift_with_its_own_resources(rehearsal: Rehearsal) -> None:
     summary, _ = rehearsal
     promoted, serving, objects = summary["promotion"], summary["serving"], summary["objects"]
     assert promoted["target_buckets"] == {p: _bucket(TARGET, p) for p in ("data", "artifacts", "capture")}
@@ -335,7 +345,9 @@ def test_the_target_serves_captures_and_measures_drift_with_its_own_resources(re
 
 
 @pytest.mark.slow
-def test_the_target_trains_nothing_and_serves_the_packages_model(rehearsal, tmp_path):
+def test_the_target_trains_nothing_and_serves_the_packages_model(
+    rehearsal: Rehearsal, tmp_path: Path
+) -> None:
     summary, _ = rehearsal
     arn = summary["promotion"]["package_arn"]
     # The model served is the package's ModelDataUrl in the producer's bucket; the target has no model of its own.
@@ -353,7 +365,7 @@ def test_the_target_trains_nothing_and_serves_the_packages_model(rehearsal, tmp_
 
 
 @pytest.mark.slow
-def test_the_one_screen_report_and_the_drift_report_name_the_promoted_version(rehearsal):
+def test_the_one_screen_report_and_the_drift_report_name_the_promoted_version(rehearsal: Rehearsal) -> None:
     summary, lines = rehearsal
     arn = summary["promotion"]["package_arn"]
     assert summary["served"]["endpoint"] == f"sagestack-{TARGET}"
@@ -397,8 +409,8 @@ def _stack_files(tmp_path: Path, **files: str) -> Path:
     ],
 )
 def test_a_promotion_target_that_cannot_serve_fails_before_anything_is_created(
-    tmp_path, target, files, named
-):
+    tmp_path: Path, target: str, files: dict[str, str], named: str
+) -> None:
     stack_files = _stack_files(tmp_path / "stacks", **files)
     reports = tmp_path / "reports"
     lines: list[str] = []
@@ -419,7 +431,7 @@ def test_a_promotion_target_that_cannot_serve_fails_before_anything_is_created(
     assert not reports.exists()
 
 
-def test_a_target_that_captures_nothing_is_refused_naming_the_key(tmp_path):
+def test_a_target_that_captures_nothing_is_refused_naming_the_key(tmp_path: Path) -> None:
     sandbox = (PROJECT_ROOT / "Pulumi.sandbox.yaml").read_text().replace("us-east-1", REGION)
     stack_files = _stack_files(tmp_path / "stacks", sandbox=sandbox)
     with pytest.raises(RehearsalError) as failure:
