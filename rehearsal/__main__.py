@@ -32,9 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--requests",
         type=int,
-        default=1000,
+        default=2500,
         help="requests of the undrifted and drifted windows together; each of the four windows (blind cases "
-        "included) gets half (default 1000)",
+        "included) gets half (default 2500)",
     )
     parser.add_argument(
         "--reports-dir", type=Path, default=Path("reports"), help="where the HTML report goes"

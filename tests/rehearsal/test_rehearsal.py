@@ -23,7 +23,7 @@ from tests.infra.harness import run_program
 # The artifact validated in staging is the one served in prod: staging trains, prod is pinned and serves.
 STACK = "staging"
 TARGET = "prod"
-REQUESTS = 1000  # half per window (four windows); prod captures 20% (Pulumi.prod.yaml captureSamplingPercent)
+REQUESTS = 2500  # half per window (four windows); prod captures 20% (Pulumi.prod.yaml captureSamplingPercent)
 ALARM_TYPE = "aws:cloudwatch/metricAlarm:MetricAlarm"
 Rehearsal = tuple[dict[str, Any], list[str]]
 ACCOUNT = "123456789012"  # moto's account: both stacks live in it on the emulator
@@ -79,8 +79,8 @@ def test_alarms_it_says_would_fire_are_alarms_the_stack_declares(rehearsal: Rehe
 def test_nothing_is_flagged_in_the_undrifted_window(rehearsal: Rehearsal) -> None:
     summary, _ = rehearsal
     assert _flagged(summary, "undrifted") == []
-    # 500 requests in the window, 20% of them captured by prod
-    assert summary["drift"]["windows"]["undrifted"]["records_analyzed"] == 100
+    # 1,250 requests in the window, 20% of them captured by prod
+    assert summary["drift"]["windows"]["undrifted"]["records_analyzed"] == 250
 
 
 @pytest.mark.slow
