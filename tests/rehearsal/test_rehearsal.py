@@ -376,6 +376,9 @@ def test_the_one_screen_report_and_the_drift_report_name_the_promoted_version(re
         and f"training job       {summary['training']['job_name']}" in screen
     )
     assert summary["served"]["screen"] in "\n".join(lines)
+    assert f"rehearsal summary for stack {STACK}, promoted to and served by stack {TARGET}" in "\n".join(
+        lines
+    )
     assert {w["model_version"] for w in summary["drift"]["windows"].values()} == {arn}
     assert arn in Path(summary["report"]).read_text()  # the HTML report names it too
 
