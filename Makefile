@@ -3,7 +3,9 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 # The serving container's own Python environment (serving/requirements-container.txt; docs/decisions.md).
 SERVING_VENV ?= .venv-serving
-STACK ?= dev
+# make local: staging trains, prod is pinned to its package and serves it; PROMOTE_TO= promotes STACK to itself.
+STACK ?= staging
+PROMOTE_TO ?= prod
 
 .PHONY: setup test lint local bench docs lock snapshots mutate clean
 
@@ -41,8 +43,8 @@ lint: setup
 	$(VENV)/bin/mypy infra
 	bash tools/actionlint.sh
 
-local: setup  ## the rehearsal: train -> serve -> capture -> drift on an embedded AWS emulator
-	$(PYTHON) -m rehearsal --stack $(STACK)
+local: setup  ## the rehearsal: train on STACK -> promote to PROMOTE_TO -> serve -> capture -> drift, on an AWS emulator
+	$(PYTHON) -m rehearsal --stack $(STACK) $(if $(PROMOTE_TO),--promote-to $(PROMOTE_TO))
 
 bench: setup
 	$(PYTHON) benchmarks/program.py

@@ -29,6 +29,7 @@ from training import contract
 EVALUATION_MEMBER = "evaluation.json"
 REPORTED_METRICS = ("auc", "accuracy", "f1", "precision", "recall")
 NOT_RECORDED = "(not recorded)"
+LABEL_WIDTH = 19  # the longest label, "evaluation report", and a gap
 
 
 @dataclass(frozen=True)
@@ -129,21 +130,24 @@ def _metric_line(name: str, metric: Mapping[str, Any]) -> str:
 
 def render(report: ServedReport) -> str:
     served = report.served
+    pad = " " * (LABEL_WIDTH + 2)
     lines = [
         f"endpoint {report.endpoint}: configuration {served.endpoint_config_name}",
-        f"  model version   {served.version}",
+        f"  {'model version':<{LABEL_WIDTH}}{served.version}",
     ]
-    lines += [f"  {label:<16}{value}" for label, value in report.facts]
-    lines.append(f"  evaluation      {report.evaluation_source}")
+    lines += [f"  {label:<{LABEL_WIDTH}}{value}" for label, value in report.facts]
+    lines.append(f"  {'evaluation':<{LABEL_WIDTH}}{report.evaluation_source}")
     if report.evaluation is None:
-        lines.append(f"                  (unreadable: {report.evaluation_error})")
+        lines.append(f"{pad}(unreadable: {report.evaluation_error})")
     else:
         metrics = report.evaluation.get("binary_classification_metrics", {})
         shown = [_metric_line(n, metrics[n]) for n in REPORTED_METRICS if n in metrics]
         count = report.evaluation.get("dataset", {}).get("item_count", "?")
-        lines.append(f"                  {', '.join(shown) or 'no binary classification metrics'}")
-        lines.append(f"                  on {count} validation rows")
-    lines.append(f"  drift baseline  {served.model_data_url} (baseline.json, schema.json inside)")
+        lines.append(f"{pad}{', '.join(shown) or 'no binary classification metrics'}")
+        lines.append(f"{pad}on {count} validation rows")
+    lines.append(
+        f"  {'drift baseline':<{LABEL_WIDTH}}{served.model_data_url} (baseline.json, schema.json inside)"
+    )
     return "\n".join(lines)
 
 

@@ -43,11 +43,19 @@ def capture_uri(capture_bucket: str) -> str:
 
 def serving_environment(*, settings: ServingSettings, code_uri: str, region: str) -> dict[str, str]:
     """The sklearn serving container's environment: which module to import and where it lives."""
+    return _environment(IN_ARTIFACT_SUBMIT_DIRECTORY if settings.network_isolation else code_uri, region)
+
+
+def package_environment(*, region: str) -> dict[str, str]:
+    """A registered package's container environment: the code is read from inside model.tar.gz, so a stack
+    serving the package, in any account, needs nothing from the producer's code/ prefix (never shared)."""
+    return _environment(IN_ARTIFACT_SUBMIT_DIRECTORY, region)
+
+
+def _environment(submit_directory: str, region: str) -> dict[str, str]:
     return {
         "SAGEMAKER_PROGRAM": PROGRAM,
-        "SAGEMAKER_SUBMIT_DIRECTORY": IN_ARTIFACT_SUBMIT_DIRECTORY
-        if settings.network_isolation
-        else code_uri,
+        "SAGEMAKER_SUBMIT_DIRECTORY": submit_directory,
         "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
         "SAGEMAKER_REGION": region,
         # The container answers a missing Accept or a bare */* with this type (sagemaker_containers worker.Request).
@@ -96,8 +104,11 @@ class Serving(pulumi.ComponentResource):
         )
 
         if s.approved_model_package_arn:
+            # No environment of its own: CreateModel refuses one beside a package's ("Environment variable map
+            # cannot be specified both at Model Package and Model", aws/sagemaker-python-sdk#3397); the
+            # package's applies, and the served-model resolver reports the package ARN as the version.
             container = aws.sagemaker.ModelPrimaryContainerArgs(
-                model_package_name=s.approved_model_package_arn, environment=environment
+                model_package_name=s.approved_model_package_arn
             )
         else:
             container = aws.sagemaker.ModelPrimaryContainerArgs(

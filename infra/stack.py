@@ -25,10 +25,10 @@ from infra.serving import (
     Serving,
     ServingArgs,
     endpoint_name,
-    serving_environment,
+    package_environment,
 )
 from infra.settings import Settings
-from infra.storage import Storage, StorageArgs, code_key, upload_code
+from infra.storage import Storage, StorageArgs, upload_code
 from infra.training import Training, TrainingArgs, image_tag, model_package_group_name
 
 
@@ -193,7 +193,8 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
 
     package = settings.serving.approved_model_package_arn  # set: serve it, and train nothing here
     serving_code = packaging.build_serving_archive()
-    training_code = packaging.build_training_archive(include_serving_code=settings.serving.network_isolation)
+    # Every model.tar.gz carries the inference code, so a package registered from it serves anywhere.
+    training_code = packaging.build_training_archive(include_serving_code=True)
     training = Training(
         "training",
         TrainingArgs(
@@ -207,9 +208,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
             key_arn=storage.key_arn,
             data_bucket=storage.data.name,
             artifacts_bucket=storage.artifacts.name,
-            serving_environment=pulumi.Output.format(
-                "s3://{0}/{1}", storage.artifacts.name, code_key(serving_code, "serving")
-            ).apply(lambda uri: serving_environment(settings=settings.serving, code_uri=uri, region=region)),
+            serving_environment=package_environment(region=region),
             inference_instance_types=(settings.serving.instance_type,),
             train_in_stack=package is None,
             registry_policy=registry_policy(settings, partition=partition, account_id=account_id),

@@ -79,6 +79,7 @@ def register(
     lineage_tags: dict[str, str],
     metrics: dict[str, float],
     evaluation_uri: str,
+    region: str,
 ) -> Registered:
     """Upload the artifact and its evaluation report, register the package with its lineage, approve it."""
     bucket, key = model_data_url.removeprefix("s3://").split("/", 1)
@@ -92,7 +93,14 @@ def register(
         ModelPackageGroupName=group,
         ModelApprovalStatus="PendingManualApproval",
         InferenceSpecification={
-            "Containers": [{"Image": lineage_tags[lineage.IMAGE], "ModelDataUrl": model_data_url}],
+            "Containers": [
+                {
+                    "Image": lineage_tags[lineage.IMAGE],
+                    "ModelDataUrl": model_data_url,
+                    # As the retraining pipeline registers it: the code is read from inside model.tar.gz.
+                    "Environment": serving.package_environment(region=region),
+                }
+            ],
             "SupportedContentTypes": ["application/json", "text/csv"],
             "SupportedResponseMIMETypes": ["application/json"],
         },
@@ -118,13 +126,15 @@ def _members_from_bytes(archive: bytes) -> dict[str, bytes]:
         return _members(Path(handle.name))
 
 
-def promote_to(target: str, group: str, work: Path) -> tuple[Settings, str, str]:
+def promote_to(
+    target: str, group: str, work: Path, stack_files: Path = PROJECT_ROOT
+) -> tuple[Settings, str, str]:
     """`python -m infra.promote --stack <target> --latest-approved-in <group>` on a temporary copy of the
     target's stack file; returns the target's settings read back from the pinned file, the pin and the file."""
     root = work / "promoted-stack"
     root.mkdir(exist_ok=True)
     for name in ("Pulumi.yaml", f"Pulumi.{target}.yaml"):
-        shutil.copyfile(PROJECT_ROOT / name, root / name)
+        shutil.copyfile(stack_files / name, root / name)
     argv = ["--stack", target, "--latest-approved-in", group]
     with io.StringIO() as out:
         from contextlib import redirect_stdout
@@ -145,13 +155,11 @@ def serve_package(settings: Settings, package_arn: str) -> str:
     """The target stack's endpoint on a Model that names the package, as serving.py declares a pinned stack."""
     sm, base = _sagemaker(), settings.base_name
     model = serving.model_name(base, [package_arn])
+    # No environment of its own beside the package's (CreateModel refuses both: aws/sagemaker-python-sdk#3397).
     sm.create_model(
         ModelName=model,
         ExecutionRoleArn=f"arn:aws:iam::{emulator.MOTO_ACCOUNT_ID}:role/{base}-sagemaker-execution",
-        PrimaryContainer={
-            "ModelPackageName": package_arn,
-            "Environment": {"SAGESTACK_MODEL_VERSION": package_arn},
-        },
+        PrimaryContainer={"ModelPackageName": package_arn},
     )
     return _point_endpoint(settings, model)
 

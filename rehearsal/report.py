@@ -22,7 +22,7 @@ MIN_RECORDS_FOR_PSI = 100
 def text_summary(summary: dict[str, Any]) -> str:
     t, s, d = summary["training"], summary["serving"], summary["drift"]
     lines = [
-        f"rehearsal summary for stack {summary['stack']}",
+        f"rehearsal summary for stack {summary['stack']}{_served_by(summary)}",
         f"  training  {t['job_name']}: accuracy {t['accuracy']:.3f}, F1 {t['f1']:.3f}, "
         f"ROC AUC {t['roc_auc']:.3f} ({t['seconds']} s)",
         f"  serving   {s['requests']} requests, latency p50 {s['latency_ms']['p50']:.1f} ms, "
@@ -50,6 +50,11 @@ def text_summary(summary: dict[str, Any]) -> str:
     if "report" in summary:
         lines.append(f"  report    {summary['report']}")
     return "\n".join(lines)
+
+
+def _served_by(summary: dict[str, Any]) -> str:
+    target = summary.get("promotion", {}).get("target_stack", summary["stack"])
+    return "" if target == summary["stack"] else f", promoted to and served by stack {target}"
 
 
 def promotion_lines(summary: dict[str, Any]) -> list[str]:

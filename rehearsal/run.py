@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from infra import alarm_specs, packaging, serving, storage, training
+from infra import alarm_specs, packaging, served, serving, storage, training
 from infra.alarm_specs import drift_alarm_name
 from infra.config_schema import PROJECT_ROOT, load_stack_config
 from infra.settings import Settings, settings_from_values
@@ -47,8 +47,8 @@ STEPS = (
     "start the AWS emulator and create the stack's key and buckets",
     "generate and upload sample data",
     "package the code and train through the SageMaker training toolkit",
-    "register the model (and an older one), pin it in a copy of the stack file and serve the package",
-    "serve the model on the image's serving stack and capture undrifted, drifted and blind-case traffic",
+    "register the model (and an older one), pin it in a copy of the target's stack file and serve the package",
+    "serve the package on the target's endpoint and capture undrifted, drifted and blind-case traffic",
     "run the drift engine over each window and evaluate the stack's alarm specs over what it published",
     "summarise and write the HTML report",
 )
@@ -57,7 +57,9 @@ CAPTURE_STOPPED = "capture-stopped"
 NEW_CATEGORY = "new-category"
 NEW_CATEGORY_FEATURE = "contract"
 NEW_CATEGORY_VALUE = "three-year"
-NEW_CATEGORY_EVERY = 10  # one request in ten carries the category the schema does not know
+NEW_CATEGORY_EVERY = 10  # one request in ten carries the category the schema does not know ...
+# ... the last of each ten, which capture.is_sampled keeps at 10, 20, 50 and 100% (the first would alias away).
+NEW_CATEGORY_POSITION = NEW_CATEGORY_EVERY - 1
 
 
 class RehearsalError(RuntimeError):
@@ -85,6 +87,9 @@ class _State:
     job_name: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
     target: Settings | None = None  # the promotion's target, read back from its pinned stack file
+    target_buckets: dict[str, str] = field(default_factory=dict)  # the target's own (the source's if same)
+    target_key_arn: str = ""
+    stack_files: Path = PROJECT_ROOT  # where Pulumi.yaml and the Pulumi.<stack>.yaml files are read from
     package_arn: str = ""
     older_package_arn: str = ""
 
@@ -99,6 +104,11 @@ def serving_stack(state: _State) -> Settings:
     return state.target or state.s
 
 
+def serving_buckets(state: _State) -> dict[str, str]:
+    """The serving stack's buckets: capture lands in the target's own capture bucket."""
+    return state.target_buckets or state.buckets
+
+
 def _client(service: str) -> Any:
     return boto3.client(service)
 
@@ -107,18 +117,41 @@ def _put(bucket: str, key: str, body: bytes) -> None:
     _client("s3").put_object(Bucket=bucket, Key=key, Body=body)
 
 
-def load_settings(stack: str) -> Settings:
-    config = load_stack_config(stack)
+def load_settings(stack: str, root: Path = PROJECT_ROOT) -> Settings:
+    config = load_stack_config(stack, root)
     return settings_from_values(stack, config.region, config.values, config.pulumi_config())
 
 
+def check_target(source: Settings, target: Settings) -> None:
+    """What makes a promotion impossible, said before anything is created."""
+    # "The model artifacts must be in an S3 bucket that is in the same region as the model package" and as the
+    # model (SageMaker API reference, ModelPackageContainerDefinition and ContainerDefinition, ModelDataUrl).
+    if target.region != source.region:
+        raise ValueError(
+            f"aws:region = {target.region!r} in Pulumi.{target.stack}.yaml: expected {source.region!r}, the "
+            f"region of {source.stack}'s registry and model bucket (SageMaker reads model data from its own "
+            "region; promote between stacks of one region)"
+        )
+    if target.monitoring.engine is None:
+        raise ValueError(
+            f"sagestack:captureSamplingPercent = {target.serving.capture_sampling_percent} in "
+            f"Pulumi.{target.stack}.yaml: expected a provisioned endpoint capturing traffic, so the rehearsal "
+            "can measure drift on the target"
+        )
+
+
 def step_storage(state: _State) -> None:
+    state.buckets, state.key_arn = create_storage(state.s)
+    state.summary["buckets"] = dict(state.buckets)
+
+
+def create_storage(s: Settings) -> tuple[dict[str, str], str]:
     """The stack's KMS key and its three buckets, by their physical names, with SSE-KMS by default."""
-    s = state.s
     kms = _client("kms")
-    state.key_arn = kms.create_key(Description=f"{s.base_name} rehearsal key")["KeyMetadata"]["Arn"]
-    kms.create_alias(AliasName=f"alias/{s.base_name}", TargetKeyId=state.key_arn)
+    key_arn = kms.create_key(Description=f"{s.base_name} rehearsal key")["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName=f"alias/{s.base_name}", TargetKeyId=key_arn)
     s3 = _client("s3")
+    buckets = {}
     for purpose in storage.BUCKET_PURPOSES:
         name = storage.bucket_name(s.base_name, purpose, emulator.MOTO_ACCOUNT_ID, s.region)
         create: dict[str, Any] = {"Bucket": name}
@@ -132,15 +165,15 @@ def step_storage(state: _State) -> None:
                     {
                         "ApplyServerSideEncryptionByDefault": {
                             "SSEAlgorithm": "aws:kms",
-                            "KMSMasterKeyID": state.key_arn,
+                            "KMSMasterKeyID": key_arn,
                         },
                         "BucketKeyEnabled": True,
                     }
                 ]
             },
         )
-        state.buckets[purpose] = name
-    state.summary["buckets"] = dict(state.buckets)
+        buckets[purpose] = name
+    return buckets, key_arn
 
 
 def step_data(state: _State, rows: int) -> None:
@@ -182,9 +215,8 @@ def _pack_model(model_dir: Path, destination: Path) -> Path:
 def step_training(state: _State) -> None:
     s, artifacts = state.s, state.buckets["artifacts"]
     build_dir = state.work / "build"
-    state.training_archive = packaging.build_training_archive(
-        include_serving_code=s.serving.network_isolation, build_dir=build_dir
-    )
+    # As infra/stack.py builds it: every model carries its inference code, so its package serves anywhere.
+    state.training_archive = packaging.build_training_archive(include_serving_code=True, build_dir=build_dir)
     state.serving_archive = packaging.build_serving_archive(build_dir)
     training_key = storage.code_key(state.training_archive, "training")
     _put(artifacts, training_key, state.training_archive.path.read_bytes())
@@ -268,25 +300,40 @@ def _traffic(requests_count: int) -> dict[str, pd.DataFrame]:
     return {"undrifted": undrifted, "drifted": drifted, CAPTURE_STOPPED: undrifted, NEW_CATEGORY: undrifted}
 
 
+def served_artifact(state: _State) -> tuple[str, Path]:
+    """model.tar.gz as the target's endpoint loads it: the promoted package's ModelDataUrl, read from S3."""
+    package = _client("sagemaker").describe_model_package(ModelPackageName=state.package_arn)
+    urls = [
+        c["ModelDataUrl"] for c in package["InferenceSpecification"]["Containers"] if c.get("ModelDataUrl")
+    ]
+    if len(urls) != 1:
+        raise RuntimeError(f"{state.package_arn} has {len(urls)} model artifacts; expected exactly one")
+    bucket, key = contract.split_s3_uri(urls[0])
+    destination = state.work / "served-model.tar.gz"
+    _client("s3").download_file(bucket, key, str(destination))
+    return urls[0], destination
+
+
 def step_serving(state: _State, requests_count: int) -> None:
-    s = state.s
-    assert state.model_archive is not None and state.serving_archive is not None
-    code_archive = None if s.serving.network_isolation else state.serving_archive.path
+    s = serving_stack(state)
+    # A package's container reads its code from inside model.tar.gz (serving.package_environment), with or
+    # without isolation: the pinned Model sets no environment of its own.
+    model_data_url, served_archive = served_artifact(state)
     traffic = _traffic(requests_count)
     windows = capture.consecutive_windows(s.monitoring.schedule_minutes, datetime.now(UTC), len(traffic))
-    endpoint = serving.endpoint_name(serving_stack(state).base_name)
+    endpoint = serving.endpoint_name(s.base_name)
     root = f"{serving.CAPTURE_PREFIX}/{endpoint}/{serving.VARIANT_NAME}/"
     latencies: list[float] = []
     streams: dict[str, dict[str, Any]] = {}
     index = 0
     # The image's real serving stack (serving/local_server.py), in the layout the stack deploys.
-    with local_server.serve(state.model_archive, code_archive) as server, requests.Session() as http:
+    with local_server.serve(served_archive, None) as server, requests.Session() as http:
         for (name, frame), (start, end) in zip(traffic.items(), windows, strict=True):
             exchanges = []
             refused = 0
             times = capture.spread_times(len(frame), start, end)
             for position, (_, row) in enumerate(frame.iterrows()):
-                if name == NEW_CATEGORY and position % NEW_CATEGORY_EVERY == 0:
+                if name == NEW_CATEGORY and position % NEW_CATEGORY_EVERY == NEW_CATEGORY_POSITION:
                     row = row.copy()
                     row[NEW_CATEGORY_FEATURE] = NEW_CATEGORY_VALUE
                 content_type, body = _request(index, row)
@@ -312,7 +359,7 @@ def step_serving(state: _State, requests_count: int) -> None:
                     )
                 index += 1
             for key, data in capture.capture_objects(exchanges, root, f"rehearsal-{name}").items():
-                _put(state.buckets["capture"], key, data)
+                _put(serving_buckets(state)["capture"], key, data)
             _publish_invocations(endpoint, start, end, len(frame))
             streams[name] = {
                 "window": {"start": start.isoformat(), "end": end.isoformat()},
@@ -323,7 +370,10 @@ def step_serving(state: _State, requests_count: int) -> None:
             }
     state.frames.update({name: stream.pop("frame") for name, stream in streams.items()})
     state.summary["serving"] = {
+        "stack": s.stack,
         "endpoint_name": endpoint,
+        "model_data_url": model_data_url,
+        "capture_bucket": serving_buckets(state)["capture"],
         "network_isolation": s.serving.network_isolation,
         "requests": index,
         "capture_sampling_percent": s.serving.capture_sampling_percent,
@@ -395,11 +445,11 @@ def broken_artifact(model_archive: Path, destination: Path) -> Path:
 
 
 def drift_lambda_environment(state: _State) -> dict[str, str]:
-    """The environment the stack gives its drift Lambda, from the same helpers and settings."""
-    s = state.s
+    """The environment the serving stack gives its drift Lambda, from the same helpers and settings."""
+    s = serving_stack(state)
     return {
-        "CAPTURE_S3_URI": serving.capture_uri(state.buckets["capture"]),
-        "ENDPOINT_NAME": serving.endpoint_name(serving_stack(state).base_name),
+        "CAPTURE_S3_URI": serving.capture_uri(serving_buckets(state)["capture"]),
+        "ENDPOINT_NAME": serving.endpoint_name(s.base_name),
         "VARIANT_NAME": serving.VARIANT_NAME,
         "WINDOW_MINUTES": str(s.monitoring.schedule_minutes),
         "CAPTURE_SAMPLING_PERCENT": str(s.serving.capture_sampling_percent),
@@ -431,7 +481,7 @@ def serve_on_emulator(state: _State, model_data_url: str, version: str) -> None:
             {
                 "VariantName": serving.VARIANT_NAME,
                 "ModelName": model,
-                "InstanceType": state.s.serving.instance_type,
+                "InstanceType": serving_stack(state).serving.instance_type,
                 "InitialInstanceCount": 1,
             }
         ],
@@ -443,7 +493,7 @@ def serve_on_emulator(state: _State, model_data_url: str, version: str) -> None:
 
 
 def step_drift(state: _State) -> None:
-    s = state.s
+    s = serving_stack(state)  # the target's drift engine, thresholds and alarm specs
     serve_promoted(state)
     config = DriftConfig.from_env(drift_lambda_environment(state))
     thresholds = s.monitoring.thresholds
@@ -545,6 +595,7 @@ def step_promotion(state: _State, target: str) -> None:
         lineage_tags={**tags, "training_job": older_job},
         metrics=metrics,
         evaluation_uri=f"{evaluation_base}/{older_job}/evaluation.json",
+        region=s.region,
     )
     trained = promotion.register(
         s3=s3,
@@ -554,20 +605,43 @@ def step_promotion(state: _State, target: str) -> None:
         lineage_tags=tags,
         metrics=metrics,
         evaluation_uri=f"{evaluation_base}/{state.job_name}/evaluation.json",
+        region=s.region,
     )
-    state.target, state.package_arn, pinned = promotion.promote_to(target, group, state.work)
+    state.target, state.package_arn, pinned = promotion.promote_to(
+        target, group, state.work, state.stack_files
+    )
     if state.package_arn != trained.arn:
         raise RuntimeError(f"promoted {state.package_arn}, expected the newest Approved {trained.arn}")
     state.older_package_arn = older.arn
+    prepare_target(state)
     endpoint = promotion.serve_package(state.target, state.package_arn)
     state.summary["promotion"] = {
         "registry": group,
         "package_arn": state.package_arn,
         "older_package_arn": older.arn,
+        "source_stack": state.stack,
         "target_stack": target,
         "target_endpoint": endpoint,
+        "target_buckets": dict(state.target_buckets),
         "pinned_stack_file": pinned,
     }
+
+
+def prepare_target(state: _State) -> None:
+    """The target's own key and buckets (the source's when it promotes to itself); its pin must say where the
+    model lives: the source's artifacts bucket and key, the only things it reads from the source."""
+    assert state.target is not None
+    if state.target.stack == state.stack:
+        state.target_buckets, state.target_key_arn = dict(state.buckets), state.key_arn
+        return
+    artifacts = state.target.serving.package_artifacts
+    where = (artifacts.bucket, artifacts.key_arn) if artifacts else None
+    if where != (state.buckets["artifacts"], state.key_arn):
+        raise RuntimeError(
+            f"the pin in Pulumi.{state.target.stack}.yaml reads the model from {where}, expected the source's "
+            f"artifacts bucket and key {(state.buckets['artifacts'], state.key_arn)}"
+        )
+    state.target_buckets, state.target_key_arn = create_storage(state.target)
 
 
 def serve_promoted(state: _State) -> None:
@@ -592,8 +666,31 @@ def rollback_to_older_model(state: _State, config: DriftConfig) -> dict[str, Any
     }
 
 
+def served_screen(state: _State) -> dict[str, str]:
+    """`python -m infra.served --stack <target>` against the emulator: what the target's endpoint serves."""
+    endpoint = serving.endpoint_name(serving_stack(state).base_name)
+    described = served.describe_served(_client("sagemaker"), _client("s3"), endpoint, serving.VARIANT_NAME)
+    return {"endpoint": endpoint, "version": described.served.version, "screen": served.render(described)}
+
+
+def inventory(state: _State) -> dict[str, list[str]]:
+    """Every object of the source's and the target's buckets, by bucket: where each step left its output."""
+    s3 = _client("s3")
+    return {
+        bucket: [
+            item["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for item in page.get("Contents", ())
+        ]
+        for bucket in sorted({*state.buckets.values(), *state.target_buckets.values()})
+    }
+
+
 def step_report(state: _State, reports_dir: Path) -> None:
-    s = state.s
+    s = serving_stack(state)
+    state.summary["served"] = served_screen(state)
+    state.summary["objects"] = inventory(state)
+    state.log(state.summary["served"]["screen"])
     state.summary["settings"] = {  # what the stack does when an alarm fires, for the report's next steps
         "latency_p99_threshold_ms": s.monitoring.thresholds.latency_p99_ms,
         "errors_5xx_per_minute": s.monitoring.thresholds.errors_5xx_per_minute,
@@ -604,7 +701,8 @@ def step_report(state: _State, reports_dir: Path) -> None:
     }
     baseline = state.frames["train"][DRIFTED_FEATURE]
     live = state.frames["drifted"][DRIFTED_FEATURE]
-    path = report.write_report(state.summary, baseline, live, reports_dir / f"rehearsal-{state.stack}.html")
+    name = state.stack if s.stack == state.stack else f"{state.stack}-to-{s.stack}"
+    path = report.write_report(state.summary, baseline, live, reports_dir / f"rehearsal-{name}.html")
     state.summary["report"] = str(path)
     state.log(report.text_summary(state.summary))
 
@@ -625,21 +723,28 @@ def _step(number: int, log: Callable[[str], None]) -> Iterator[None]:
 def run_rehearsal(
     stack: str = "dev",
     rows: int = 4000,
-    requests: int = 600,
+    # prod captures 20%: 1,250 requests per window leave it 250 records; at 100 the PSI noise of an undrifted
+    # window reached the 0.2 threshold (total_charges 0.18-0.2 in two runs)
+    requests: int = 2500,
     reports_dir: Path | str = "reports",
     log: Callable[[str], None] = print,
     promote_to: str | None = None,
+    stack_files: Path = PROJECT_ROOT,
 ) -> dict[str, Any]:
-    """Run every step for `stack`; returns the summary. Raises RehearsalError naming the step that failed."""
+    """Run every step for `stack`, promoting its model to `promote_to` (default: to itself); returns the
+    summary. Raises RehearsalError naming the step that failed."""
     if rows < 50:
         raise RehearsalError(2, f"rows: expected at least 50, got {rows}")
     if requests < 2:
         raise RehearsalError(5, f"requests: expected at least 2, got {requests}")
+    target = promote_to or stack
     with tempfile.TemporaryDirectory(prefix="sagestack-rehearsal-") as work, ExitStack() as resources:
-        state = _State(stack=stack, work=Path(work), log=log)
+        state = _State(stack=stack, work=Path(work), log=log, stack_files=stack_files)
         state.summary["stack"] = stack
         with _step(1, log):
-            state.settings = load_settings(stack)
+            state.settings = load_settings(stack, stack_files)
+            if target != stack:  # the target's file and settings are checked before anything is created
+                check_target(state.s, load_settings(target, stack_files))
             endpoint_url = resources.enter_context(emulator.moto_server())
             resources.enter_context(emulator.aws_environment(endpoint_url, state.s.region))
             log(f"      AWS emulator (moto) at {endpoint_url}, region {state.s.region}")
@@ -649,9 +754,9 @@ def run_rehearsal(
         with _step(3, log):
             step_training(state)
         with _step(4, log):
-            # The pinned copy of the stack's own file: the stack switches from its job to the package. The
-            # alarm checks are the rehearsed stack's, so another target's endpoint would not be watched by them.
-            step_promotion(state, promote_to or stack)
+            # A pinned copy of the target's file; from here on the target's endpoint, capture, drift engine and
+            # alarm specs are the ones exercised (the source's own when it promotes to itself).
+            step_promotion(state, target)
         with _step(5, log):
             step_serving(state, requests)
         with _step(6, log):

@@ -82,7 +82,9 @@ def register(sm: Any, s3: Any, *, with_report: bool = True) -> str:
     return str(sm.create_model_package(**arguments)["ModelPackageArn"])
 
 
-def test_a_promoted_package_shows_its_arn_lineage_approval_evaluation_and_baseline(aws, capsys):
+def test_a_promoted_package_shows_its_arn_lineage_approval_evaluation_and_baseline(
+    aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     sm, s3 = aws
     arn = register(sm, s3)
     point_endpoint(
@@ -92,18 +94,20 @@ def test_a_promoted_package_shows_its_arn_lineage_approval_evaluation_and_baseli
     )
     assert served.main(["--endpoint", ENDPOINT, "--region", REGION], sagemaker=sm, s3=s3) == 0
     screen = capsys.readouterr().out
-    assert f"model version   {arn}" in screen
-    assert "approved        Approved" in screen
+    assert f"model version      {arn}" in screen
+    assert "approved           Approved" in screen
     assert "(not recorded)" not in screen and "unreadable" not in screen
     for fact in (RUNTIME["Steps.Train.TrainingJobName"], COMMIT, "validation:roc_auc=0.8841", "estimator="):
-        assert fact in screen
+        assert str(fact) in screen
     auc = report_document()["binary_classification_metrics"]["auc"]["value"]
     assert f"auc {auc:.4f} ± " in screen and "on 300 validation rows" in screen
-    assert f"drift baseline  {RUNTIME['Steps.Train.ModelArtifacts.S3ModelArtifacts']}" in screen
+    assert f"drift baseline     {RUNTIME['Steps.Train.ModelArtifacts.S3ModelArtifacts']}" in screen
     assert len(screen.splitlines()) <= 24  # one screen
 
 
-def test_a_stack_trained_model_shows_its_tags_and_the_report_inside_its_artifact(aws, capsys):
+def test_a_stack_trained_model_shows_its_tags_and_the_report_inside_its_artifact(
+    aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     sm, s3 = aws
     url = f"s3://{BUCKET}/models/training/sagestack-dev-0123abcd/output/model.tar.gz"
     report = report_document()
@@ -139,7 +143,9 @@ def test_a_stack_trained_model_shows_its_tags_and_the_report_inside_its_artifact
     assert "sagestack-dev-0123abcd" in capsys.readouterr().out
 
 
-def test_a_missing_report_or_an_artifact_without_one_is_said_not_raised(aws, capsys):
+def test_a_missing_report_or_an_artifact_without_one_is_said_not_raised(
+    aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     sm, s3 = aws
     arn = register(sm, s3, with_report=False)
     point_endpoint(sm, "sagestack-dev-model-pkg", {"ModelPackageName": arn})
@@ -149,10 +155,10 @@ def test_a_missing_report_or_an_artifact_without_one_is_said_not_raised(aws, cap
     point_endpoint(sm, "sagestack-dev-model-old", {"Image": "img", "ModelDataUrl": old})
     screen = served.render(served.describe_served(sm, s3, ENDPOINT, "primary"))
     assert "has no evaluation.json (trained before lineage was recorded)" in screen
-    assert "training job    (not recorded)" in screen
+    assert "training job       (not recorded)" in screen
 
 
-def test_an_absent_endpoint_or_stack_exits_2_naming_it(aws, capsys):
+def test_an_absent_endpoint_or_stack_exits_2_naming_it(aws: Any, capsys: pytest.CaptureFixture[str]) -> None:
     sm, s3 = aws
     assert served.main(["--endpoint", "nope", "--region", REGION], sagemaker=sm, s3=s3) == 2
     assert "served: " in capsys.readouterr().err
@@ -162,6 +168,6 @@ def test_an_absent_endpoint_or_stack_exits_2_naming_it(aws, capsys):
     assert "Pulumi.no-such-stack.yaml" in capsys.readouterr().err
 
 
-def test_the_stack_names_its_endpoint_and_region():
+def test_the_stack_names_its_endpoint_and_region() -> None:
     declared = recording_of("dev").one("aws:sagemaker/endpoint:Endpoint").inputs["name"]
     assert served._endpoint_of("dev") == (declared, load_stack_config("dev").region)
