@@ -21,7 +21,7 @@ import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler, OneHotEncoder
+from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
 import contract
 import estimator
@@ -29,6 +29,14 @@ import inference
 import sample_data
 
 EDGE_NUMBERS = (0.0, -0.0, -1.0, 1e-300, 5e-324, -1e9, 1e12, 123456.789)
+# The dtype each estimator's predict_proba converts its input to (scikit-learn 1.9.0 source):
+# ensemble/_gb.py decision_function and ensemble/_forest.py _validate_X_predict call validate_data with
+# dtype=np.float32; linear_model/_base.py decision_function keeps the input's float dtype.
+ESTIMATOR_INPUT_DTYPE = {
+    "gradient_boosting": np.float32,
+    "random_forest": np.float32,
+    "logistic_regression": np.float64,
+}
 
 
 def model_directory(root: Path, name: str, pipeline: Any) -> Path:
@@ -76,6 +84,12 @@ def frame(model: inference.LoadedModel, rows: list[list[Any]]) -> pd.DataFrame:
     return inference._frame(model, rows)
 
 
+def estimator_input(model: inference.LoadedModel, rows: list[list[Any]]) -> np.ndarray:
+    """The Pipeline's own features for ``rows``, in the dtype the final estimator converts them to."""
+    features = model.pipeline[:-1].transform(frame(model, rows))
+    return features.astype(ESTIMATOR_INPUT_DTYPE[model.model_version])
+
+
 def test_every_estimator_compiles(trained):
     assert trained.compiled is not None
     assert trained.estimator is trained.pipeline.steps[-1][1]
@@ -83,8 +97,16 @@ def test_every_estimator_compiles(trained):
 
 def test_compiled_features_equal_the_column_transformer(trained):
     rows = generated_rows(60, seed=1)
-    expected = trained.pipeline[:-1].transform(frame(trained, rows))
-    np.testing.assert_array_equal(trained.compiled.transform(rows), expected)
+    got = trained.compiled.transform(rows)
+    assert got.dtype == ESTIMATOR_INPUT_DTYPE[trained.model_version]
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, estimator_input(trained, rows))
+
+
+@pytest.mark.parametrize("count", [1, 2, 100])
+def test_compiled_features_are_exact_at_every_batch_size(trained, count):
+    rows = generated_rows(count, seed=10 + count)[:count]
+    np.testing.assert_array_equal(trained.compiled.transform(rows), estimator_input(trained, rows))
 
 
 @pytest.mark.parametrize("count", [1, 7, 200])
@@ -108,8 +130,42 @@ def test_missing_numbers_and_categories_are_imputed_as_the_pipeline_does(trained
     rows = generated_rows(12, seed=3)
     for index, row in enumerate(rows):
         row[index % len(row)] = math.nan
-    expected = trained.pipeline[:-1].transform(frame(trained, rows))
+    np.testing.assert_array_equal(trained.compiled.transform(rows), estimator_input(trained, rows))
+
+
+def test_none_is_missing_as_in_the_pipeline(trained):
+    rows = generated_rows(12, seed=7)
+    for index, row in enumerate(rows):
+        row[(index * 3) % len(row)] = None
+    expected = estimator_input(trained, [[math.nan if v is None else v for v in row] for row in rows])
     np.testing.assert_array_equal(trained.compiled.transform(rows), expected)
+
+
+def test_an_unknown_category_is_all_zeros_as_the_encoder_ignores_it(trained):
+    rows = generated_rows(9, seed=8)
+    categorical = [i for i, f in enumerate(contract.FEATURES) if f.type == "categorical"]
+    for index, row in enumerate(rows):
+        row[categorical[index % len(categorical)]] = "not-a-category"
+    got = trained.compiled.transform(rows)
+    np.testing.assert_array_equal(got, estimator_input(trained, rows))
+    # Each row lost exactly one of its one-hot ones.
+    assert got[:, -sum(len(contract.FEATURES[i].categories) for i in categorical) :].sum(axis=1).tolist() == [
+        len(categorical) - 1
+    ] * len(rows)
+
+
+def test_no_rows_is_an_empty_batch(trained):
+    assert trained.compiled.transform([]).shape == (0, trained.compiled.width)
+
+
+@pytest.mark.parametrize("cut", [1, -1])
+def test_a_row_of_the_wrong_length_is_refused(trained, cut):
+    rows = generated_rows(3, seed=9)[:3]
+    short = [row[:-1] for row in rows] if cut == -1 else [[*row, "extra"] for row in rows]
+    with pytest.raises(ValueError, match="expected 8 in schema order"):
+        trained.compiled.transform(short)
+    with pytest.raises(ValueError):
+        trained.compiled.transform([rows[0], rows[1][:-1]])
 
 
 def test_the_handler_answers_the_pipeline_probabilities(trained):
@@ -196,3 +252,34 @@ def test_an_uncompilable_pipeline_falls_back_and_logs_once(name, tmp_path, caplo
     assert model.compiled is None
     messages = [r.getMessage() for r in caplog.records if "not compiled" in r.getMessage()]
     assert len(messages) == 1, messages
+
+
+# --- StandardScaler settings: mean_ is fitted even with with_mean=False, and must then not be subtracted --
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "scaler", [{"with_mean": False}, {"with_std": False}, {"with_mean": False, "with_std": False}]
+)
+def test_scaler_settings_compile_to_what_the_scaler_computes(scaler, tmp_path):
+    pipeline = fitted(
+        Pipeline(
+            [
+                (
+                    "features",
+                    ColumnTransformer(
+                        [
+                            ("numeric", StandardScaler(**scaler), numeric_names()),
+                            ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical_names()),
+                        ]
+                    ),
+                ),
+                ("classifier", LogisticRegression(max_iter=500)),
+            ]
+        )
+    )
+    model = inference.load_model(str(model_directory(tmp_path, "scaler", pipeline)))
+    assert model.compiled is not None
+    rows = generated_rows(40, seed=11)
+    np.testing.assert_array_equal(model.compiled.transform(rows), pipeline[:-1].transform(frame(model, rows)))
+    assert np.max(np.abs(model.predict_proba(rows) - pipeline.predict_proba(frame(model, rows)))) <= 1e-12
