@@ -57,6 +57,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+from sklearn import config_context
 
 LOGGER = logging.getLogger(__name__)
 
@@ -197,10 +198,19 @@ class LoadedModel:
     response_type: Callable[..., Any] | None = None
 
     def predict_proba(self, rows: list[list[Any]]) -> np.ndarray:
-        """Class probabilities of validated rows in schema order (compiled path, or the Pipeline)."""
-        if self.compiled is not None:
-            return np.asarray(self.estimator.predict_proba(self.compiled.transform(rows)), dtype=np.float64)
-        return np.asarray(self.pipeline.predict_proba(_frame(self, rows)), dtype=np.float64)
+        """Class probabilities of validated rows in schema order (compiled path, or the Pipeline).
+
+        The estimator's own finiteness scan is skipped (scikit-learn's ``assume_finite``) only for input
+        that one ``isfinite`` pass has just shown finite; anything else goes through scikit-learn's checks
+        unchanged, so it refuses (or accepts) exactly what it would refuse from the Pipeline.
+        """
+        if self.compiled is None:
+            return np.asarray(self.pipeline.predict_proba(_frame(self, rows)), dtype=np.float64)
+        features = self.compiled.transform(rows)
+        if not np.isfinite(features).all():
+            return np.asarray(self.estimator.predict_proba(features), dtype=np.float64)
+        with config_context(assume_finite=True):
+            return np.asarray(self.estimator.predict_proba(features), dtype=np.float64)
 
 
 def _read_json(path: Path) -> Any:

@@ -283,3 +283,25 @@ def test_scaler_settings_compile_to_what_the_scaler_computes(scaler, tmp_path):
     rows = generated_rows(40, seed=11)
     np.testing.assert_array_equal(model.compiled.transform(rows), pipeline[:-1].transform(frame(model, rows)))
     assert np.max(np.abs(model.predict_proba(rows) - pipeline.predict_proba(frame(model, rows)))) <= 1e-12
+
+
+def outcome(predict: Any, rows: list[list[Any]]) -> Any:
+    try:
+        return np.asarray(predict(rows))
+    except ValueError as error:
+        return type(error)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("huge", [1e300, -1e308, 3.5e38])
+def test_values_too_large_for_the_estimator_are_refused_or_served_as_the_pipeline_does(trained, huge):
+    # The compiled path skips scikit-learn's finiteness scan only for input it has checked finite itself:
+    # a number that overflows the estimator's dtype (float32 for trees) must fail where the Pipeline fails.
+    rows = generated_rows(3, seed=12)[:3]
+    rows[1][2] = huge
+    expected = outcome(lambda r: trained.pipeline.predict_proba(frame(trained, r)), rows)
+    got = outcome(trained.predict_proba, rows)
+    if isinstance(expected, type):
+        assert got is expected
+    else:
+        assert np.max(np.abs(got - expected)) <= 1e-12
