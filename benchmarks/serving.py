@@ -86,7 +86,7 @@ def pack(paths: dict[str, Path], archive: Path) -> Path:
 
 
 def interleaved(
-    variants: dict[str, Callable[[], object]], rounds: int = 15
+    variants: dict[str, Callable[[], object]], rounds: int = 45
 ) -> dict[str, tuple[float, float]]:
     """Per variant: (median seconds per call, median per-round ratio to the first variant, the floor)."""
     names = list(variants)
@@ -97,7 +97,7 @@ def interleaved(
     while time.perf_counter() - start < 0.05:
         floor()
         calls += 1
-    round_calls = max(3, int(calls * 0.1 / 0.05))
+    round_calls = max(3, int(calls * 0.03 / 0.05))
     times: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
         for name in names:
