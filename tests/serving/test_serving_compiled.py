@@ -314,3 +314,14 @@ def test_values_too_large_for_the_estimator_are_refused_or_served_as_the_pipelin
         assert got is expected
     else:
         assert np.max(np.abs(got - expected)) <= 1e-12
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_number_the_tree_models_cannot_take_is_a_500_as_documented(trained: inference.LoadedModel) -> None:
+    rows = generated_rows(1, seed=13)[:1]
+    rows[0][2] = 1e300
+    status, body, _ = inference.handle(trained, json.dumps({"instances": rows}), "application/json", "")
+    if ESTIMATOR_INPUT_DTYPE[trained.model_version] is np.float32:
+        assert (status, json.loads(body)["error"]["code"]) == (500, "internal_error")
+    else:
+        assert status == 200
