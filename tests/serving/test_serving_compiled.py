@@ -87,6 +87,11 @@ def frame(model: inference.LoadedModel, rows: list[list[Any]]) -> pd.DataFrame:
     return inference._frame(model, rows)
 
 
+def compiled(model: inference.LoadedModel) -> inference.CompiledPreprocessing:
+    assert model.compiled is not None, "the model did not compile"
+    return model.compiled
+
+
 def estimator_input(model: inference.LoadedModel, rows: list[list[Any]]) -> np.ndarray:
     """The Pipeline's own features for ``rows``, in the dtype the final estimator converts them to."""
     features = model.pipeline[:-1].transform(frame(model, rows))
@@ -100,7 +105,7 @@ def test_every_estimator_compiles(trained: inference.LoadedModel) -> None:
 
 def test_compiled_features_equal_the_column_transformer(trained: inference.LoadedModel) -> None:
     rows = generated_rows(60, seed=1)
-    got = trained.compiled.transform(rows)
+    got = compiled(trained).transform(rows)
     assert got.dtype == ESTIMATOR_INPUT_DTYPE[trained.model_version]
     assert got.flags.c_contiguous
     np.testing.assert_array_equal(got, estimator_input(trained, rows))
@@ -109,7 +114,7 @@ def test_compiled_features_equal_the_column_transformer(trained: inference.Loade
 @pytest.mark.parametrize("count", [1, 2, 100])
 def test_compiled_features_are_exact_at_every_batch_size(trained: inference.LoadedModel, count: int) -> None:
     rows = generated_rows(count, seed=10 + count)[:count]
-    np.testing.assert_array_equal(trained.compiled.transform(rows), estimator_input(trained, rows))
+    np.testing.assert_array_equal(compiled(trained).transform(rows), estimator_input(trained, rows))
 
 
 @pytest.mark.parametrize("count", [1, 7, 200])
@@ -135,7 +140,7 @@ def test_missing_numbers_and_categories_are_imputed_as_the_pipeline_does(
     rows = generated_rows(12, seed=3)
     for index, row in enumerate(rows):
         row[index % len(row)] = math.nan
-    np.testing.assert_array_equal(trained.compiled.transform(rows), estimator_input(trained, rows))
+    np.testing.assert_array_equal(compiled(trained).transform(rows), estimator_input(trained, rows))
 
 
 def test_none_is_missing_as_in_the_pipeline(trained: inference.LoadedModel) -> None:
@@ -143,7 +148,7 @@ def test_none_is_missing_as_in_the_pipeline(trained: inference.LoadedModel) -> N
     for index, row in enumerate(rows):
         row[(index * 3) % len(row)] = None
     expected = estimator_input(trained, [[math.nan if v is None else v for v in row] for row in rows])
-    np.testing.assert_array_equal(trained.compiled.transform(rows), expected)
+    np.testing.assert_array_equal(compiled(trained).transform(rows), expected)
 
 
 def test_an_unknown_category_is_all_zeros_as_the_encoder_ignores_it(trained: inference.LoadedModel) -> None:
@@ -151,7 +156,7 @@ def test_an_unknown_category_is_all_zeros_as_the_encoder_ignores_it(trained: inf
     categorical = [i for i, f in enumerate(contract.FEATURES) if f.type == "categorical"]
     for index, row in enumerate(rows):
         row[categorical[index % len(categorical)]] = "not-a-category"
-    got = trained.compiled.transform(rows)
+    got = compiled(trained).transform(rows)
     np.testing.assert_array_equal(got, estimator_input(trained, rows))
     # Each row lost exactly one of its one-hot ones.
     assert got[:, -sum(len(contract.FEATURES[i].categories) for i in categorical) :].sum(axis=1).tolist() == [
@@ -160,7 +165,7 @@ def test_an_unknown_category_is_all_zeros_as_the_encoder_ignores_it(trained: inf
 
 
 def test_no_rows_is_an_empty_batch(trained: inference.LoadedModel) -> None:
-    assert trained.compiled.transform([]).shape == (0, trained.compiled.width)
+    assert compiled(trained).transform([]).shape == (0, compiled(trained).width)
 
 
 @pytest.mark.parametrize("cut", [1, -1])
@@ -168,9 +173,9 @@ def test_a_row_of_the_wrong_length_is_refused(trained: inference.LoadedModel, cu
     rows = generated_rows(3, seed=9)[:3]
     short = [row[:-1] for row in rows] if cut == -1 else [[*row, "extra"] for row in rows]
     with pytest.raises(ValueError, match="expected 8 in schema order"):
-        trained.compiled.transform(short)
+        compiled(trained).transform(short)
     with pytest.raises(ValueError):
-        trained.compiled.transform([rows[0], rows[1][:-1]])
+        compiled(trained).transform([rows[0], rows[1][:-1]])
 
 
 def test_the_handler_answers_the_pipeline_probabilities(trained: inference.LoadedModel) -> None:
@@ -288,7 +293,9 @@ def test_scaler_settings_compile_to_what_the_scaler_computes(scaler: dict[str, b
     model = inference.load_model(str(model_directory(tmp_path, "scaler", pipeline)))
     assert model.compiled is not None
     rows = generated_rows(40, seed=11)
-    np.testing.assert_array_equal(model.compiled.transform(rows), pipeline[:-1].transform(frame(model, rows)))
+    np.testing.assert_array_equal(
+        compiled(model).transform(rows), pipeline[:-1].transform(frame(model, rows))
+    )
     assert np.max(np.abs(model.predict_proba(rows) - pipeline.predict_proba(frame(model, rows)))) <= 1e-12
 
 
