@@ -8,9 +8,14 @@ in one run, for 1 and 100 rows, each as a ratio to the floor measured in the sam
 2. the floor: the final estimator's predict_proba on the prepared numpy array;
 3. the compiled path: validated rows -> compiled preprocessing -> final estimator (targets 1.3x / 1.2x);
 4. the handler: inference.handle on a JSON body (parse, validate, predict, encode);
-and p50/p99 of single-row JSON requests through the image's real serving stack (serving/local_server.py,
-one gunicorn gevent worker) over 127.0.0.1 with keep-alive (target: p50 <= 2.5x the 1-row floor).
-The machine may be shared: rounds alternate so that outside load hits every variant alike.
+then p50/p99 of single-row JSON requests through the image's real serving stack (serving/local_server.py,
+one gunicorn gevent worker) over 127.0.0.1 (target: p50 <= 2.5x the 1-row floor), beside the container's
+own floor: the same stack, client and body size with a transform_fn that answers a constant, so the
+report separates our cost from the container's. The client keeps one HTTP/1.1 connection open (keep-alive,
+as a pooled client such as botocore does); a connection per request is measured too, since the image's
+nginx opens a new upstream connection to gunicorn for every request (sagemaker-containers
+etc/nginx.conf.template: no upstream keepalive). The machine may be shared: rounds alternate between every
+variant, in-process floor included, so that outside load hits them alike.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "serving")]
@@ -37,6 +43,23 @@ from infra.packaging import SERVING_FILES  # noqa: E402
 
 TARGETS = {("compiled path", 1): 1.3, ("compiled path", 100): 1.2}
 SERVER_P50_TARGET = 2.5
+WARMUP_REQUESTS = 50
+JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+# The container's own floor: same stack and response size, no model (packed as inference.py).
+CONSTANT_PROGRAM = '''"""A transform_fn answering a constant: the serving stack's own cost per request."""
+
+from sagemaker_containers.beta.framework import worker
+
+BODY = {body!r}
+
+
+def model_fn(model_dir):
+    return None
+
+
+def transform_fn(model, request_body, content_type, accept):
+    return worker.Response(response=BODY, status=200, mimetype="application/json")
+'''
 
 
 def train_model(workdir: Path) -> Path:
@@ -63,7 +86,7 @@ def pack(paths: dict[str, Path], archive: Path) -> Path:
 
 
 def interleaved(
-    variants: dict[str, Callable[[], object]], rounds: int = 15
+    variants: dict[str, Callable[[], object]], rounds: int = 45
 ) -> dict[str, tuple[float, float]]:
     """Per variant: (median seconds per call, median per-round ratio to the first variant, the floor)."""
     names = list(variants)
@@ -74,7 +97,7 @@ def interleaved(
     while time.perf_counter() - start < 0.05:
         floor()
         calls += 1
-    round_calls = max(3, int(calls * 0.1 / 0.05))
+    round_calls = max(3, int(calls * 0.03 / 0.05))
     times: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
         for name in names:
@@ -92,20 +115,26 @@ def interleaved(
     }
 
 
+def prepared_row(model: inference.LoadedModel, batch: list[list[object]]) -> Any:
+    """The floor's input: the fitted ColumnTransformer's own output for the rows (float64 numpy)."""
+    return model.pipeline[:-1].transform(inference._frame(model, batch))
+
+
 def in_process(
     model: inference.LoadedModel, rows: list[list[object]]
 ) -> dict[int, dict[str, tuple[float, float]]]:
     assert model.compiled is not None, "the benchmark model did not compile"
     results = {}
     for count in (1, 100):
-        batch = inference.parse_rows(model, json.dumps({"instances": rows[:count]}), inference.JSON)
         body = json.dumps({"instances": rows[:count]})
+        batch = inference.parse_rows(model, body, inference.JSON)
         frame = inference._frame(model, batch)
-        prepared = model.compiled.transform(batch)
         assert inference.handle(model, body, inference.JSON, inference.JSON)[0] == 200
         results[count] = interleaved(
             {
-                "floor: estimator on numpy": functools.partial(model.estimator.predict_proba, prepared),
+                "floor: estimator on numpy": functools.partial(
+                    model.estimator.predict_proba, prepared_row(model, batch)
+                ),
                 "Pipeline predict_proba": functools.partial(model.pipeline.predict_proba, frame),
                 "compiled path": functools.partial(model.predict_proba, batch),
                 "handler (JSON)": functools.partial(
@@ -116,27 +145,141 @@ def in_process(
     return results
 
 
-def server_latency(url: str, body: str, requests: int) -> list[float]:
-    host, port = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    latencies = []
-    for index in range(requests + 50):
+class Client:
+    """Single-row POSTs to one server: over one kept-alive connection, or a new connection each time."""
+
+    def __init__(self, url: str, body: bytes, keep_alive: bool) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.address = (host, int(port))
+        self.body = body
+        self.keep_alive = keep_alive
+        self.connection = http.client.HTTPConnection(*self.address, timeout=10)
+        self.socket: object = None
+
+    def start_round(self) -> None:
+        """A kept-alive connection opened (and used once, untimed) per round: gunicorn closes a connection
+        idle for its keepalive (2 s), which the other variants' turns may exceed on a loaded machine."""
+        if self.keep_alive:
+            self.connection.close()
+            self.connection = http.client.HTTPConnection(*self.address, timeout=10)
+            self.socket = None
+            self.once()
+
+    def once(self) -> float:
+        if not self.keep_alive:
+            self.connection = http.client.HTTPConnection(*self.address, timeout=10)
         start = time.perf_counter()
-        connection.request("POST", "/invocations", body=body, headers=headers)
-        response = connection.getresponse()
+        self.connection.request("POST", "/invocations", body=self.body, headers=JSON_HEADERS)
+        response = self.connection.getresponse()
         response.read()
         elapsed = time.perf_counter() - start
         assert response.status == 200, response.status
-        if index >= 50:
-            latencies.append(elapsed)
-    connection.close()
-    return latencies
+        if self.keep_alive:
+            # The server kept the connection: every request of the round went over one socket.
+            self.socket = self.socket or self.connection.sock
+            assert self.connection.sock is self.socket, "the server closed the kept-alive connection"
+        else:
+            self.connection.close()
+        return elapsed
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def timed_calls(function: Callable[[], object], calls: int) -> list[float]:
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def server_rounds(
+    clients: dict[str, Client], in_process_calls: dict[str, Callable[[], object]], requests: int, rounds: int
+) -> dict[str, list[float]]:
+    """Per-call seconds of every client and in-process call, alternating in ``rounds`` rounds."""
+    for client in clients.values():
+        for _ in range(WARMUP_REQUESTS):
+            client.once()
+    samples: dict[str, list[float]] = {name: [] for name in [*clients, *in_process_calls]}
+    per_round = max(1, requests // rounds)
+    for _ in range(rounds):
+        for name, client in clients.items():
+            client.start_round()
+            samples[name] += [client.once() for _ in range(per_round)]
+        for name, function in in_process_calls.items():
+            samples[name] += timed_calls(function, per_round)
+    for client in clients.values():
+        client.close()
+    return samples
+
+
+def constant_code_archive(workdir: Path, answer: bytes) -> Path:
+    directory = workdir / "constant-code"
+    directory.mkdir()
+    (directory / "inference.py").write_text(CONSTANT_PROGRAM.format(body=answer), encoding="utf-8")
+    paths = {n: ROOT / "serving" / n for n in SERVING_FILES if n != "inference.py"}
+    return pack({**paths, "inference.py": directory / "inference.py"}, workdir / "constant.tar.gz")
+
+
+def print_server_report(samples: dict[str, list[float]]) -> None:
+    floor = statistics.median(samples["floor"])
+    handler = statistics.median(samples["handler"])
+    print(
+        f"\nserving stack (sagemaker-containers + gunicorn/gevent + Flask, 1 worker), single-row JSON over "
+        f"127.0.0.1, {len(samples['model, keep-alive'])} requests per variant in alternating rounds;\n"
+        f"in the same rounds: floor (estimator on numpy, 1 row) p50 {floor * 1e3:.3f} ms, "
+        f"handler in process p50 {handler * 1e3:.3f} ms = {handler / floor:.2f}x floor"
+    )
+    print(f"{'server':<36}{'p50':>9}{'x floor':>9}{'p99':>10}{'x floor':>9}")
+    for name in (
+        "model, keep-alive",
+        "constant, keep-alive",
+        "model, new connection",
+        "constant, new connection",
+    ):
+        quantiles = statistics.quantiles(samples[name], n=100)
+        p50, p99 = quantiles[49], quantiles[98]
+        mark = f"  (target <= {SERVER_P50_TARGET})" if name == "model, keep-alive" else ""
+        print(
+            f"{name:<36}{p50 * 1e3:>6.3f} ms{p50 / floor:>8.2f}x{p99 * 1e3:>7.3f} ms{p99 / floor:>8.2f}x{mark}"
+        )
+    for mode in ("keep-alive", "new connection"):
+        ours = statistics.median(samples[f"model, {mode}"]) - statistics.median(samples[f"constant, {mode}"])
+        print(
+            f"our share ({mode}): model p50 - constant p50 = {ours * 1e3:.3f} ms "
+            f"= {ours / handler:.2f}x the in-process handler"
+        )
+
+
+def serve_both(
+    workdir: Path, model_dir: Path, model: inference.LoadedModel, rows: list[list[object]], requests: int
+) -> dict[str, list[float]]:
+    body = json.dumps({"instances": rows[:1]})
+    answer = inference.handle(model, body, inference.JSON, inference.JSON)[1]
+    batch = inference.parse_rows(model, body, inference.JSON)
+    in_process_calls: dict[str, Callable[[], object]] = {
+        "floor": functools.partial(model.estimator.predict_proba, prepared_row(model, batch)),
+        "handler": functools.partial(inference.handle, model, body, inference.JSON, inference.JSON),
+    }
+    model_archive = pack({p.name: p for p in model_dir.iterdir()}, workdir / "model.tar.gz")
+    code_archive = pack({n: ROOT / "serving" / n for n in SERVING_FILES}, workdir / "sourcedir.tar.gz")
+    with (
+        local_server.serve(model_archive, code_archive) as real,
+        local_server.serve(model_archive, constant_code_archive(workdir, answer)) as constant,
+    ):
+        clients = {
+            f"{name}, {mode}": Client(server.url, body.encode(), keep_alive=mode == "keep-alive")
+            for mode in ("keep-alive", "new connection")
+            for name, server in (("model", real), ("constant", constant))
+        }
+        return server_rounds(clients, in_process_calls, requests, rounds=20)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000, help="single-row requests through the server")
+    parser.add_argument("--requests", type=int, default=2000, help="single-row requests per server variant")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sagestack-bench-") as temp:
         workdir = Path(temp)
@@ -149,38 +292,13 @@ def main() -> int:
 
         print(f"model: {model.model_version} ({type(model.estimator).__name__})")
         results = in_process(model, rows)
-        floor_one = results[1]["floor: estimator on numpy"][0]
         print(f"{'in process':<28}{'rows':>5}{'per call':>12}{'x floor':>9}{'target':>8}")
         for count, variants in results.items():
             for name, (seconds, ratio) in variants.items():
                 target = TARGETS.get((name, count))
                 mark = f"<= {target}" if target else ""
                 print(f"{name:<28}{count:>5}{seconds * 1e3:>9.3f} ms{ratio:>8.2f}x{mark:>8}")
-
-        model_archive = pack({p.name: p for p in model_dir.iterdir()}, workdir / "model.tar.gz")
-        code_archive = pack({n: ROOT / "serving" / n for n in SERVING_FILES}, workdir / "sourcedir.tar.gz")
-        with local_server.serve(model_archive, code_archive) as server:
-            latencies = server_latency(server.url, json.dumps({"instances": rows[:1]}), arguments.requests)
-        floor_after = interleaved(
-            {
-                "floor": functools.partial(
-                    model.estimator.predict_proba,
-                    model.compiled.transform(
-                        inference.parse_rows(model, json.dumps({"instances": rows[:1]}), inference.JSON)
-                    ),
-                )
-            }
-        )["floor"][0]
-        floor = statistics.median([floor_one, floor_after])
-        quantiles = statistics.quantiles(latencies, n=100)
-        p50, p99 = quantiles[49], quantiles[98]
-        print(
-            f"serving stack (sagemaker-containers + gunicorn/gevent, 1 worker), {len(latencies)} single-row "
-            f"JSON requests over 127.0.0.1 (keep-alive):\n"
-            f"  p50 {p50 * 1e3:.2f} ms = {p50 / floor:.2f}x floor (target <= {SERVER_P50_TARGET}), "
-            f"p99 {p99 * 1e3:.2f} ms = {p99 / floor:.2f}x floor; floor (1 row, before/after) "
-            f"{floor_one * 1e3:.3f}/{floor_after * 1e3:.3f} ms"
-        )
+        print_server_report(serve_both(workdir, model_dir, model, rows, arguments.requests))
     return 0
 
 

@@ -48,14 +48,16 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
+from sklearn import config_context
 
 LOGGER = logging.getLogger(__name__)
 
@@ -97,50 +99,82 @@ class CompiledPreprocessing:
     """The fitted preprocessing as numpy operations; ``transform(rows)`` is the final estimator's input.
 
     ``rows`` are lists in schema order (numbers as floats, categories as strings), as ``parse_rows`` gives.
-    Numeric columns: NaN -> the imputer's statistic, then ``(x - mean) / scale`` exactly as StandardScaler
-    computes it. Categorical columns: a missing value (None or NaN) -> the imputer's statistic, then one-hot
-    over the encoder's categories (an unknown category is all zeros, as ``handle_unknown="ignore"``).
+    The output is preallocated in ``dtype``, the dtype the final estimator converts its input to anyway
+    (float32 C-order for scikit-learn's tree models), so the estimator takes it without a copy. Numeric
+    columns: ``(x - mean) / scale`` in float64 exactly as StandardScaler computes it, rounded once into the
+    output; a missing number (NaN, None) is the imputer's statistic, scaled the same way at load.
+    Categorical columns: one dict lookup per value gives its one-hot column; a missing value (None, NaN)
+    is the imputer's statistic, an unknown category all zeros (as ``handle_unknown="ignore"``).
     """
 
+    features: int
     width: int
+    dtype: np.dtype[Any]
     numeric_positions: tuple[int, ...]
-    numeric_fill: np.ndarray | None
+    numeric_offset: int
+    # Shaped (columns, 1): they broadcast over the numeric block, which is filled column-major.
     numeric_mean: np.ndarray | None
     numeric_scale: np.ndarray | None
-    numeric_offset: int
-    categorical: tuple[tuple[int, Any, Mapping[Any, int], int], ...]
+    # What the Pipeline makes of a missing number (imputer statistic, then scaled); None without imputer.
+    numeric_missing: np.ndarray | None
+    categorical_positions: tuple[int, ...]
+    # Per categorical column: value -> its output column, and the imputer's fill (None without imputer).
+    categorical_columns: tuple[Mapping[Any, int], ...]
+    categorical_fill: tuple[Any, ...]
 
     def transform(self, rows: Sequence[Sequence[Any]]) -> np.ndarray:
         count = len(rows)
-        result = np.zeros((count, self.width), dtype=np.float64)
+        result = np.zeros((count, self.width), dtype=self.dtype)
+        if not count:
+            return result
         columns = list(zip(*rows, strict=True))
+        if len(columns) != self.features:
+            raise ValueError(f"rows have {len(columns)} values, expected {self.features} in schema order")
         if self.numeric_positions:
-            numeric = np.array([columns[i] for i in self.numeric_positions], dtype=np.float64).T
-            if self.numeric_fill is not None:
-                missing = np.isnan(numeric)
-                if missing.any():
-                    numeric = np.where(missing, self.numeric_fill, numeric)
-            if self.numeric_mean is not None:
-                numeric -= self.numeric_mean
-            if self.numeric_scale is not None:
-                numeric /= self.numeric_scale
-            result[:, self.numeric_offset : self.numeric_offset + len(self.numeric_positions)] = numeric
-        every_row = np.arange(count)
-        for position, fill, index, offset in self.categorical:
-            codes = [index.get(value, -1) for value in columns[position]]
-            if -1 in codes:
-                codes = [_category_code(index, value, fill) for value in columns[position]]
-            code_array = np.asarray(codes, dtype=np.intp)
-            known = code_array >= 0
-            result[every_row[known], offset + code_array[known]] = 1.0
+            self._numeric(columns, count, result)
+        if self.categorical_positions:
+            self._categorical(columns, count, result)
         return result
 
+    def _numeric(self, columns: list[tuple[Any, ...]], count: int, result: np.ndarray) -> None:
+        width = len(self.numeric_positions)
+        selected = chain.from_iterable(columns[position] for position in self.numeric_positions)
+        values = np.fromiter(selected, np.float64, width * count).reshape(width, count)
+        block = result[:, self.numeric_offset : self.numeric_offset + width].T
+        if self.numeric_mean is not None:
+            np.subtract(values, self.numeric_mean, out=values)
+        if self.numeric_scale is not None:
+            np.divide(values, self.numeric_scale, out=block)
+        else:
+            block[...] = values
+        if self.numeric_missing is not None:
+            missing = np.isnan(values)
+            if missing.any():
+                np.copyto(block, self.numeric_missing, where=missing)
 
-def _category_code(index: Mapping[Any, int], value: Any, fill: Any) -> int:
-    """The one-hot column of ``value``: a missing value (None, NaN) is the imputer's fill; unknown is -1."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        value = fill
-    return index.get(value, -1)
+    def _categorical(self, columns: list[tuple[Any, ...]], count: int, result: np.ndarray) -> None:
+        shape = (len(self.categorical_positions), count)
+        lookups = zip(self.categorical_positions, self.categorical_columns, strict=True)
+        try:
+            selected = chain.from_iterable(map(index.__getitem__, columns[p]) for p, index in lookups)
+            codes = np.fromiter(selected, np.intp, shape[0] * count).reshape(shape)
+        except KeyError:
+            codes = np.fromiter(self._codes_with_missing(columns), np.intp, shape[0] * count).reshape(shape)
+            known = codes >= 0
+            result[np.nonzero(known)[1], codes[known]] = 1.0
+        else:
+            result[np.arange(count), codes] = 1.0
+
+    def _codes_with_missing(self, columns: list[tuple[Any, ...]]) -> Iterator[int]:
+        """Output column of every categorical value: a missing one is the imputer's fill, unknown is -1."""
+        lookups = zip(
+            self.categorical_positions, self.categorical_columns, self.categorical_fill, strict=True
+        )
+        for position, index, fill in lookups:
+            for value in columns[position]:
+                if value is None or (isinstance(value, float) and math.isnan(value)):
+                    value = fill
+                yield index.get(value, -1)
 
 
 @dataclass(frozen=True)
@@ -164,10 +198,19 @@ class LoadedModel:
     response_type: Callable[..., Any] | None = None
 
     def predict_proba(self, rows: list[list[Any]]) -> np.ndarray:
-        """Class probabilities of validated rows in schema order (compiled path, or the Pipeline)."""
-        if self.compiled is not None:
-            return np.asarray(self.estimator.predict_proba(self.compiled.transform(rows)), dtype=np.float64)
-        return np.asarray(self.pipeline.predict_proba(_frame(self, rows)), dtype=np.float64)
+        """Class probabilities of validated rows in schema order (compiled path, or the Pipeline).
+
+        The estimator's own finiteness scan is skipped (scikit-learn's ``assume_finite``) only for input
+        that one ``isfinite`` pass has just shown finite; anything else goes through scikit-learn's checks
+        unchanged, so it refuses (or accepts) exactly what it would refuse from the Pipeline.
+        """
+        if self.compiled is None:
+            return np.asarray(self.pipeline.predict_proba(_frame(self, rows)), dtype=np.float64)
+        features = self.compiled.transform(rows)
+        if not np.isfinite(features).all():
+            return np.asarray(self.estimator.predict_proba(features), dtype=np.float64)
+        with config_context(assume_finite=True):
+            return np.asarray(self.estimator.predict_proba(features), dtype=np.float64)
 
 
 def _read_json(path: Path) -> Any:
@@ -232,6 +275,7 @@ def _one_step(name: str, step: Any) -> list[Any]:
 
 
 def _numeric_block(name: str, steps: list[Any], width: int) -> tuple[Any, Any, Any]:
+    """(imputer statistics, mean, scale) of a numeric block, each None when that step does not apply."""
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import StandardScaler
 
@@ -246,8 +290,10 @@ def _numeric_block(name: str, steps: list[Any], width: int) -> tuple[Any, Any, A
             if fill.shape != (width,) or np.isnan(fill).any():
                 raise CompileError(f"transformer {name!r}: imputer drops or keeps empty columns")
         elif isinstance(step, StandardScaler) and mean is None and scale is None:
-            mean = None if step.mean_ is None else np.asarray(step.mean_, dtype=np.float64)
-            scale = None if step.scale_ is None else np.asarray(step.scale_, dtype=np.float64)
+            # StandardScaler.transform subtracts mean_ only with_mean and divides by scale_ only with_std;
+            # mean_ is fitted even when with_mean=False (sklearn/preprocessing/_data.py).
+            mean = np.asarray(step.mean_, dtype=np.float64) if step.with_mean else None
+            scale = np.asarray(step.scale_, dtype=np.float64) if step.with_std else None
         else:
             raise CompileError(f"transformer {name!r}: step {type(step).__name__} is not supported here")
     return fill, mean, scale
@@ -277,11 +323,37 @@ def _categorical_block(name: str, steps: list[Any], width: int) -> tuple[list[An
     return fills, [list(categories) for categories in encoder.categories_]
 
 
-def compile_preprocessing(pipeline: Any, features: Sequence[Feature]) -> tuple[CompiledPreprocessing, Any]:
-    """(compiled preprocessing, final estimator) of a fitted ``Pipeline([ColumnTransformer, estimator])``.
+@dataclass
+class _Layout:
+    """The output columns of a ColumnTransformer, gathered transformer by transformer."""
 
-    Raises CompileError naming what it does not reproduce; the caller then keeps the Pipeline.
-    """
+    width: int = 0
+    numeric: tuple[Any, Any, Any] | None = None
+    numeric_positions: tuple[int, ...] = ()
+    numeric_offset: int = 0
+    categorical_positions: list[int] = dataclasses.field(default_factory=list)
+    categorical_columns: list[Mapping[Any, int]] = dataclasses.field(default_factory=list)
+    categorical_fill: list[Any] = dataclasses.field(default_factory=list)
+
+    def add_numeric(self, name: str, steps: list[Any], positions: list[int]) -> None:
+        if self.numeric is not None:
+            raise CompileError("more than one numeric transformer")
+        self.numeric = _numeric_block(name, steps, len(positions))
+        self.numeric_positions = tuple(positions)
+        self.numeric_offset = self.width
+        self.width += len(positions)
+
+    def add_categorical(self, name: str, steps: list[Any], positions: list[int]) -> None:
+        fills, categories = _categorical_block(name, steps, len(positions))
+        for position, fill, values in zip(positions, fills, categories, strict=True):
+            self.categorical_positions.append(position)
+            self.categorical_columns.append({v: self.width + i for i, v in enumerate(values)})
+            self.categorical_fill.append(fill)
+            self.width += len(values)
+
+
+def _split_pipeline(pipeline: Any) -> tuple[Any, Any]:
+    """(ColumnTransformer, final estimator) of a fitted two-step Pipeline, or CompileError."""
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
@@ -294,13 +366,13 @@ def compile_preprocessing(pipeline: Any, features: Sequence[Feature]) -> tuple[C
         raise CompileError(f"final step {type(estimator).__name__} has no predict_proba")
     if getattr(transformer, "_sklearn_output_config", {}).get("transform", "default") != "default":
         raise CompileError("ColumnTransformer output is not a numpy array")
+    return transformer, estimator
+
+
+def _column_layout(transformer: Any, features: Sequence[Feature]) -> _Layout:
     position = {feature.name: index for index, feature in enumerate(features)}
     kinds = {feature.name: feature.is_numeric for feature in features}
-    numeric_positions: list[int] = []
-    numeric: tuple[Any, Any, Any] | None = None
-    numeric_offset = 0
-    categorical: list[tuple[int, Any, Mapping[Any, int], int]] = []
-    offset = 0
+    layout = _Layout()
     for name, step, columns in transformer.transformers_:
         if step == "drop" or (name == "remainder" and len(columns) == 0):
             continue
@@ -308,31 +380,68 @@ def compile_preprocessing(pipeline: Any, features: Sequence[Feature]) -> tuple[C
             raise CompileError(f"transformer {name!r}: columns {columns!r} are not schema feature names")
         steps = _one_step(name, step)
         if all(kinds[c] for c in columns):
-            if numeric is not None:
-                raise CompileError("more than one numeric transformer")
-            numeric = _numeric_block(name, steps, len(columns))
-            numeric_positions = [position[c] for c in columns]
-            numeric_offset = offset
-            offset += len(columns)
+            layout.add_numeric(name, steps, [position[c] for c in columns])
         elif not any(kinds[c] for c in columns):
-            fills, categories = _categorical_block(name, steps, len(columns))
-            for column, fill, values in zip(columns, fills, categories, strict=True):
-                categorical.append((position[column], fill, {v: i for i, v in enumerate(values)}, offset))
-                offset += len(values)
+            layout.add_categorical(name, steps, [position[c] for c in columns])
         else:
             raise CompileError(f"transformer {name!r} mixes numeric and categorical columns")
-    expected = getattr(estimator, "n_features_in_", offset)
-    if expected != offset:
-        raise CompileError(f"compiled width {offset} differs from the estimator's {expected} inputs")
-    fill, mean, scale = numeric if numeric is not None else (None, None, None)
+    return layout
+
+
+def _input_dtype(estimator: Any) -> np.dtype[Any]:
+    """The dtype the estimator converts its input to: float32 for scikit-learn's tree models (their
+    predict validates with ``dtype=np.float32``: ensemble/_gb.py decision_function, ensemble/_forest.py and
+    tree/_classes.py ``_validate_X_predict``), float64 for the rest, which compute in the input's dtype."""
+    from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
+
+    trees = (
+        GradientBoostingClassifier,
+        RandomForestClassifier,
+        ExtraTreesClassifier,
+        DecisionTreeClassifier,
+        ExtraTreeClassifier,
+    )
+    if isinstance(estimator, trees):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _missing_numbers(fill: Any, mean: Any, scale: Any) -> np.ndarray | None:
+    """The Pipeline's value for a missing number: the imputer's statistic, then scaled as StandardScaler does."""
+    if fill is None:
+        return None
+    value = np.array(fill, dtype=np.float64)
+    if mean is not None:
+        value -= mean
+    if scale is not None:
+        value /= scale
+    return value.reshape(-1, 1)
+
+
+def compile_preprocessing(pipeline: Any, features: Sequence[Feature]) -> tuple[CompiledPreprocessing, Any]:
+    """(compiled preprocessing, final estimator) of a fitted ``Pipeline([ColumnTransformer, estimator])``.
+
+    Raises CompileError naming what it does not reproduce; the caller then keeps the Pipeline.
+    """
+    transformer, estimator = _split_pipeline(pipeline)
+    layout = _column_layout(transformer, features)
+    expected = getattr(estimator, "n_features_in_", layout.width)
+    if expected != layout.width:
+        raise CompileError(f"compiled width {layout.width} differs from the estimator's {expected} inputs")
+    fill, mean, scale = layout.numeric if layout.numeric is not None else (None, None, None)
     compiled = CompiledPreprocessing(
-        width=offset,
-        numeric_positions=tuple(numeric_positions),
-        numeric_fill=fill,
-        numeric_mean=mean,
-        numeric_scale=scale,
-        numeric_offset=numeric_offset,
-        categorical=tuple(categorical),
+        features=len(features),
+        width=layout.width,
+        dtype=_input_dtype(estimator),
+        numeric_positions=layout.numeric_positions,
+        numeric_offset=layout.numeric_offset,
+        numeric_mean=None if mean is None else mean.reshape(-1, 1),
+        numeric_scale=None if scale is None else scale.reshape(-1, 1),
+        numeric_missing=_missing_numbers(fill, mean, scale),
+        categorical_positions=tuple(layout.categorical_positions),
+        categorical_columns=tuple(layout.categorical_columns),
+        categorical_fill=tuple(layout.categorical_fill),
     )
     return compiled, estimator
 

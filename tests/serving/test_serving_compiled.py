@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import MinMaxScaler, OneHotEncoder
+from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
 import contract
 import estimator
@@ -29,6 +30,14 @@ import inference
 import sample_data
 
 EDGE_NUMBERS = (0.0, -0.0, -1.0, 1e-300, 5e-324, -1e9, 1e12, 123456.789)
+# The dtype each estimator's predict_proba converts its input to (scikit-learn 1.9.0 source):
+# ensemble/_gb.py decision_function and ensemble/_forest.py _validate_X_predict call validate_data with
+# dtype=np.float32; linear_model/_base.py decision_function keeps the input's float dtype.
+ESTIMATOR_INPUT_DTYPE = {
+    "gradient_boosting": np.float32,
+    "random_forest": np.float32,
+    "logistic_regression": np.float64,
+}
 
 
 def model_directory(root: Path, name: str, pipeline: Any) -> Path:
@@ -41,7 +50,9 @@ def model_directory(root: Path, name: str, pipeline: Any) -> Path:
 
 
 @pytest.fixture(scope="module", params=contract.ESTIMATORS)
-def trained(request, tmp_path_factory) -> inference.LoadedModel:
+def trained(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> inference.LoadedModel:
     data = sample_data.generate_customers(1200, seed=5)
     pipeline = estimator.build_pipeline({"estimator": request.param, "n_estimators": 25})
     pipeline.fit(data[list(contract.FEATURE_NAMES)], data[contract.LABEL])
@@ -76,19 +87,38 @@ def frame(model: inference.LoadedModel, rows: list[list[Any]]) -> pd.DataFrame:
     return inference._frame(model, rows)
 
 
-def test_every_estimator_compiles(trained):
+def compiled(model: inference.LoadedModel) -> inference.CompiledPreprocessing:
+    assert model.compiled is not None, "the model did not compile"
+    return model.compiled
+
+
+def estimator_input(model: inference.LoadedModel, rows: list[list[Any]]) -> np.ndarray:
+    """The Pipeline's own features for ``rows``, in the dtype the final estimator converts them to."""
+    features = model.pipeline[:-1].transform(frame(model, rows))
+    return np.asarray(features, dtype=ESTIMATOR_INPUT_DTYPE[model.model_version])
+
+
+def test_every_estimator_compiles(trained: inference.LoadedModel) -> None:
     assert trained.compiled is not None
     assert trained.estimator is trained.pipeline.steps[-1][1]
 
 
-def test_compiled_features_equal_the_column_transformer(trained):
+def test_compiled_features_equal_the_column_transformer(trained: inference.LoadedModel) -> None:
     rows = generated_rows(60, seed=1)
-    expected = trained.pipeline[:-1].transform(frame(trained, rows))
-    np.testing.assert_array_equal(trained.compiled.transform(rows), expected)
+    got = compiled(trained).transform(rows)
+    assert got.dtype == ESTIMATOR_INPUT_DTYPE[trained.model_version]
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, estimator_input(trained, rows))
+
+
+@pytest.mark.parametrize("count", [1, 2, 100])
+def test_compiled_features_are_exact_at_every_batch_size(trained: inference.LoadedModel, count: int) -> None:
+    rows = generated_rows(count, seed=10 + count)[:count]
+    np.testing.assert_array_equal(compiled(trained).transform(rows), estimator_input(trained, rows))
 
 
 @pytest.mark.parametrize("count", [1, 7, 200])
-def test_compiled_probabilities_equal_the_pipeline(trained, count):
+def test_compiled_probabilities_equal_the_pipeline(trained: inference.LoadedModel, count: int) -> None:
     rows = generated_rows(count, seed=count)
     expected = trained.pipeline.predict_proba(frame(trained, rows))
     got = trained.predict_proba(rows)
@@ -97,22 +127,58 @@ def test_compiled_probabilities_equal_the_pipeline(trained, count):
     assert classes[got.argmax(axis=1)].tolist() == trained.pipeline.predict(frame(trained, rows)).tolist()
 
 
-def test_every_category_is_covered_and_one_hot(trained):
+def test_every_category_is_covered_and_one_hot(trained: inference.LoadedModel) -> None:
     rows = generated_rows(60, seed=2)
     for position, feature in enumerate(contract.FEATURES):
         if feature.type == "categorical":
             assert {row[position] for row in rows} == set(feature.categories)
 
 
-def test_missing_numbers_and_categories_are_imputed_as_the_pipeline_does(trained):
+def test_missing_numbers_and_categories_are_imputed_as_the_pipeline_does(
+    trained: inference.LoadedModel,
+) -> None:
     rows = generated_rows(12, seed=3)
     for index, row in enumerate(rows):
         row[index % len(row)] = math.nan
-    expected = trained.pipeline[:-1].transform(frame(trained, rows))
-    np.testing.assert_array_equal(trained.compiled.transform(rows), expected)
+    np.testing.assert_array_equal(compiled(trained).transform(rows), estimator_input(trained, rows))
 
 
-def test_the_handler_answers_the_pipeline_probabilities(trained):
+def test_none_is_missing_as_in_the_pipeline(trained: inference.LoadedModel) -> None:
+    rows = generated_rows(12, seed=7)
+    for index, row in enumerate(rows):
+        row[(index * 3) % len(row)] = None
+    expected = estimator_input(trained, [[math.nan if v is None else v for v in row] for row in rows])
+    np.testing.assert_array_equal(compiled(trained).transform(rows), expected)
+
+
+def test_an_unknown_category_is_all_zeros_as_the_encoder_ignores_it(trained: inference.LoadedModel) -> None:
+    rows = generated_rows(9, seed=8)
+    categorical = [i for i, f in enumerate(contract.FEATURES) if f.type == "categorical"]
+    for index, row in enumerate(rows):
+        row[categorical[index % len(categorical)]] = "not-a-category"
+    got = compiled(trained).transform(rows)
+    np.testing.assert_array_equal(got, estimator_input(trained, rows))
+    # Each row lost exactly one of its one-hot ones.
+    assert got[:, -sum(len(contract.FEATURES[i].categories) for i in categorical) :].sum(axis=1).tolist() == [
+        len(categorical) - 1
+    ] * len(rows)
+
+
+def test_no_rows_is_an_empty_batch(trained: inference.LoadedModel) -> None:
+    assert compiled(trained).transform([]).shape == (0, compiled(trained).width)
+
+
+@pytest.mark.parametrize("cut", [1, -1])
+def test_a_row_of_the_wrong_length_is_refused(trained: inference.LoadedModel, cut: int) -> None:
+    rows = generated_rows(3, seed=9)[:3]
+    short = [row[:-1] for row in rows] if cut == -1 else [[*row, "extra"] for row in rows]
+    with pytest.raises(ValueError, match="expected 8 in schema order"):
+        compiled(trained).transform(short)
+    with pytest.raises(ValueError):
+        compiled(trained).transform([rows[0], rows[1][:-1]])
+
+
+def test_the_handler_answers_the_pipeline_probabilities(trained: inference.LoadedModel) -> None:
     rows = generated_rows(30, seed=4)
     status, body, _ = inference.handle(trained, json.dumps({"instances": rows}), "application/json", "")
     assert status == 200
@@ -120,7 +186,7 @@ def test_the_handler_answers_the_pipeline_probabilities(trained):
     assert np.max(np.abs(np.asarray(json.loads(body)["probabilities"]) - expected)) <= 1e-12
 
 
-def test_the_compiled_path_is_what_serves(trained):
+def test_the_compiled_path_is_what_serves(trained: inference.LoadedModel) -> None:
     class Refuses:
         def predict_proba(self, data: object) -> np.ndarray:
             raise AssertionError("the Pipeline was called")
@@ -146,7 +212,7 @@ def categorical_names() -> list[str]:
     return [f.name for f in contract.FEATURES if f.type == "categorical"]
 
 
-UNCOMPILABLE = {
+UNCOMPILABLE: dict[str, Callable[[], Pipeline]] = {
     "min_max_scaler": lambda: Pipeline(
         [
             (
@@ -177,7 +243,9 @@ UNCOMPILABLE = {
 
 
 @pytest.mark.parametrize("name", sorted(UNCOMPILABLE))
-def test_an_uncompilable_pipeline_falls_back_and_logs_once(name, tmp_path, caplog):
+def test_an_uncompilable_pipeline_falls_back_and_logs_once(
+    name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     build = UNCOMPILABLE[name]
     if name == "no_column_transformer":
         data = sample_data.generate_customers(300, seed=9)
@@ -196,3 +264,71 @@ def test_an_uncompilable_pipeline_falls_back_and_logs_once(name, tmp_path, caplo
     assert model.compiled is None
     messages = [r.getMessage() for r in caplog.records if "not compiled" in r.getMessage()]
     assert len(messages) == 1, messages
+
+
+# --- StandardScaler settings: mean_ is fitted even with with_mean=False, and must then not be subtracted --
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "scaler", [{"with_mean": False}, {"with_std": False}, {"with_mean": False, "with_std": False}]
+)
+def test_scaler_settings_compile_to_what_the_scaler_computes(scaler: dict[str, bool], tmp_path: Path) -> None:
+    pipeline = fitted(
+        Pipeline(
+            [
+                (
+                    "features",
+                    ColumnTransformer(
+                        [
+                            ("numeric", StandardScaler(**scaler), numeric_names()),
+                            ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical_names()),
+                        ]
+                    ),
+                ),
+                ("classifier", LogisticRegression(max_iter=500)),
+            ]
+        )
+    )
+    model = inference.load_model(str(model_directory(tmp_path, "scaler", pipeline)))
+    assert model.compiled is not None
+    rows = generated_rows(40, seed=11)
+    np.testing.assert_array_equal(
+        compiled(model).transform(rows), pipeline[:-1].transform(frame(model, rows))
+    )
+    assert np.max(np.abs(model.predict_proba(rows) - pipeline.predict_proba(frame(model, rows)))) <= 1e-12
+
+
+def outcome(predict: Any, rows: list[list[Any]]) -> Any:
+    try:
+        return np.asarray(predict(rows))
+    except ValueError as error:
+        return type(error)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("huge", [1e300, -1e308, 3.5e38])
+def test_values_too_large_for_the_estimator_are_refused_or_served_as_the_pipeline_does(
+    trained: inference.LoadedModel, huge: float
+) -> None:
+    # The compiled path skips scikit-learn's finiteness scan only for input it has checked finite itself:
+    # a number that overflows the estimator's dtype (float32 for trees) must fail where the Pipeline fails.
+    rows = generated_rows(3, seed=12)[:3]
+    rows[1][2] = huge
+    expected = outcome(lambda r: trained.pipeline.predict_proba(frame(trained, r)), rows)
+    got = outcome(trained.predict_proba, rows)
+    if isinstance(expected, type):
+        assert got is expected
+    else:
+        assert np.max(np.abs(got - expected)) <= 1e-12
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_number_the_tree_models_cannot_take_is_a_500_as_documented(trained: inference.LoadedModel) -> None:
+    rows = generated_rows(1, seed=13)[:1]
+    rows[0][2] = 1e300
+    status, body, _ = inference.handle(trained, json.dumps({"instances": rows}), "application/json", "")
+    if ESTIMATOR_INPUT_DTYPE[trained.model_version] is np.float32:
+        assert (status, json.loads(body)["error"]["code"]) == (500, "internal_error")
+    else:
+        assert status == 200
