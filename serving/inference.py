@@ -208,9 +208,27 @@ class LoadedModel:
             return np.asarray(self.pipeline.predict_proba(_frame(self, rows)), dtype=np.float64)
         features = self.compiled.transform(rows)
         if not np.isfinite(features).all():
+            self._refuse_overflow(features, rows)
             return np.asarray(self.estimator.predict_proba(features), dtype=np.float64)
         with config_context(assume_finite=True):
             return np.asarray(self.estimator.predict_proba(features), dtype=np.float64)
+
+    def _refuse_overflow(self, features: np.ndarray, rows: list[list[Any]]) -> None:
+        """A finite number that becomes infinite in the estimator's input (once scaled, in its dtype) is the
+        client's value out of the model's range: a 400 naming it, never a 5xx that alarms and rolls back."""
+        compiled = self.compiled
+        assert compiled is not None
+        overflowed = np.argwhere(np.isinf(features))
+        if not len(overflowed):
+            return  # NaN only: a missing value, which the estimator takes or refuses itself
+        row, column = (int(i) for i in overflowed[0])
+        position = compiled.numeric_positions[column - compiled.numeric_offset]
+        name = self.feature_names[position]
+        raise RequestError(
+            "out_of_range",
+            f"instance {row}: {name} = {rows[row][position]!r} is beyond the range the model takes",
+            name,
+        )
 
 
 def _read_json(path: Path) -> Any:
@@ -755,6 +773,8 @@ def handle(
     try:
         probabilities = model.predict_proba(rows)
         return 200, _encode(model, probabilities), JSON
+    except RequestError as error:  # a value valid by the schema that the model cannot take
+        return error.status, _error_body(error.code, error.message, error.field), JSON
     except Exception as error:
         LOGGER.exception("model failed on a validated request")
         return 500, _error_body("internal_error", f"model failed on a valid request: {error}", None), JSON

@@ -302,7 +302,7 @@ def test_scaler_settings_compile_to_what_the_scaler_computes(scaler: dict[str, b
 def outcome(predict: Any, rows: list[list[Any]]) -> Any:
     try:
         return np.asarray(predict(rows))
-    except ValueError as error:
+    except (ValueError, inference.RequestError) as error:
         return type(error)
 
 
@@ -318,17 +318,29 @@ def test_values_too_large_for_the_estimator_are_refused_or_served_as_the_pipelin
     expected = outcome(lambda r: trained.pipeline.predict_proba(frame(trained, r)), rows)
     got = outcome(trained.predict_proba, rows)
     if isinstance(expected, type):
-        assert got is expected
+        assert got is inference.RequestError  # where the Pipeline fails, the client is told (test below)
     else:
         assert np.max(np.abs(got - expected)) <= 1e-12
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_a_number_the_tree_models_cannot_take_is_a_500_as_documented(trained: inference.LoadedModel) -> None:
-    rows = generated_rows(1, seed=13)[:1]
-    rows[0][2] = 1e300
+@pytest.mark.parametrize("huge", [1e300, -1e308, 3.5e38])
+def test_a_number_beyond_the_models_range_is_the_clients_400_never_a_500(
+    trained: inference.LoadedModel, huge: float
+) -> None:
+    # A 5xx counts toward <base>-errors-5xx, which rolls deployments back: a client must not be able to
+    # cause one with a finite number. The Pipeline itself raises for these (the test above).
+    rows = generated_rows(2, seed=13)[:2]
+    rows[1][2] = huge
     status, body, _ = inference.handle(trained, json.dumps({"instances": rows}), "application/json", "")
-    if ESTIMATOR_INPUT_DTYPE[trained.model_version] is np.float32:
-        assert (status, json.loads(body)["error"]["code"]) == (500, "internal_error")
+    expected = outcome(lambda r: trained.pipeline.predict_proba(frame(trained, r)), rows)
+    if isinstance(expected, type):
+        name = trained.feature_names[2]
+        assert status == 400
+        assert json.loads(body)["error"] == {
+            "code": "out_of_range",
+            "message": f"instance 1: {name} = {huge!r} is beyond the range the model takes",
+            "field": name,
+        }
     else:
         assert status == 200
