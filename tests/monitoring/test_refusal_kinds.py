@@ -29,9 +29,7 @@ FILE_KEY = "2026-11-28T03:05:00"
 
 
 def refused_line(code: str, field: str, minute: int = 5) -> bytes:
-    record = json.loads(
-        capture_line(draw_rows(random.Random(minute), 1), BASE + timedelta(minutes=minute))
-    )
+    record = json.loads(capture_line(draw_rows(random.Random(minute), 1), BASE + timedelta(minutes=minute)))
     record["captureData"]["endpointOutput"]["data"] = json.dumps(
         {"error": {"code": code, "message": "m", "field": field}}
     )
