@@ -239,46 +239,25 @@ def test_pipeline_definition_renders_identically_and_matches_the_snapshot() -> N
 
 def pipeline_shape_problems(definition: dict[str, Any]) -> list[str]:
     """Structural checks SageMaker would otherwise only make at CreatePipeline time."""
-    problems = []
-    if definition.get("Version") != training.PIPELINE_SCHEMA_VERSION:
-        problems.append("Version")
+    problems = [] if definition.get("Version") == training.PIPELINE_SCHEMA_VERSION else ["Version"]
     parameters = {p["Name"]: p for p in definition.get("Parameters", [])}
-    for p in parameters.values():
-        if p["Type"] not in {"String", "Integer", "Float", "Boolean"}:
-            problems.append(f"parameter {p['Name']} type {p['Type']}")
+    problems += [
+        f"parameter {p['Name']} type {p['Type']}"
+        for p in parameters.values()
+        if p["Type"] not in {"String", "Integer", "Float", "Boolean"}
+    ]
     steps: dict[str, dict[str, Any]] = {}
-
-    def collect(items: list[dict[str, Any]]) -> None:
-        for step in items:
-            if step["Name"] in steps:
-                problems.append(f"duplicate step {step['Name']}")
-            steps[step["Name"]] = step
-            if step["Type"] == "Condition":
-                collect(step["Arguments"]["IfSteps"])
-                collect(step["Arguments"]["ElseSteps"])
-
-    collect(definition.get("Steps", []))
-    for step in steps.values():
-        if step["Type"] not in {"Training", "Condition", "RegisterModel", "Fail", "Processing", "Model"}:
-            problems.append(f"step {step['Name']} type {step['Type']}")
-
-    def references(node: Any) -> list[str]:
-        if isinstance(node, dict):
-            found = [node["Get"]] if set(node) == {"Get"} else []
-            return found + [r for value in node.values() for r in references(value)]
-        if isinstance(node, list):
-            return [r for value in node for r in references(value)]
-        return []
-
-    for reference in references(definition.get("Steps", [])):
-        kind, _, rest = reference.partition(".")
-        target = rest.split(".")[0].split("[")[0]
-        if (
-            (kind == "Parameters" and target not in parameters)
-            or (kind == "Steps" and target not in steps)
-            or kind not in {"Parameters", "Steps", "Execution"}
-        ):
-            problems.append(f"dangling reference {reference}")
+    problems += _collect_steps(definition.get("Steps", []), steps)
+    problems += [
+        f"step {step['Name']} type {step['Type']}"
+        for step in steps.values()
+        if step["Type"] not in {"Training", "Condition", "RegisterModel", "Fail", "Processing", "Model"}
+    ]
+    problems += [
+        f"dangling reference {reference}"
+        for reference in _references(definition.get("Steps", []))
+        if _dangling(reference, parameters, steps)
+    ]
     register = [s for s in steps.values() if s["Type"] == "RegisterModel"]
     if (
         len(register) != 1
@@ -286,6 +265,37 @@ def pipeline_shape_problems(definition: dict[str, Any]) -> list[str]:
     ):
         problems.append("candidates must register as PendingManualApproval")
     return problems
+
+
+def _collect_steps(items: list[dict[str, Any]], steps: dict[str, dict[str, Any]]) -> list[str]:
+    """Every step by name, the condition branches' included; returns the duplicate names found."""
+    duplicates = []
+    for step in items:
+        if step["Name"] in steps:
+            duplicates.append(f"duplicate step {step['Name']}")
+        steps[step["Name"]] = step
+        if step["Type"] == "Condition":
+            duplicates += _collect_steps(step["Arguments"]["IfSteps"], steps)
+            duplicates += _collect_steps(step["Arguments"]["ElseSteps"], steps)
+    return duplicates
+
+
+def _references(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["Get"]] if set(node) == {"Get"} else []
+        return found + [r for value in node.values() for r in _references(value)]
+    if isinstance(node, list):
+        return [r for value in node for r in _references(value)]
+    return []
+
+
+def _dangling(reference: str, parameters: dict[str, Any], steps: dict[str, Any]) -> bool:
+    kind, _, rest = reference.partition(".")
+    target = rest.split(".")[0].split("[")[0]
+    known = {"Parameters": parameters, "Steps": steps}
+    if kind == "Execution":
+        return False
+    return kind not in known or target not in known[kind]
 
 
 def test_recorded_pipeline_definitions_are_well_formed(recording: Recording) -> None:
