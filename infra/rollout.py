@@ -245,7 +245,7 @@ def roll_out(clients: Clients, spec: RolloutSpec, previous: RolloutSpec | None =
     finally:
         if snapshot is not None:
             reattach_autoscaling(clients, snapshot)
-    served = final["EndpointConfigName"]
+    served: str = final["EndpointConfigName"]
     if served != spec.endpoint_config_name:
         raise RolledBack(
             f"SageMaker rolled back the deployment of {spec.endpoint_config_name} to endpoint "

@@ -311,7 +311,8 @@ def verify(
             Body=probe.body.encode("utf-8"),
             **arguments,
         )
-        return response["Body"].read()
+        body: bytes = response["Body"].read()  # boto3 responses are untyped
+        return body
 
     for probe in probes(features, rows):
         try:

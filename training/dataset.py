@@ -227,4 +227,5 @@ def features(data: pd.DataFrame) -> pd.DataFrame:
 
 
 def labels(data: pd.DataFrame) -> np.ndarray:
-    return data[contract.LABEL].to_numpy(dtype=int)
+    labels: np.ndarray = data[contract.LABEL].to_numpy(dtype=int)
+    return labels

@@ -38,7 +38,8 @@ def _import_user_module(name: str, directory: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ImportError:
-        return modules.import_module(directory, name)
+        module: ModuleType = modules.import_module(directory, name)  # sagemaker_containers is untyped
+        return module
 
 
 def _transformer(user_module: ModuleType) -> Any:
