@@ -336,6 +336,8 @@ def _make_dry_run(tmp_path: Path, target: str) -> list[str]:
     (tmp_path / "requirements.txt").write_text("")
     (tmp_path / "serving").mkdir()
     (tmp_path / "serving" / "requirements-container.txt").write_text("")
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "actionlint-requirements.txt").write_text("")
     result = subprocess.run(["make", "-n", target], capture_output=True, text=True, cwd=tmp_path, check=True)
     return result.stdout.splitlines()
 
@@ -353,6 +355,8 @@ def test_make_setup_says_what_it_is_doing(tmp_path: Path) -> None:
     assert sum(line.startswith('echo "==>') for line in lines) >= 3
     install = next(line for line in lines if "uv pip install" in line)
     assert "--quiet" not in install  # uv's own progress (resolving, downloading, installing) shows
+    # issue 15: actionlint comes with the set-up, so `make lint` never installs or skips it
+    assert any("tools/actionlint.sh --install" in line for line in lines)
 
 
 def test_every_stack_output_a_workflow_reads_is_exported() -> None:
