@@ -24,7 +24,7 @@ from monitoring import metrics
 from training import contract
 
 if TYPE_CHECKING:
-    from infra.settings import AlarmThresholds, Settings
+    from infra.settings_types import AlarmThresholds, Settings
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 SQS_NAMESPACE = "AWS/SQS"

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 from infra import alarm_specs, iam
 from infra.alarms import child_options, metric_alarm
 from infra.event_function import EventFunction, FunctionSetting, event_driven_function
-from infra.settings import AlarmThresholds
+from infra.settings_types import AlarmThresholds
 from monitoring import engine, metrics
 
 

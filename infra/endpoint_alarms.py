@@ -8,7 +8,7 @@ import pulumi
 
 from infra import alarm_specs
 from infra.alarms import child_options, metric_alarm
-from infra.settings import AlarmThresholds
+from infra.settings_types import AlarmThresholds
 
 
 @dataclass(frozen=True)

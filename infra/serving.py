@@ -12,7 +12,7 @@ import pulumi_aws as aws
 
 from infra.packaging import Archive
 from infra.rollout import EndpointRollout, RolloutArgs
-from infra.settings import ServingSettings
+from infra.settings_types import ServingSettings
 from infra.storage import object_uri, upload_code
 
 # One definition with the policy pack: SageMaker rejects a volume KmsKeyId for local NVMe instance types.

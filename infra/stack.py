@@ -27,7 +27,7 @@ from infra.serving import (
     endpoint_name,
     package_environment,
 )
-from infra.settings import Settings
+from infra.settings_types import Settings
 from infra.storage import Storage, StorageArgs, upload_code
 from infra.training import Training, TrainingArgs, image_tag, model_package_group_name
 

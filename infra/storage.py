@@ -11,7 +11,7 @@ import pulumi_aws as aws
 
 from infra import iam
 from infra.packaging import Archive
-from infra.settings import StorageSettings
+from infra.settings_types import StorageSettings
 
 BUCKET_PURPOSES = ("data", "artifacts", "capture")
 

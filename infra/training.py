@@ -20,7 +20,7 @@ import pulumi_aws as aws
 from infra import iam, lineage
 from infra.completed_job import CompletedTrainingJob, CompletedTrainingJobArgs
 from infra.packaging import Archive
-from infra.settings import TrainingSettings
+from infra.settings_types import TrainingSettings
 from infra.storage import object_uri, upload_code
 from training import contract
 

@@ -22,7 +22,8 @@ import pandas as pd
 
 from infra import lineage, promote, serving, training
 from infra.config_schema import PROJECT_ROOT, load_stack_config
-from infra.settings import Settings, settings_from_values
+from infra.settings import settings_from_values
+from infra.settings_types import Settings
 from rehearsal import emulator
 
 EVALUATION_MEMBER = "evaluation.json"

@@ -23,7 +23,8 @@ import requests
 from infra import alarm_specs, packaging, served, serving, storage, training
 from infra.alarm_specs import drift_alarm_name
 from infra.config_schema import PROJECT_ROOT, load_stack_config
-from infra.settings import Settings, settings_from_values
+from infra.settings import settings_from_values
+from infra.settings_types import Settings
 from rehearsal import alarms, capture, emulator, promotion, report
 
 for _runtime_dir in ("training", "serving"):

@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infra.config_schema import PROJECT_ROOT, stack_names
-from infra.settings import stack_name_problems
+from infra.stack_names import stack_name_problems
 
 
 def matrix_problems(root: Path) -> list[str]:

@@ -172,7 +172,7 @@ def test_the_stack_trained_model_and_its_job_carry_the_lineage_as_valid_tags():
 
 def test_a_pinned_stack_tags_no_model_with_a_lineage_it_did_not_produce():
     package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/sagestack-staging-models/3"
-    # Another stack's package comes with its bucket and key (infra/settings.py, _package_artifacts).
+    # Another stack's package comes with its bucket and key (infra/settings_rules.py, package_artifacts).
     pin = {
         "approvedModelPackageArn": package,
         "modelArtifactsBucket": "sagestack-staging-artifacts-123456789012-us-east-1",

@@ -450,7 +450,7 @@ def test_the_drift_engine_resolves_the_served_model_at_every_run(recording: Reco
 
 def test_a_stack_pinned_to_a_package_trains_nothing_and_serves_the_package() -> None:
     package = f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:model-package/sagestack-staging-models/7"
-    # Another stack's package: its bucket and key come beside the pin (infra/settings.py, _package_artifacts).
+    # Another stack's package: its bucket and key come beside the pin (infra/settings_rules.py, package_artifacts).
     artifacts = {
         "modelArtifactsBucket": f"sagestack-staging-artifacts-{ACCOUNT_ID}-us-east-1",
         "modelArtifactsKeyArn": f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/staging-key",

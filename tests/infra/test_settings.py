@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from infra import images
+from infra.config_reader import HYPERPARAMETER_KEYS
 from infra.config_schema import (
     PROJECT_ROOT,
     StackFileError,
@@ -16,15 +17,8 @@ from infra.config_schema import (
     project_config_schema,
     stack_names,
 )
-from infra.settings import (
-    HYPERPARAMETER_KEYS,
-    SettingsError,
-    keys_read_by_settings,
-    longest_region,
-    max_base_name,
-    name_budget_reason,
-    settings_from_values,
-)
+from infra.settings import SettingsError, keys_read_by_settings, settings_from_values
+from infra.stack_names import longest_region, max_base_name, name_budget_reason
 from infra.storage import BUCKET_PURPOSES, bucket_name
 from tests.infra.harness import RecordingMocks, run_program
 from training import contract

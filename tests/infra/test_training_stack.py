@@ -14,7 +14,8 @@ import pytest
 
 from infra import training
 from infra.config_schema import load_stack_config, project_config_schema, to_config_string
-from infra.settings import Hyperparameters, SettingsError, TrainingSettings, settings_from_values
+from infra.settings import SettingsError, settings_from_values
+from infra.settings_types import Hyperparameters, TrainingSettings
 from tests.infra.conftest import recording_of
 from tests.infra.harness import Recording, run_program
 from training import contract

@@ -319,7 +319,7 @@ def test_readme_prerequisites_match_the_project() -> None:
 
 
 def test_readme_states_the_fork_rules_settings_enforce() -> None:
-    from infra.settings import longest_region, max_base_name
+    from infra.stack_names import longest_region, max_base_name
 
     forking = _section("Stacks and forking")
     assert f"`<namePrefix>-<stack>` has at most {max_base_name()} characters" in forking
