@@ -106,7 +106,7 @@ def _read(
     storage = _storage(r)
 
     training = training_settings(r)
-    serving = serving_settings(r, training.framework_version)
+    serving = serving_settings(r)
     serving = replace(
         serving,
         package_artifacts=package_artifacts(

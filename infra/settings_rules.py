@@ -125,7 +125,7 @@ def training_settings(r: ConfigReader) -> TrainingSettings:
     )
 
 
-def serving_settings(r: ConfigReader, framework_version: str) -> ServingSettings:
+def serving_settings(r: ConfigReader) -> ServingSettings:
     serverless = r.boolean("serverless")
     instance_type = r.member(
         "endpointInstanceType",
@@ -207,7 +207,6 @@ def serving_settings(r: ConfigReader, framework_version: str) -> ServingSettings
             )
 
     return ServingSettings(
-        framework_version=framework_version,
         instance_type=instance_type,
         instance_count=instance_count,
         serverless=ServerlessSettings(memory_mb=memory, max_concurrency=concurrency) if serverless else None,

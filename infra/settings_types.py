@@ -96,7 +96,6 @@ class PackageArtifacts:
 
 @dataclass(frozen=True)
 class ServingSettings:
-    framework_version: str
     instance_type: str
     instance_count: int
     serverless: ServerlessSettings | None

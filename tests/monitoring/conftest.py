@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 
 from monitoring import artifact
+from rehearsal import emulator
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -17,13 +17,8 @@ REGION = "eu-west-1"
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with emulator.moto_server() as url:  # the project's one moto launcher
+        yield url
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ import boto3
 import pytest
 import requests
 from conftest import SCHEMA, build_model_dir, pack_code, pack_directory
-from moto.server import ThreadedMotoServer
 
 import local_server
 import verify
+from rehearsal import emulator
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -32,11 +32,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with emulator.moto_server() as url:  # the project's one moto launcher
+        yield url
 
 
 @pytest.fixture(autouse=True)
