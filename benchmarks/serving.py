@@ -6,8 +6,12 @@ Trains the real model (training/sample_data.py + training/train.py, default hype
 in one run, for 1 and 100 rows, each as a ratio to the floor measured in the same interleaved rounds:
 1. the fitted Pipeline's predict_proba on a prepared DataFrame (what the old request path called);
 2. the floor: the final estimator's predict_proba on the prepared numpy array;
-3. the compiled path: validated rows -> compiled preprocessing -> final estimator (targets 1.3x / 1.2x);
-4. the handler: inference.handle on a JSON body (parse, validate, predict, encode);
+3. the estimator kernel on the compiled features (serving/compiled_estimator.py: the fitted trees as
+   array operations, used for requests up to the kernel's max_rows, above which the estimator's own
+   predict_proba is cheaper);
+4. the compiled path: validated rows -> compiled preprocessing -> kernel or final estimator (targets
+   1.3x / 1.2x);
+5. the handler: inference.handle on a JSON body (parse, validate, predict, encode);
 then p50/p99 of single-row JSON requests through the image's real serving stack (serving/local_server.py,
 one gunicorn gevent worker) over 127.0.0.1 (target: p50 <= 2.5x the 1-row floor), beside the container's
 own floor: the same stack, client and body size with a transform_fn that answers a constant, so the
@@ -124,6 +128,7 @@ def in_process(
     model: inference.LoadedModel, rows: list[list[object]]
 ) -> dict[int, dict[str, tuple[float, float]]]:
     assert model.compiled is not None, "the benchmark model did not compile"
+    assert model.kernel is not None, "the benchmark model has no estimator kernel"
     results = {}
     for count in (1, 100):
         body = json.dumps({"instances": rows[:count]})
@@ -136,6 +141,9 @@ def in_process(
                     model.estimator.predict_proba, prepared_row(model, batch)
                 ),
                 "Pipeline predict_proba": functools.partial(model.pipeline.predict_proba, frame),
+                "estimator kernel": functools.partial(
+                    model.kernel.predict_proba, model.compiled.transform(batch)
+                ),
                 "compiled path": functools.partial(model.predict_proba, batch),
                 "handler (JSON)": functools.partial(
                     inference.handle, model, body, inference.JSON, inference.JSON

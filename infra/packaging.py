@@ -39,7 +39,13 @@ LAMBDA_PLATFORM_TAGS = {
 
 # Files the serving container needs; local tools in serving/ (local server, verifier) stay out.
 # pyproject.toml + inference_build.py let the container's startup `pip install .` build with no index.
-SERVING_FILES = ("inference.py", "requirements.txt", "pyproject.toml", "inference_build.py")
+SERVING_FILES = (
+    "inference.py",
+    "compiled_estimator.py",
+    "requirements.txt",
+    "pyproject.toml",
+    "inference_build.py",
+)
 # Where train.py finds serving code to copy into the model artifact (for network-isolated endpoints).
 SERVING_CODE_DIR = "serving_code"
 _EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}

@@ -1,7 +1,7 @@
 """Inference handlers for the prebuilt SageMaker scikit-learn serving container.
 
-Shipped alone at the root of the serving code archive (or under ``code/`` inside model.tar.gz), so it
-uses only the standard library, numpy, pandas, joblib and scikit-learn, which the container provides.
+Shipped with ``compiled_estimator.py`` at the root of the serving code archive (or under ``code/`` inside
+model.tar.gz), so it uses only the standard library, numpy, pandas, joblib and scikit-learn, which the container provides.
 
 The container imports this module and calls ``model_fn`` once per worker, then ``transform_fn`` for
 every request. ``input_fn``/``predict_fn``/``output_fn`` are deliberately absent: the container refuses a
@@ -12,7 +12,9 @@ Request path: at load the fitted preprocessing (imputers, scaler, one-hot with t
 is compiled into numpy operations in schema order (``compile_preprocessing``), and each request calls the
 final estimator on the resulting array; the pandas DataFrame and ColumnTransformer cost ~90% of a
 one-row Pipeline call. A pipeline the compiler does not know falls back to ``Pipeline.predict_proba``
-and says so once in the log, at load.
+and says so once in the log, at load. Requests of a few rows then skip the estimator's own per-call cost
+too: ``compiled_estimator`` evaluates the fitted trees or coefficients as array operations, checked at
+load against the estimator's ``predict_proba`` (an estimator it cannot reproduce keeps its own).
 
 Contract (docs/formats.md, "Inference contract"):
 
@@ -58,6 +60,8 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn import config_context
+
+import compiled_estimator
 
 LOGGER = logging.getLogger(__name__)
 
@@ -194,6 +198,9 @@ class LoadedModel:
     # None when the pipeline could not be compiled: requests then go through the Pipeline.
     compiled: CompiledPreprocessing | None = None
     estimator: Any = None
+    # The estimator as array operations for requests of at most kernel.max_rows rows; None when it has
+    # no kernel (requests then call the estimator's own predict_proba).
+    kernel: compiled_estimator.Kernel | None = None
     # The container's response type (sagemaker_containers worker.Response), set by model_fn.
     response_type: Callable[..., Any] | None = None
 
@@ -210,6 +217,8 @@ class LoadedModel:
         if not np.isfinite(features).all():
             self._refuse_overflow(features, rows)
             return np.asarray(self.estimator.predict_proba(features), dtype=np.float64)
+        if self.kernel is not None and len(rows) <= self.kernel.max_rows:
+            return self.kernel.predict_proba(features)
         with config_context(assume_finite=True):
             return np.asarray(self.estimator.predict_proba(features), dtype=np.float64)
 
@@ -497,6 +506,7 @@ def load_model(model_dir: str) -> LoadedModel:
     except CompileError as error:
         compiled, estimator = None, None
         LOGGER.warning("%s: request path not compiled (%s); serving through the Pipeline", MODEL_FILE, error)
+    kernel = None if compiled is None else _load_kernel(estimator, compiled)
     return LoadedModel(
         pipeline=pipeline,
         schema=schema,
@@ -510,7 +520,18 @@ def load_model(model_dir: str) -> LoadedModel:
         response_prefix=prefix.encode("utf-8"),
         compiled=compiled,
         estimator=estimator,
+        kernel=kernel,
     )
+
+
+def _load_kernel(estimator: Any, compiled: CompiledPreprocessing) -> compiled_estimator.Kernel | None:
+    try:
+        return compiled_estimator.load_kernel(estimator, compiled.width, compiled.dtype)
+    except compiled_estimator.KernelError as error:
+        LOGGER.warning(
+            "%s: estimator not compiled (%s); small requests call its predict_proba", MODEL_FILE, error
+        )
+        return None
 
 
 def _media_type(content_type: str | None) -> str:

@@ -1,4 +1,4 @@
-"""A PEP 517 build backend that needs only the standard library: it wheels inference.py.
+"""A PEP 517 build backend that needs only the standard library: it wheels the inference modules.
 
 At startup the serving container runs ``pip install . -r requirements.txt`` in its code directory
 (sagemaker-containers 2.8.6.post2, ``_modules.install``). Without a pyproject.toml, pip builds that
@@ -15,7 +15,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-MODULES = ("inference.py",)
+MODULES = ("inference.py", "compiled_estimator.py")
 _HERE = Path(__file__).resolve().parent
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 

@@ -62,7 +62,13 @@ def test_a_changed_file_changes_the_hash_and_the_key(tmp_path: Path) -> None:
 def test_serving_archive_holds_only_what_the_container_imports(tmp_path: Path) -> None:
     archive = packaging.build_serving_archive(tmp_path)
     with tarfile.open(archive.path) as tar:
-        assert tar.getnames() == ["inference.py", "inference_build.py", "pyproject.toml", "requirements.txt"]
+        assert tar.getnames() == [
+            "compiled_estimator.py",
+            "inference.py",
+            "inference_build.py",
+            "pyproject.toml",
+            "requirements.txt",
+        ]
 
 
 def test_training_archive_carries_serving_code_only_when_asked(tmp_path: Path) -> None:

@@ -393,18 +393,23 @@ def test_csv_with_a_nul_byte(invoke):
     assert answer["error"]["code"] in {"invalid_csv", "unknown_category"}
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-def test_a_failing_model_is_a_500_with_a_json_body(loaded_model, compiled):
+@pytest.mark.parametrize("path", ["kernel", "estimator", "pipeline"])
+def test_a_failing_model_is_a_500_with_a_json_body(loaded_model, path):
     class BrokenModel:
         classes_ = np.array([0, 1])
+        max_rows = 1000  # as a kernel: serves every request size
 
         def predict_proba(self, data: object) -> np.ndarray:
             raise RuntimeError("corrupt model")
 
-    if compiled:
-        broken = dataclasses.replace(loaded_model, estimator=BrokenModel())
+    if path == "kernel":
+        broken = dataclasses.replace(loaded_model, kernel=BrokenModel())
+    elif path == "estimator":
+        broken = dataclasses.replace(loaded_model, estimator=BrokenModel(), kernel=None)
     else:
-        broken = dataclasses.replace(loaded_model, compiled=None, estimator=None, pipeline=BrokenModel())
+        broken = dataclasses.replace(
+            loaded_model, compiled=None, estimator=None, kernel=None, pipeline=BrokenModel()
+        )
     status, body, content_type = inference.handle(broken, VALID_JSON, "application/json", "")
     assert (status, content_type) == (500, "application/json")
     assert json.loads(body)["error"]["code"] == "internal_error"

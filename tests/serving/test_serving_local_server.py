@@ -244,7 +244,7 @@ def test_a_setup_py_only_code_directory_cannot_start_with_no_index(tmp_path, arc
 def test_the_served_code_is_the_packed_code_not_the_repository(tmp_path, archives):
     code = tmp_path / "code"
     code.mkdir()
-    for name in ("pyproject.toml", "inference_build.py", "requirements.txt"):
+    for name in ("pyproject.toml", "inference_build.py", "requirements.txt", "compiled_estimator.py"):
         shutil.copy2(SERVING_DIR / name, code / name)
     patched = (
         (SERVING_DIR / "inference.py").read_text().replace("DEFAULT_MAX_ROWS = 1000", "DEFAULT_MAX_ROWS = 1")

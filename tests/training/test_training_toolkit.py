@@ -189,6 +189,7 @@ def test_toolkit_passes_C_and_bundles_serving_code(
     assert info["hyperparameters"]["C"] == 0.25
     assert info["model_version"] == "sagestack-dev-train-0001"
     assert sorted(p.name for p in (run.model_dir / "code").iterdir()) == [
+        "compiled_estimator.py",
         "inference.py",
         "inference_build.py",
         "pyproject.toml",
