@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import joblib
+import pandas as pd
 import pytest
 from conftest import pack_code, pack_directory, with_bundled_code
 from http_client import invoke, request
@@ -47,8 +49,6 @@ def trained(tmp_path_factory) -> dict[str, Path]:
 
 
 def validation_rows(trained: dict[str, Path], count: int) -> tuple[list[str], list[list[object]]]:
-    import pandas as pd
-
     frame = pd.concat(pd.read_csv(path) for path in sorted(trained["validation"].glob("*.csv")))
     schema = json.loads((trained["model_dir"] / "schema.json").read_text())
     names = [feature["name"] for feature in schema["features"]]
@@ -77,6 +77,29 @@ def test_trained_model_served_in_both_layouts(trained, layout):
             assert len(answer["predictions"]) == 25
             assert all(sum(p) == pytest.approx(1.0) for p in answer["probabilities"])
         assert answers[0][1] == answers[1][1]
+        # What the container answers is the fitted Pipeline's own predict_proba (issue 13: |Δp| <= 1e-12),
+        # whichever request path served it: 25 rows and one row (the estimator kernel's range).
+        pipeline = joblib.load(trained["model_dir"] / "model.joblib")
+        expected = pipeline.predict_proba(pd.DataFrame(rows, columns=names))
+        assert (
+            max(
+                abs(a - b)
+                for got, want in zip(answers[0][1]["probabilities"], expected, strict=True)
+                for a, b in zip(got, want, strict=True)
+            )
+            <= 1e-12
+        )
+        status, one = invoke(running.url, json.dumps({"instances": rows[:1]}))
+        assert status == 200
+        assert max(abs(a - b) for a, b in zip(one["probabilities"][0], expected[0], strict=True)) <= 1e-12
+        # A finite number the float32 tree model cannot take is the client's 400, never a 5xx that rolls back.
+        huge = dict(zip(names, rows[0], strict=True)) | {"total_charges": 1e300}
+        status, answer = invoke(running.url, json.dumps({"instances": [huge]}))
+        assert (status, answer["error"]["code"], answer["error"]["field"]) == (
+            400,
+            "out_of_range",
+            "total_charges",
+        )
         for row_a, row_c in zip(answers[0][1]["probabilities"], answers[2][1]["probabilities"], strict=True):
             assert row_a == pytest.approx(row_c, rel=1e-9)
 
