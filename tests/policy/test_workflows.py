@@ -355,6 +355,10 @@ def test_make_setup_says_what_it_is_doing(tmp_path: Path) -> None:
     assert sum(line.startswith('echo "==>') for line in lines) >= 3
     install = next(line for line in lines if "uv pip install" in line)
     assert "--quiet" not in install  # uv's own progress (resolving, downloading, installing) shows
+    # Both virtualenvs carry their bytecode (PYTHONDONTWRITEBYTECODE=1 here would otherwise make every
+    # process compile its imports from source); `uv pip install --help`: "Compile Python files to bytecode".
+    installs = [line for line in lines if "uv pip install" in line and " -r " in line]
+    assert len(installs) == 2 and all("--compile-bytecode" in line for line in installs), installs
     # issue 15: actionlint comes with the set-up, so `make lint` never installs or skips it
     assert any("tools/actionlint.sh --install" in line for line in lines)
 
