@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import alarm_specs, iam
+from infra import alarm_specs, iam, role_policies
 from infra.alarms import child_options, metric_alarm
 
 # SQS keeps a message at most 14 days: the longest an operator has to look at a failed run.
@@ -61,7 +61,9 @@ class DeadLetterQueue(pulumi.ComponentResource):
             f"{name}-policy",
             aws.sqs.QueuePolicyArgs(
                 queue_url=queue.url,
-                policy=iam.document_json(iam.dead_letter_queue_policy(queue_arn=queue.arn, rule_arns=rules)),
+                policy=iam.document_json(
+                    role_policies.dead_letter_queue_policy(queue_arn=queue.arn, rule_arns=rules)
+                ),
             ),
             opts=child_options(self, "monitoring-dead-letters-policy"),
         )

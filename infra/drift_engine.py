@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import alarm_specs, iam
+from infra import alarm_specs, iam, iam_sharing, role_policies
 from infra.alarms import child_options, metric_alarm
 from infra.event_function import EventFunction, FunctionSetting, event_driven_function
 from infra.settings_types import AlarmThresholds
@@ -56,7 +56,9 @@ class DriftEngineArgs:
     capture_sampling_percent: int
     artifacts_bucket_arn: pulumi.Input[str]
     model_package_arns: tuple[pulumi.Input[str], ...]  # the packages the endpoint may serve
-    package_artifacts: iam.PackageArtifactsScope | None  # where a package pinned from another stack lives
+    package_artifacts: (
+        iam_sharing.PackageArtifactsScope | None
+    )  # where a package pinned from another stack lives
     function: FunctionSetting
     topic_arn: pulumi.Input[str]
     # The distributed run for windows one invocation cannot measure (infra/drift_scaleout.py).
@@ -79,7 +81,7 @@ class DriftEngine(pulumi.ComponentResource):
                 # The planner: measures a window itself, or starts the distributed run for a big one.
                 handler="monitoring.scaleout.handler",
                 policy=iam.with_statements(
-                    iam.drift_engine_policy(
+                    role_policies.drift_engine_policy(
                         partition=a.partition,
                         region=region,
                         account_id=a.account_id,

@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import iam
+from infra import iam, role_policies
 from infra.alarms import child_options, moved_from_monitoring
 from infra.packaging import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON_VERSION
 
@@ -142,7 +142,9 @@ def event_driven_function(
         handler=spec.handler,
         policy=iam.with_statements(
             spec.policy,
-            iam.dead_letter_statements(queue_arn=setting.dead_letter_queue_arn, key_arn=setting.key_arn),
+            role_policies.dead_letter_statements(
+                queue_arn=setting.dead_letter_queue_arn, key_arn=setting.key_arn
+            ),
         ),
         environment=spec.environment,
         timeout=spec.timeout,

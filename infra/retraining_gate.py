@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import iam
+from infra import role_policies
 from infra.alarm_specs import drift_alarm_prefix
 from infra.alarms import child_options
 from infra.event_function import EventFunction, FunctionSetting, event_driven_function
@@ -62,7 +62,7 @@ class RetrainingGate(pulumi.ComponentResource):
                 function_name=function_name,
                 description="Starts the retraining pipeline on drift, at most once per cooldown",
                 handler="monitoring.retrain.handler",
-                policy=iam.retrain_gate_policy(
+                policy=role_policies.retrain_gate_policy(
                     partition=a.partition,
                     region=a.function.region,
                     account_id=a.account_id,

@@ -150,7 +150,7 @@ class Settings:
     training: TrainingSettings
     serving: ServingSettings
     monitoring: MonitoringSettings
-    # Accounts whose stacks may serve this stack's registered models (read-only grants; infra/iam.py).
+    # Accounts whose stacks may serve this stack's registered models (read-only grants; infra/iam_sharing.py).
     model_consumer_accounts: tuple[str, ...] = ()
     allowed_account_ids: tuple[str, ...] = ()  # aws:allowedAccountIds: the provider refuses other accounts
 

@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import drift_engine, drift_scaleout, iam, packaging, retraining_gate
+from infra import drift_engine, drift_scaleout, iam, iam_sharing, packaging, retraining_gate, role_policies
 from infra.alarms import moved_from_monitoring
 from infra.dashboard import Dashboard, DashboardArgs, DriftView
 from infra.dead_letters import DeadLetterQueue, DeadLetterQueueArgs
@@ -55,7 +55,7 @@ def registry_policy(
     """The registry's resource policy when other accounts serve this stack's models (none otherwise)."""
     if not settings.model_consumer_accounts:
         return None
-    return iam.model_package_group_policy(
+    return iam_sharing.model_package_group_policy(
         settings.model_consumer_accounts,
         partition=partition,
         region=settings.region,
@@ -121,7 +121,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
     )
     artifacts = settings.serving.package_artifacts  # where a pinned package from another stack lives
     package_scope = (
-        iam.PackageArtifactsScope(
+        iam_sharing.PackageArtifactsScope(
             partition=partition,
             region=region,
             dns_suffix=dns_suffix,
@@ -138,8 +138,8 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
         role_name=f"{base}-sagemaker-execution",
         description="SageMaker training jobs, models and endpoints of this stack",
         trust_policy=iam.service_trust_policy(sagemaker_principal, account_id),
-        inline_policy=iam.sagemaker_execution_policy(
-            iam.ExecutionRoleScope(
+        inline_policy=role_policies.sagemaker_execution_policy(
+            role_policies.ExecutionRoleScope(
                 partition=partition,
                 region=region,
                 account_id=account_id,
@@ -169,7 +169,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
         role_name=f"{base}-retraining-pipeline",
         description="The retraining pipeline: runs training jobs, registers candidate models",
         trust_policy=iam.service_trust_policy(sagemaker_principal, account_id),
-        inline_policy=iam.pipeline_policy(
+        inline_policy=role_policies.pipeline_policy(
             partition=partition,
             region=region,
             account_id=account_id,
@@ -321,7 +321,7 @@ def _drift_monitoring(
     training: Training,
     topic_arn: pulumi.Output[str],
     model_package_arns: tuple[pulumi.Input[str], ...],
-    package_artifacts: iam.PackageArtifactsScope | None,
+    package_artifacts: iam_sharing.PackageArtifactsScope | None,
 ) -> list[pulumi.Output[str]]:
     """Dead-letter queue, drift engine and retraining gate; returns the ARNs of the alarms they add."""
     base, region, m = settings.base_name, settings.region, settings.monitoring

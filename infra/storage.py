@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import iam
+from infra import iam, iam_sharing, key_policy
 from infra.packaging import Archive
 from infra.settings_types import StorageSettings
 
@@ -24,7 +24,7 @@ class StorageArgs:
     region: str
     settings: StorageSettings
     dns_suffix: pulumi.Input[str]  # the partition's, for kms:ViaService values
-    # Accounts whose stacks serve this stack's models: read on models/, decrypt through S3 (infra/iam.py).
+    # Accounts whose stacks serve this stack's models: read on models/, decrypt through S3 (infra/iam_sharing.py).
     model_consumer_accounts: tuple[str, ...] = ()
     # The drift scale-out's state machine, encrypted with the stack key, logs through the delivery service.
     encrypted_state_machine_logs: bool = False
@@ -204,7 +204,7 @@ class Storage(pulumi.ComponentResource):
 
         consumers = None
         if args.model_consumer_accounts:
-            consumers = iam.ModelConsumers(
+            consumers = iam_sharing.ModelConsumers(
                 accounts=args.model_consumer_accounts,
                 partition=args.partition,
                 region=args.region,
@@ -221,11 +221,11 @@ class Storage(pulumi.ComponentResource):
                 enable_key_rotation=True,
                 deletion_window_in_days=settings.kms_deletion_window_days,
                 policy=iam.document_json(
-                    iam.key_policy(
+                    key_policy.key_policy(
                         account_id=args.account_id,
                         partition=args.partition,
                         region=args.region,
-                        principals=iam.KeyPolicyPrincipals(
+                        principals=key_policy.KeyPolicyPrincipals(
                             cloudwatch=iam.service_principal("cloudwatch", args.region, parent=self),
                             logs_regional=iam.regional_service_principal("logs", args.region, parent=self),
                             log_delivery=(
@@ -268,7 +268,7 @@ class Storage(pulumi.ComponentResource):
         self.artifacts = bucket(
             "artifacts",
             None,
-            (lambda arn: iam.consumer_model_read_statements(consumers, arn)) if consumers else None,
+            (lambda arn: iam_sharing.consumer_model_read_statements(consumers, arn)) if consumers else None,
         )
         self.capture = bucket("capture", settings.capture_retention_days)
         self.register_outputs(

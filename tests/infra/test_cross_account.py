@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from infra import iam
+from infra import iam_sharing
 from infra.config_schema import load_stack_config
 from infra.settings import SettingsError, settings_from_values
 from policy.guardrails import iam as guardrails_iam
@@ -293,7 +293,7 @@ def test_the_consumer_account_gets_three_read_statements_and_no_write() -> None:
     assert grants == {
         "ConsumerAccountsReadModels": ["s3:GetObject"],
         "ConsumerAccountsDecryptModelsThroughS3": ["kms:Decrypt"],
-        "ConsumerAccountsUsePackages": list(iam.CONSUMER_REGISTRY_ACTIONS),
+        "ConsumerAccountsUsePackages": list(iam_sharing.CONSUMER_REGISTRY_ACTIONS),
     }
 
 
