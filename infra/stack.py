@@ -29,7 +29,8 @@ from infra.serving import (
 )
 from infra.settings_types import Settings
 from infra.storage import Storage, StorageArgs, upload_code
-from infra.training import Training, TrainingArgs, image_tag, model_package_group_name
+from infra.training import Training, TrainingArgs, model_package_group_name
+from infra.training_job import image_tag
 
 
 @dataclass(frozen=True)

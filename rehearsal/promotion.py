@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 import pandas as pd
 
-from infra import lineage, promote, serving, training
+from infra import lineage, promote, retraining_pipeline, serving
 from infra.config_schema import PROJECT_ROOT, load_stack_config
 from infra.settings import settings_from_values
 from infra.settings_types import Settings
@@ -108,7 +108,10 @@ def register(
         CustomerMetadataProperties=lineage.check(properties),
         ModelMetrics={
             "ModelQuality": {
-                "Statistics": {"ContentType": training.EVALUATION_CONTENT_TYPE, "S3Uri": evaluation_uri}
+                "Statistics": {
+                    "ContentType": retraining_pipeline.EVALUATION_CONTENT_TYPE,
+                    "S3Uri": evaluation_uri,
+                }
             }
         },
     )["ModelPackageArn"]

@@ -20,7 +20,16 @@ import numpy as np
 import pandas as pd
 import requests
 
-from infra import alarm_specs, packaging, served, serving, storage, training
+from infra import (
+    alarm_specs,
+    packaging,
+    retraining_pipeline,
+    served,
+    serving,
+    storage,
+    training,
+    training_job,
+)
 from infra.alarm_specs import drift_alarm_name
 from infra.config_schema import PROJECT_ROOT, load_stack_config
 from infra.settings import settings_from_values
@@ -225,25 +234,25 @@ def step_training(state: _State) -> None:
         artifacts, storage.code_key(state.serving_archive, "serving"), state.serving_archive.path.read_bytes()
     )
     code_uri = f"s3://{artifacts}/{training_key}"
-    output_path = f"s3://{artifacts}/{training.MODEL_OUTPUT_PREFIX}"
+    output_path = f"s3://{artifacts}/{training_job.MODEL_OUTPUT_PREFIX}"
 
     # The job exactly as the stack declares it: its hyperparameters and channels, staged from S3 by key.
-    request = training.job_request(
-        training.JobInputs(
+    request = training_job.job_request(
+        training_job.JobInputs(
             settings=s.training,
             image_uri=PLACEHOLDER_IMAGE_URI,
             role_arn=f"arn:aws:iam::{emulator.MOTO_ACCOUNT_ID}:role/{s.base_name}-sagemaker-execution",
             key_arn=state.key_arn,
             code_uri=code_uri,
             output_path=output_path,
-            channel_uris=training.channel_uris(s.training, state.buckets["data"]),
+            channel_uris=training_job.channel_uris(s.training, state.buckets["data"]),
         )
     )
     channels = {
         channel["ChannelName"]: _s3_channel(channel, state.work / "s3")
         for channel in request["InputDataConfig"]
     }
-    state.job_name = training.job_name(base_name=s.base_name, request=request, run=s.training.run)
+    state.job_name = training_job.job_name(base_name=s.base_name, request=request, run=s.training.run)
     hyperparameters = request["HyperParameters"]
     result = toolkit_runner.run_training_locally(
         hyperparameters,
@@ -256,7 +265,7 @@ def step_training(state: _State) -> None:
         reason = result.failure_reason or result.stderr.strip().splitlines()[-1:]
         raise RuntimeError(f"training exited with {result.returncode}: {reason}")
     state.model_archive = _pack_model(result.model_dir, state.work / "model.tar.gz")
-    state.model_data_url = training.model_artifact_uri(output_path, state.job_name)
+    state.model_data_url = training_job.model_artifact_uri(output_path, state.job_name)
     _put(artifacts, state.model_data_url.removeprefix(f"s3://{artifacts}/"), state.model_archive.read_bytes())
     trained = json.loads((result.model_dir / "metrics.json").read_text())
     state.summary["training"] = {
@@ -571,10 +580,10 @@ def step_promotion(state: _State, target: str) -> None:
     assert state.model_archive is not None
     group = training.model_package_group_name(s.base_name)
     _client("sagemaker").create_model_package_group(ModelPackageGroupName=group)
-    evaluation_base = f"s3://{state.buckets['artifacts']}/{training.EVALUATION_PREFIX}"
+    evaluation_base = f"s3://{state.buckets['artifacts']}/{retraining_pipeline.EVALUATION_PREFIX}"
     tags = training.stack_lineage(
         job_name=state.job_name,
-        channel_uris=training.channel_uris(s.training, state.buckets["data"]),
+        channel_uris=training_job.channel_uris(s.training, state.buckets["data"]),
         code_sha256=state.training_archive.sha256 if state.training_archive else "",
         settings=s.training,
         image_uri=PLACEHOLDER_IMAGE_URI,
@@ -589,8 +598,8 @@ def step_promotion(state: _State, target: str) -> None:
     older = promotion.register(
         s3=s3,
         group=group,
-        model_data_url=training.model_artifact_uri(
-            f"s3://{state.buckets['artifacts']}/{training.MODEL_OUTPUT_PREFIX}", older_job
+        model_data_url=training_job.model_artifact_uri(
+            f"s3://{state.buckets['artifacts']}/{training_job.MODEL_OUTPUT_PREFIX}", older_job
         ),
         model_archive=promotion.older_model(state.model_archive, older_features),
         lineage_tags={**tags, "training_job": older_job},

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import regex
 
-from infra import lineage, promote, training
+from infra import lineage, promote, retraining_pipeline
 from tests.infra.aws_models import assert_valid_request, service_model
 from tests.infra.conftest import recording_of
 from tests.infra.harness import run_program
@@ -47,7 +47,7 @@ def resolve(node: Any) -> Any:
 
 
 def register_arguments(**overrides: Any) -> dict[str, Any]:
-    definition = training.pipeline_definition(fixed_pipeline_inputs(**overrides))
+    definition = retraining_pipeline.pipeline_definition(fixed_pipeline_inputs(**overrides))
     [register] = definition["Steps"][1]["Arguments"]["IfSteps"]
     return dict(resolve(register["Arguments"]))
 
@@ -87,7 +87,9 @@ def test_registered_candidates_carry_every_lineage_key_as_a_valid_create_model_p
 
 
 def test_the_model_metrics_point_at_the_report_the_train_step_checkpoints():
-    train = dict(resolve(training.pipeline_definition(fixed_pipeline_inputs())["Steps"][0]["Arguments"]))
+    train = dict(
+        resolve(retraining_pipeline.pipeline_definition(fixed_pipeline_inputs())["Steps"][0]["Arguments"])
+    )
     checkpoint = train["CheckpointConfig"]["S3Uri"]
     statistics = register_arguments()["ModelMetrics"]["ModelQuality"]["Statistics"]
     # train.py writes evaluation.json at the root of the checkpoint directory (training/evaluation.py).

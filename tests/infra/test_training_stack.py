@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from infra import training
+from infra import retraining_pipeline, training_job
 from infra.config_schema import load_stack_config, project_config_schema, to_config_string
 from infra.settings import SettingsError, settings_from_values
 from infra.settings_types import Hyperparameters, TrainingSettings
@@ -154,25 +154,25 @@ def request_of(settings: Any, **overrides: Any) -> dict[str, Any]:
         channel_uris={"train": "s3://data/train/", "validation": "s3://data/validation/"},
     )
     values.update(overrides)
-    return training.job_request(training.JobInputs(**values))
+    return training_job.job_request(training_job.JobInputs(**values))
 
 
 def test_job_name_is_content_addressed() -> None:
     s = settings_of("dev").training
-    name = training.job_name(base_name="sagestack-dev", request=request_of(s), run=1)
-    assert name == training.job_name(base_name="sagestack-dev", request=request_of(s), run=1)
+    name = training_job.job_name(base_name="sagestack-dev", request=request_of(s), run=1)
+    assert name == training_job.job_name(base_name="sagestack-dev", request=request_of(s), run=1)
     assert re.fullmatch(r"sagestack-dev-[0-9a-f]{12}", name) and len(name) <= 63
     changed = [
-        training.job_name(
+        training_job.job_name(
             base_name="sagestack-dev",
             request=request_of(s, code_uri="s3://artifacts/code/training/fedcba9876543210/sourcedir.tar.gz"),
             run=1,
         ),
-        training.job_name(base_name="sagestack-dev", request=request_of(s, image_uri="img:2"), run=1),
-        training.job_name(
+        training_job.job_name(base_name="sagestack-dev", request=request_of(s, image_uri="img:2"), run=1),
+        training_job.job_name(
             base_name="sagestack-dev", request=request_of(s, role_arn="arn:aws:iam::1:role/x"), run=1
         ),
-        training.job_name(base_name="sagestack-dev", request=request_of(s), run=2),
+        training_job.job_name(base_name="sagestack-dev", request=request_of(s), run=2),
     ]
     assert len({name, *changed}) == 5
 
@@ -207,7 +207,7 @@ def test_local_scikit_learn_pin_matches_the_framework_version(recording: Recordi
 # --- the retraining pipeline ---------------------------------------------------------------------------------
 
 
-def fixed_pipeline_inputs(**overrides: Any) -> training.PipelineInputs:
+def fixed_pipeline_inputs(**overrides: Any) -> retraining_pipeline.PipelineInputs:
     values: dict[str, Any] = dict(
         image_uri="683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3",
         role_arn="arn:aws:iam::123456789012:role/sagestack-dev-sagemaker-execution",
@@ -226,12 +226,12 @@ def fixed_pipeline_inputs(**overrides: Any) -> training.PipelineInputs:
         evaluation_path="s3://artifacts/models/evaluation",
     )
     values.update(overrides)
-    return training.PipelineInputs(**values)
+    return retraining_pipeline.PipelineInputs(**values)
 
 
 def test_pipeline_definition_renders_identically_and_matches_the_snapshot() -> None:
-    first = training.render_pipeline_definition(fixed_pipeline_inputs())
-    assert first == training.render_pipeline_definition(fixed_pipeline_inputs())
+    first = retraining_pipeline.render_pipeline_definition(fixed_pipeline_inputs())
+    assert first == retraining_pipeline.render_pipeline_definition(fixed_pipeline_inputs())
     pretty = json.dumps(json.loads(first), indent=2, sort_keys=True) + "\n"
     if os.environ.get("SNAPSHOT_UPDATE") == "1":
         SNAPSHOT.write_text(pretty)
@@ -240,7 +240,7 @@ def test_pipeline_definition_renders_identically_and_matches_the_snapshot() -> N
 
 def pipeline_shape_problems(definition: dict[str, Any]) -> list[str]:
     """Structural checks SageMaker would otherwise only make at CreatePipeline time."""
-    problems = [] if definition.get("Version") == training.PIPELINE_SCHEMA_VERSION else ["Version"]
+    problems = [] if definition.get("Version") == retraining_pipeline.PIPELINE_SCHEMA_VERSION else ["Version"]
     parameters = {p["Name"]: p for p in definition.get("Parameters", [])}
     problems += [
         f"parameter {p['Name']} type {p['Type']}"
@@ -316,7 +316,7 @@ def test_recorded_pipeline_definitions_are_well_formed(recording: Recording) -> 
 
 
 def test_shape_check_catches_a_dangling_reference_and_a_wrong_approval_status() -> None:
-    definition = training.pipeline_definition(fixed_pipeline_inputs())
+    definition = retraining_pipeline.pipeline_definition(fixed_pipeline_inputs())
     definition["Steps"][1]["Arguments"]["Conditions"][0]["RightValue"] = {"Get": "Parameters.Missing"}
     definition["Parameters"][-1]["DefaultValue"] = "Approved"
     problems = pipeline_shape_problems(definition)
@@ -498,18 +498,18 @@ def test_the_job_sends_exactly_the_request_its_name_hashes(recording: Recording)
         for o in recording.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
         if o.inputs["key"].startswith("code/training/")
     )
-    request = training.job_request(
-        training.JobInputs(
+    request = training_job.job_request(
+        training_job.JobInputs(
             settings=s,
             image_uri=job["algorithmSpecification"]["trainingImage"],
             role_arn=job["roleArn"],
             key_arn=job["outputDataConfig"]["kmsKeyId"],
             code_uri=f"s3://{recording.outputs['artifacts_bucket']}/{code_key}",
             output_path=job["outputDataConfig"]["s3OutputPath"],
-            channel_uris={c: channels[c] for c in training.CHANNELS},
+            channel_uris={c: channels[c] for c in training_job.CHANNELS},
         )
     )
     sent = {k: v for k, v in job.items() if k not in NOT_REPLACE_FORCING and k != "trainingJobName"}
     assert sent == as_pulumi_inputs(request)
     base = f"sagestack-{recording.stack}"
-    assert job["trainingJobName"] == training.job_name(base_name=base, request=request, run=s.run)
+    assert job["trainingJobName"] == training_job.job_name(base_name=base, request=request, run=s.run)
