@@ -31,7 +31,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "monitoring")]
 
 from monitoring_synthetic import capture_lines, draw_rows, model_tarball, training_baseline  # noqa: E402
 
-from infra import drift_scaleout  # noqa: E402
+from infra import drift_scaleout, scaleout_definition  # noqa: E402
 from monitoring.artifact import read_model_baseline  # noqa: E402
 from monitoring.engine import Window, WindowScan  # noqa: E402
 from monitoring.scaleout import CaptureObject, plan_window  # noqa: E402
@@ -108,7 +108,7 @@ def projection(
     bytes_per_cpu_s = records_per_cpu_s * bytes_per_record
     largest = max(sum(o.size for o in part) for part in plan.parts)
     part_s = largest / (bytes_per_cpu_s * WORKER_VCPU) + largest / S3_BYTES_PER_S
-    waves = math.ceil(len(plan.parts) / drift_scaleout.MAX_CONCURRENCY)
+    waves = math.ceil(len(plan.parts) / scaleout_definition.MAX_CONCURRENCY)
     distributed_s = RUN_OVERHEAD_S + waves * (part_s + WAVE_OVERHEAD_S) + len(plan.parts) * merge_s
     return {
         "window_gb": window_bytes / 1e9,
@@ -120,7 +120,7 @@ def projection(
         "part_s": part_s,
         "merge_s": len(plan.parts) * merge_s,
         "distributed_s": distributed_s,
-        "part_fits": part_s <= drift_scaleout.WORKER_TIMEOUT_SECONDS,
+        "part_fits": part_s <= scaleout_definition.WORKER_TIMEOUT_SECONDS,
     }
 
 
@@ -153,7 +153,7 @@ def main() -> None:
     print(f"  one 512 MB invocation ({ENGINE_VCPU:.2f} vCPU): {result['single_s']:,.0f} s ({verdict})")
     print(
         f"  Distributed Map: {result['parts']} parts of <= {drift_scaleout.PART_BYTES / 2**20:,.0f} MiB on "
-        f"{drift_scaleout.WORKER_MEMORY_MB} MB workers, {drift_scaleout.MAX_CONCURRENCY} at a time = "
+        f"{drift_scaleout.WORKER_MEMORY_MB} MB workers, {scaleout_definition.MAX_CONCURRENCY} at a time = "
         f"{result['waves']} wave(s) of {result['part_s']:,.0f} s + merge {result['merge_s']:.1f} s "
         f"+ assumed overheads ({RUN_OVERHEAD_S:g} s per run, {WAVE_OVERHEAD_S:g} s per wave, S3 reads at "
         f"{S3_BYTES_PER_S / 1e6:g} MB/s) = "
@@ -161,7 +161,7 @@ def main() -> None:
     )
     if not result["part_fits"]:
         print(
-            f"  WARNING: a part needs more than the worker timeout ({drift_scaleout.WORKER_TIMEOUT_SECONDS} s)"
+            f"  WARNING: a part needs more than the worker timeout ({scaleout_definition.WORKER_TIMEOUT_SECONDS} s)"
         )
     suggested_part = 240 / (1 / (bytes_per_cpu_s * WORKER_VCPU) + 1 / S3_BYTES_PER_S)
     suggested_single = ENGINE_TIMEOUT_S / 2 / (1 / (bytes_per_cpu_s * ENGINE_VCPU) + 1 / S3_BYTES_PER_S)

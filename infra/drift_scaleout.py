@@ -1,7 +1,8 @@
 """Drift scale-out: a Step Functions state machine whose Distributed Map measures a big window on many
 workers, and whose reduce step merges their partial counts and publishes the window once.
 
-The runtime is `monitoring/scaleout.py`; docs/decisions.md, "Drift at scale: splitting a window", says why.
+The definition is in `scaleout_definition.py`, the roles' policies in `scaleout_policies.py`; this module is
+the component. The runtime is `monitoring/scaleout.py`; docs/decisions.md, "Drift at scale: splitting a window", says why.
 The scheduled drift engine (infra/drift_engine.py) is the planner: its handler is `monitoring.scaleout.handler`,
 with `planner_environment` and `planner_statements` on its function and role; it starts the state machine for
 windows over the single-invocation budget and measures smaller ones itself.
@@ -9,9 +10,7 @@ windows over the single-invocation budget and measures smaller ones itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -20,294 +19,38 @@ from infra import alarm_specs, iam
 from infra.alarms import metric_alarm
 from infra.event_function import FunctionCode, PackagedCode, packaged_function
 from infra.packaging import LAMBDA_PYTHON_VERSION
-from monitoring import metrics, scaleout
+from infra.scaleout_definition import (
+    MAX_CONCURRENCY,
+    PUBLISHER_TIMEOUT_SECONDS,
+    WORKER_TIMEOUT_SECONDS,
+    state_machine_definition,
+    state_machine_name,
+)
+from infra.scaleout_policies import ScaleoutScope, publisher_policy, state_machine_policy, worker_policy
+from monitoring import scaleout
 
 LAMBDA_RUNTIME = f"python{LAMBDA_PYTHON_VERSION}"
+
+
 # Lambda allocates CPU in proportion to memory: 1,769 MB is one full vCPU (the engine is single-threaded).
 WORKER_MEMORY_MB = 1769
-# A part is sized for about four minutes of work (benchmarks/drift_scaleout.py); this leaves room for a
-# slow container. Child workflows are STANDARD, so no five-minute Express limit applies.
-WORKER_TIMEOUT_SECONDS = 600
-# Shorter than the publication lease (monitoring.scaleout.PUBLISH_LEASE_SECONDS), so a dead holder's claim
-# is only taken over once its invocation is certainly gone.
-PUBLISHER_TIMEOUT_SECONDS = 300
+
+
 PUBLISHER_MEMORY_MB = 1024
-# Parallel workers: far below Lambda's default account concurrency (1,000) and the Map's 10,000.
-MAX_CONCURRENCY = 100
-# A whole run (map and reduce) gives up after this long, which counts as ExecutionsTimedOut.
-EXECUTION_TIMEOUT_SECONDS = 3600
-# STANDARD children: exactly-once item runs with a history to debug; a run has at most MAX_PARTS items.
-CHILD_EXECUTION_TYPE = "STANDARD"
-# The transient errors of the Lambda service the Step Functions docs recommend retrying on every invoke.
-LAMBDA_SERVICE_ERRORS = (
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-)
+
+
 # Step Functions: data key reuse period of a customer managed key, 60-900 seconds.
 KMS_DATA_KEY_REUSE_SECONDS = 300
-# The vended-logs delivery actions the state machine role needs; AWS offers no resource to scope them to
-# (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html, "IAM policies for logging").
-LOG_DELIVERY_ACTIONS = (
-    "logs:CreateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:DescribeLogGroups",
-    "logs:DescribeResourcePolicies",
-    "logs:GetLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:UpdateLogDelivery",
-)
+
+
 # Single-invocation and per-part budgets (bytes of capture), sized by benchmarks/drift_scaleout.py.
 SINGLE_MAX_BYTES = scaleout.DEFAULT_SINGLE_MAX_BYTES
+
+
 PART_BYTES = scaleout.DEFAULT_PART_BYTES
+
+
 PART_OBJECTS = scaleout.DEFAULT_PART_OBJECTS
-
-
-def state_machine_name(base_name: str) -> str:
-    return alarm_specs.scaleout_state_machine_name(base_name)
-
-
-def _retry(errors: Sequence[str], interval: int, attempts: int, backoff: float) -> dict[str, Any]:
-    return {
-        "ErrorEquals": list(errors),
-        "IntervalSeconds": interval,
-        "MaxAttempts": attempts,
-        "BackoffRate": backoff,
-    }
-
-
-def _invoke(function_arn: pulumi.Input[str], timeout: int) -> dict[str, Any]:
-    """A Lambda task (optimised integration) whose payload is the state input."""
-    return {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {"FunctionName": function_arn, "Payload.$": "$"},
-        "TimeoutSeconds": timeout,
-    }
-
-
-def state_machine_definition(
-    *,
-    worker_arn: pulumi.Input[str],
-    publisher_arn: pulumi.Input[str],
-    max_concurrency: int = MAX_CONCURRENCY,
-) -> dict[str, Any]:
-    """The ASL document: a Distributed Map over the run's manifest, then one publishing step.
-
-    The execution input is `monitoring.scaleout.RunSpec.to_json()`; every part's result goes to S3, so the
-    map keeps only each part's number and passes its input on (ResultPath null) to the publishing step.
-    """
-    measure = {
-        **_invoke(worker_arn, WORKER_TIMEOUT_SECONDS + 30),
-        "ResultSelector": {"part.$": "$.Payload.part"},
-        "Retry": [_retry(LAMBDA_SERVICE_ERRORS, 2, 6, 2.0)],
-        "End": True,
-    }
-    publish = {
-        **_invoke(publisher_arn, PUBLISHER_TIMEOUT_SECONDS + 30),
-        "ResultSelector": {
-            "status.$": "$.Payload.status",
-            "records_analyzed.$": "$.Payload.records_analyzed",
-        },
-        "Retry": [
-            _retry(LAMBDA_SERVICE_ERRORS, 2, 6, 2.0),
-            # Another attempt holds the window's claim: wait out its lease, never publish alongside it.
-            _retry(["PublicationInProgress"], 60, 8, 1.5),
-        ],
-        "End": True,
-    }
-    return {
-        "Comment": "Drift of one capture window measured by parallel workers, merged and published once",
-        "TimeoutSeconds": EXECUTION_TIMEOUT_SECONDS,
-        "StartAt": "MeasureParts",
-        "States": {
-            "MeasureParts": {
-                "Type": "Map",
-                "ItemReader": {
-                    "Resource": "arn:aws:states:::s3:getObject",
-                    "ReaderConfig": {"InputType": "JSON"},
-                    "Parameters": {"Bucket.$": "$.bucket", "Key.$": "$.manifest_key"},
-                },
-                "ItemSelector": {"run.$": "$", "part.$": "$$.Map.Item.Value"},
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": CHILD_EXECUTION_TYPE},
-                    "StartAt": "MeasurePart",
-                    "States": {"MeasurePart": measure},
-                },
-                "MaxConcurrency": max_concurrency,
-                # One lost part would make the merge inexact: any failed part fails the run (and alarms).
-                # A number (0-100); written as 0.0, which the ASL grammar types as a percentage.
-                "ToleratedFailurePercentage": 0.0,
-                "ResultPath": None,
-                "Next": "Publish",
-            },
-            "Publish": publish,
-        },
-    }
-
-
-@dataclass(frozen=True)
-class ScaleoutScope:
-    """What the scale-out's roles may touch: the stack's capture, the baseline, the run prefix, the key."""
-
-    partition: pulumi.Input[str]
-    region: str
-    account_id: pulumi.Input[str]
-    base_name: str
-    capture_bucket_arn: pulumi.Input[str]
-    capture_prefix: str
-    artifacts_bucket_arn: pulumi.Input[str]
-    key_arn: pulumi.Input[str]
-
-    def arn(self, service: str, resource: str) -> pulumi.Output[str]:
-        return pulumi.Output.format(
-            "arn:{0}:{1}:{2}:{3}:{4}", self.partition, service, self.region, self.account_id, resource
-        )
-
-    @property
-    def state_machine_arn(self) -> pulumi.Output[str]:
-        # Built from the name: the role must name the state machine before the state machine exists.
-        return self.arn("states", f"stateMachine:{state_machine_name(self.base_name)}")
-
-    def run_objects(self) -> pulumi.Output[str]:
-        return pulumi.Output.concat(self.artifacts_bucket_arn, "/", scaleout.RUN_PREFIX, "/*")
-
-    def logs(self, function_name: str) -> iam.Statement:
-        group = self.arn("logs", f"log-group:/aws/lambda/{function_name}")
-        return iam.allow(
-            "WriteOwnLogs",
-            ["logs:CreateLogStream", "logs:PutLogEvents"],
-            [pulumi.Output.concat(group, ":log-stream:*")],
-        )
-
-
-def _list_runs(scope: ScaleoutScope) -> iam.Statement:
-    # Without ListBucket, S3 answers a missing key with 403 instead of 404 (GetObject API reference), and a
-    # missing partial must read as missing.
-    return iam.allow(
-        "ListRunObjects",
-        ["s3:ListBucket"],
-        [scope.artifacts_bucket_arn],
-        {"StringLike": {"s3:prefix": [scaleout.RUN_PREFIX, f"{scaleout.RUN_PREFIX}/*"]}},
-    )
-
-
-def worker_policy(scope: ScaleoutScope, function_name: str) -> dict[str, Any]:
-    """One Distributed Map item: read its capture objects and the baseline, write its partial."""
-    return iam.document(
-        iam.allow(
-            "ReadCapturedTraffic",
-            ["s3:GetObject"],
-            [pulumi.Output.concat(scope.capture_bucket_arn, "/", scope.capture_prefix, "/*")],
-        ),
-        iam.allow(
-            "ReadModelBaseline",
-            ["s3:GetObject"],
-            [pulumi.Output.concat(scope.artifacts_bucket_arn, "/", iam.MODELS_PREFIX, "/*")],
-        ),
-        iam.allow("WritePartials", ["s3:PutObject"], [scope.run_objects()]),
-        # Both buckets are SSE-KMS with the stack key: reads decrypt, writes generate a data key.
-        iam.allow("UseStackKeyForObjects", ["kms:Decrypt", "kms:GenerateDataKey"], [scope.key_arn]),
-        scope.logs(function_name),
-    )
-
-
-def publisher_policy(
-    scope: ScaleoutScope, function_name: str, publications_table_arn: pulumi.Input[str]
-) -> dict[str, Any]:
-    """The reduce step: read the manifest and partials, claim the window, publish its metrics."""
-    return iam.document(
-        _list_runs(scope),
-        iam.allow(
-            "ReadRunAndBaseline",
-            ["s3:GetObject"],
-            [
-                scope.run_objects(),
-                pulumi.Output.concat(scope.artifacts_bucket_arn, "/", iam.MODELS_PREFIX, "/*"),
-            ],
-        ),
-        iam.allow("DecryptStackObjects", ["kms:Decrypt"], [scope.key_arn]),
-        iam.allow(
-            "ClaimWindowPublication",
-            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
-            [publications_table_arn],
-        ),
-        # PutMetricData has no resource to scope to; the namespace condition is the scope.
-        iam.allow(
-            "PublishDriftMetrics",
-            ["cloudwatch:PutMetricData"],
-            ["*"],
-            {"StringEquals": {"cloudwatch:namespace": metrics.NAMESPACE}},
-        ),
-        # GetMetricData (the endpoint's Invocations, for capture coverage) supports no resource or condition.
-        iam.allow("ReadEndpointInvocations", ["cloudwatch:GetMetricData"], ["*"]),
-        scope.logs(function_name),
-    )
-
-
-def state_machine_policy(scope: ScaleoutScope, function_arns: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
-    """The Distributed Map's own needs (https://docs.aws.amazon.com/step-functions/latest/dg/
-    iam-policies-eg-dist-map.html): child workflows of itself, the manifest, the two functions."""
-    machine = state_machine_name(scope.base_name)
-    return iam.document(
-        iam.allow("RunChildWorkflows", ["states:StartExecution"], [scope.state_machine_arn]),
-        iam.allow(
-            "ManageChildWorkflows",
-            ["states:DescribeExecution", "states:StopExecution"],
-            # Child executions are execution:<machine>/<map run label>:<id>; the docs grant "<machine>/*",
-            # written here with the ":" that the execution ARN format (and parliament) requires. The
-            # Service Authorization Reference lists DescribeExecution on express executions too: this
-            # machine's only.
-            [
-                scope.arn("states", f"execution:{machine}/*:*"),
-                scope.arn("states", f"express:{machine}:*:*"),
-            ],
-        ),
-        iam.allow("ReadManifest", ["s3:GetObject"], [scope.run_objects()]),
-        iam.allow(
-            "InvokeScaleoutFunctions",
-            ["lambda:InvokeFunction"],
-            [arn for function in function_arns for arn in (function, pulumi.Output.concat(function, ":*"))],
-        ),
-        # The manifest is SSE-KMS with the stack key: reading it decrypts.
-        iam.allow("DecryptManifest", ["kms:Decrypt"], [scope.key_arn]),
-        # The state machine's definition and history are encrypted with the stack key, in its own context.
-        iam.allow(
-            "EncryptOwnExecutions",
-            ["kms:Decrypt", "kms:GenerateDataKey"],
-            [scope.key_arn],
-            {"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": scope.state_machine_arn}},
-        ),
-        iam.allow("DeliverExecutionLogs", list(LOG_DELIVERY_ACTIONS), ["*"]),
-        # With an encrypted state machine, its role makes the data keys the log delivery uses, in the logs'
-        # context (https://docs.aws.amazon.com/step-functions/latest/dg/encryption-at-rest.html, step 3;
-        # the page writes the "arn:...:logs:<region>:<account>:*" value under StringEquals, which would only
-        # match that literal string: StringLike matches it and every log ARN of the account and region).
-        iam.allow(
-            "EncryptExecutionLogs",
-            ["kms:GenerateDataKey"],
-            [scope.key_arn],
-            {"StringLike": {"kms:EncryptionContext:SourceArn": scope.arn("logs", "*")}},
-        ),
-    )
-
-
-def planner_statements(scope: ScaleoutScope) -> list[iam.Statement]:
-    """What the scheduled engine's role needs to start a distributed run (for the lead to add to it)."""
-    return [
-        iam.allow("StartDistributedRuns", ["states:StartExecution"], [scope.state_machine_arn]),
-        iam.allow("WriteRunManifests", ["s3:PutObject"], [scope.run_objects()]),
-        iam.allow("EncryptRunManifests", ["kms:GenerateDataKey"], [scope.key_arn]),
-        # The execution input is encrypted with the state machine's key, in the state machine's context.
-        iam.allow(
-            "EncryptDistributedRunInput",
-            ["kms:GenerateDataKey"],
-            [scope.key_arn],
-            {"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": scope.state_machine_arn}},
-        ),
-    ]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,15 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import drift_engine, drift_scaleout, iam, iam_sharing, packaging, retraining_gate, role_policies
+from infra import (
+    drift_engine,
+    iam,
+    iam_sharing,
+    packaging,
+    retraining_gate,
+    role_policies,
+    scaleout_policies,
+)
 from infra.alarms import moved_from_monitoring
 from infra.dashboard import Dashboard, DashboardArgs, DriftView
 from infra.dead_letters import DeadLetterQueue, DeadLetterQueueArgs
@@ -396,7 +404,7 @@ def _drift_monitoring(
             function=function,
             topic_arn=topic_arn,
             scaleout_environment=scaleout.planner_environment,
-            scaleout_statements=drift_scaleout.planner_statements(scaleout.scope),
+            scaleout_statements=scaleout_policies.planner_statements(scaleout.scope),
         ),
         opts=opts,
     )

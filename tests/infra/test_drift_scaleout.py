@@ -11,13 +11,10 @@ from typing import Any
 import pytest
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-from infra import drift_scaleout
+from infra import drift_scaleout, scaleout_definition
 from infra.alarm_specs import drift_alarm_prefix
-from infra.drift_scaleout import (
-    LOG_DELIVERY_ACTIONS,
-    state_machine_definition,
-    state_machine_name,
-)
+from infra.scaleout_definition import state_machine_definition, state_machine_name
+from infra.scaleout_policies import LOG_DELIVERY_ACTIONS
 from monitoring import scaleout
 from tests.infra.aws_models import assert_valid_request, enum, parliament_definition, service_model
 from tests.infra.conftest import recording_of
@@ -101,7 +98,7 @@ def test_the_publish_step_waits_out_a_live_claim_instead_of_publishing_alongside
     waited = sum(rule["IntervalSeconds"] * rule["BackoffRate"] ** n for n in range(rule["MaxAttempts"]))
     assert waited > scaleout.PUBLISH_LEASE_SECONDS
     # The lease outlives any invocation of the publisher, so a claim is only taken over from a dead one.
-    assert drift_scaleout.PUBLISHER_TIMEOUT_SECONDS < scaleout.PUBLISH_LEASE_SECONDS
+    assert scaleout_definition.PUBLISHER_TIMEOUT_SECONDS < scaleout.PUBLISH_LEASE_SECONDS
 
 
 def test_an_independent_asl_parser_accepts_the_document_and_rejects_a_broken_twin() -> None:
@@ -321,7 +318,7 @@ def test_the_functions_run_the_packaged_monitoring_code_for_the_lambda_runtime(r
 
 def test_failed_timed_out_or_aborted_runs_alarm_on_the_stacks_topic(recording: Recording) -> None:
     alarm = named(recording, "drift-scaleout-failed-runs").inputs
-    name = drift_scaleout.state_machine_name(recording.outputs["base_name"])
+    name = scaleout_definition.state_machine_name(recording.outputs["base_name"])
     # service authorization reference, AWS Step Functions: arn:${Partition}:states:${Region}:${Account}:stateMachine:${Name}
     machine_arn = state_machine_arn(recording, name)
     # procedure-cw-metrics.html: AWS/States ExecutionsFailed, ExecutionsTimedOut, ExecutionsAborted by StateMachineArn.
