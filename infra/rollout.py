@@ -5,7 +5,8 @@ through `EndpointRollout`, a dynamic resource whose update calls UpdateEndpoint 
 as the stack's deployment settings allow (the provider waits a fixed 60 minutes), keeps the live instance
 count, moves autoscaling out of the way of an instance-type change, and ends `pulumi up` with an error
 that names a SageMaker rollback. Models and configurations are never deleted by Pulumi (they are
-retained); `clean_up` deletes the ones no longer served, after the deployment was verified.
+retained); `rollout_cleanup.clean_up` (this module's command line) deletes the ones no longer served, after
+the deployment was verified.
 
 This module imports boto3 and pulumi.dynamic only: Pulumi's dynamic-provider process imports it by name.
 """
@@ -17,21 +18,34 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import pulumi
 import pulumi.dynamic
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+
+
 SETTLING = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
+
+
 BROKEN = frozenset({"OutOfService", "Deleting", "Failed", "UpdateRollbackFailed"})
+
+
 IN_SERVICE = "InService"
+
+
 # Rolling back shifts traffic back to the blue fleet, which is still up until the deployment ends.
 ROLLBACK_MARGIN_SECONDS = 1800
+
+
 # DescribeEndpoint is eventually consistent: right after UpdateEndpoint it may still show the old state.
 START_GRACE_SECONDS = 300
+
+
 POLL_SECONDS = 30
+
+
 INPUT_KEYS = (
     "endpoint_name",
     "endpoint_config_name",
@@ -328,100 +342,6 @@ class EndpointRollout(pulumi.dynamic.Resource, module="sagestack", name="Endpoin
         super().__init__(_RolloutProvider(), name, props, opts)
 
 
-# --- after verification: delete what the endpoint no longer serves -------------------------------------
-
-
-def _owned(sagemaker: Any, arn: str, tags: Mapping[str, str]) -> bool:
-    found = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=arn).get("Tags", [])}
-    return all(found.get(key) == value for key, value in tags.items())
-
-
-def clean_up(
-    sagemaker: Any,
-    *,
-    endpoint_name: str,
-    base_name: str,
-    tags: Mapping[str, str],
-    keep_previous: int = 1,
-    log: Callable[[str], None] = print,
-) -> list[str]:
-    """Delete this stack's endpoint configurations and models that the endpoint no longer needs.
-
-    Kept: the configuration the endpoint serves, the `keep_previous` newest before it (to roll back to by
-    hand), their models, and everything created after the served configuration (a deployment in flight).
-    Only resources named after the stack and tagged as the stack's are touched.
-    """
-    endpoint = _describe_or_none(sagemaker, endpoint_name)
-    if endpoint is not None and endpoint["EndpointStatus"] != IN_SERVICE:
-        raise RolloutError(
-            f"endpoint {endpoint_name} is {endpoint['EndpointStatus']}: clean up after it settles"
-        )
-    configs = _stack_items(sagemaker, _CONFIG_LISTING, base_name, tags)
-    models = _stack_items(sagemaker, _MODEL_LISTING, base_name, tags)
-    served = endpoint["EndpointConfigName"] if endpoint else None
-    served_at = next((c["CreationTime"] for c in configs if c["EndpointConfigName"] == served), None)
-    keep: set[str] = set()
-    if served is not None:
-        keep.add(served)
-        older = [c for c in configs if served_at is not None and c["CreationTime"] < served_at]
-        keep.update(
-            c["EndpointConfigName"] for c in sorted(older, key=_created, reverse=True)[:keep_previous]
-        )
-        keep.update(
-            c["EndpointConfigName"] for c in configs if served_at is None or c["CreationTime"] > served_at
-        )
-    needed_models = {
-        variant["ModelName"]
-        for name in keep
-        for variant in sagemaker.describe_endpoint_config(EndpointConfigName=name)["ProductionVariants"]
-    }
-    newest_kept = max((c["CreationTime"] for c in configs if c["EndpointConfigName"] in keep), default=None)
-    deleted = []
-    for config in configs:
-        if config["EndpointConfigName"] not in keep:
-            sagemaker.delete_endpoint_config(EndpointConfigName=config["EndpointConfigName"])
-            deleted.append(config["EndpointConfigName"])
-    for model in models:
-        in_flight = newest_kept is not None and model["CreationTime"] > newest_kept
-        if model["ModelName"] not in needed_models and not in_flight:
-            sagemaker.delete_model(ModelName=model["ModelName"])
-            deleted.append(model["ModelName"])
-    for name in deleted:
-        log(f"deleted {name}")
-    return deleted
-
-
-def _created(item: Mapping[str, Any]) -> datetime:
-    created: datetime = item["CreationTime"]
-    return created
-
-
-def _describe_or_none(sagemaker: Any, endpoint_name: str) -> dict[str, Any] | None:
-    try:
-        return dict(sagemaker.describe_endpoint(EndpointName=endpoint_name))
-    except sagemaker.exceptions.ClientError as error:
-        if "Could not find endpoint" in str(error):
-            return None
-        raise
-
-
-# How to list each kind clean-up deletes: (list operation, page key, name field, ARN field).
-_CONFIG_LISTING = ("list_endpoint_configs", "EndpointConfigs", "EndpointConfigName", "EndpointConfigArn")
-_MODEL_LISTING = ("list_models", "Models", "ModelName", "ModelArn")
-
-
-def _stack_items(
-    sagemaker: Any, listing: tuple[str, str, str, str], base_name: str, tags: Mapping[str, str]
-) -> list[dict[str, Any]]:
-    operation, key, name_key, arn_key = listing
-    items = []
-    for page in sagemaker.get_paginator(operation).paginate(NameContains=base_name):
-        for item in page[key]:
-            if item[name_key].startswith(f"{base_name}-") and _owned(sagemaker, item[arn_key], tags):
-                items.append(item)
-    return items
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m infra.rollout",
@@ -443,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     if not tags:
         parser.error("--tag is required at least once: only resources tagged as the stack's are deleted")
     import boto3
+
+    from infra.rollout_cleanup import clean_up  # here: rollout_cleanup imports this module
 
     clean_up(
         boto3.client("sagemaker", region_name=args.region),

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from infra import rollout
+from infra import rollout, rollout_cleanup
 from infra.rollout import Clients, RolledBack, RolloutError, RolloutSpec
 from tests.infra.aws_models import enum
 
@@ -422,7 +422,7 @@ def test_clean_up_keeps_the_served_the_previous_and_the_newer_configurations(sag
     make_config(
         sm, "sagestack-prod-eu-c0", "sagestack-prod-eu-model-m0", {"project": "sagestack", "stack": "prod-eu"}
     )
-    deleted = rollout.clean_up(
+    deleted = rollout_cleanup.clean_up(
         sm, endpoint_name="sagestack-prod", base_name="sagestack-prod", tags=STACK_TAGS, log=lambda _: None
     )
     assert sorted(deleted) == ["sagestack-prod-c0", "sagestack-prod-model-m0"]
@@ -435,7 +435,9 @@ def test_clean_up_after_a_rollback_keeps_what_the_endpoint_still_serves(sagemake
         make_config(sm, f"sagestack-prod-c{i}", f"sagestack-prod-model-m{i}")
     sm.create_endpoint(EndpointName="sagestack-prod", EndpointConfigName="sagestack-prod-c0")  # rolled back
     assert (
-        rollout.clean_up(sm, endpoint_name="sagestack-prod", base_name="sagestack-prod", tags=STACK_TAGS)
+        rollout_cleanup.clean_up(
+            sm, endpoint_name="sagestack-prod", base_name="sagestack-prod", tags=STACK_TAGS
+        )
         == []
     )
 
@@ -444,7 +446,7 @@ def test_clean_up_after_destroy_removes_every_leftover_of_the_stack(sagemaker: A
     sm = sagemaker
     make_config(sm, "sagestack-prod-c0", "sagestack-prod-model-m0")
     make_config(sm, "sagestack-dev-c0", "sagestack-dev-model-m0", {"project": "sagestack", "stack": "dev"})
-    deleted = rollout.clean_up(
+    deleted = rollout_cleanup.clean_up(
         sm, endpoint_name="sagestack-prod", base_name="sagestack-prod", tags=STACK_TAGS
     )
     assert sorted(deleted) == ["sagestack-prod-c0", "sagestack-prod-model-m0"]
@@ -455,7 +457,9 @@ def test_clean_up_refuses_to_run_during_a_deployment(aws: Any) -> None:
     clients, sm, _, _ = aws
     expect_describe(sm, "Updating", NEW)
     with pytest.raises(RolloutError, match="clean up after it settles"):
-        rollout.clean_up(clients.sagemaker, endpoint_name=ENDPOINT, base_name=ENDPOINT, tags=STACK_TAGS)
+        rollout_cleanup.clean_up(
+            clients.sagemaker, endpoint_name=ENDPOINT, base_name=ENDPOINT, tags=STACK_TAGS
+        )
 
 
 def test_the_clean_up_command_needs_the_stack_tags() -> None:
