@@ -124,3 +124,8 @@ def spec_row(spec: AlarmSpec) -> str:
             f"actions={','.join(spec.actions)}" + (" rollback" if spec.rollback else ""),
         ]
     )
+
+
+def alarm_name(base_name: str, key: str) -> str:
+    """An alarm's name: the stack's base name, then the alarm's key."""
+    return f"{base_name}-{key}"

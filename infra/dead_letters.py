@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import alarm_specs, iam, role_policies
+from infra import alarm_specs, engine_alarm_specs, iam, role_policies
 from infra.alarms import child_options, metric_alarm
 
 # SQS keeps a message at most 14 days: the longest an operator has to look at a failed run.
@@ -42,7 +42,7 @@ class DeadLetterQueue(pulumi.ComponentResource):
         queue = aws.sqs.Queue(
             f"{name}-queue",
             aws.sqs.QueueArgs(
-                name=alarm_specs.dead_letter_queue_name(args.base_name),
+                name=engine_alarm_specs.dead_letter_queue_name(args.base_name),
                 kms_master_key_id=args.key_arn,
                 kms_data_key_reuse_period_seconds=3600,
                 message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
@@ -51,7 +51,7 @@ class DeadLetterQueue(pulumi.ComponentResource):
         )
         alarm = metric_alarm(
             f"{name}-depth",
-            alarm_specs.dead_letter_alarm_spec(args.base_name),
+            engine_alarm_specs.dead_letter_alarm_spec(args.base_name),
             actions={alarm_specs.NOTIFY: args.topic_arn},
             opts=child_options(self, "monitoring-monitoring-dead-letters"),
         )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import alarm_specs, iam
+from infra import alarm_specs, engine_alarm_specs, iam
 from infra.alarms import metric_alarm
 from infra.event_function import FunctionCode, PackagedCode, packaged_function
 from infra.packaging import LAMBDA_PYTHON_VERSION
@@ -145,7 +145,7 @@ class DriftScaleout(pulumi.ComponentResource):
         machine = self._state_machine(worker.arn, publisher.arn)
         self.failed_runs_alarm_arn = metric_alarm(
             f"{name}-failed-runs",
-            alarm_specs.scaleout_failed_spec(args.base_name, args.region),
+            engine_alarm_specs.scaleout_failed_spec(args.base_name, args.region),
             actions={alarm_specs.NOTIFY: args.alarm_topic_arn},
             opts=child,
             placeholders={"partition": args.partition, "account_id": args.account_id},

@@ -9,7 +9,7 @@ from typing import Any
 
 import pulumi
 
-from infra import alarm_specs
+from infra import engine_alarm_specs
 
 # A part is sized for about four minutes of work (benchmarks/drift_scaleout.py); this leaves room for a
 # slow container. Child workflows are STANDARD, so no five-minute Express limit applies.
@@ -43,7 +43,7 @@ LAMBDA_SERVICE_ERRORS = (
 
 
 def state_machine_name(base_name: str) -> str:
-    return alarm_specs.scaleout_state_machine_name(base_name)
+    return engine_alarm_specs.scaleout_state_machine_name(base_name)
 
 
 def _retry(errors: Sequence[str], interval: int, attempts: int, backoff: float) -> dict[str, Any]:

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from infra import alarm_specs
+from infra import alarm_specs, engine_alarm_specs
 from infra.alarm_specs import AlarmSpec, AlarmSpecError, MetricMath, Threshold
 from monitoring import metrics
 
-GOOD = alarm_specs.dead_letter_alarm_spec("sagestack-dev")
+GOOD = engine_alarm_specs.dead_letter_alarm_spec("sagestack-dev")
 
 
 @pytest.mark.parametrize(

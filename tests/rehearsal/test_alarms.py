@@ -15,13 +15,13 @@ from typing import Any
 import boto3
 import pytest
 
-from infra import alarm_specs
+from infra import alarm_specs, engine_alarm_specs
 from infra.alarm_specs import AlarmSpec
 from rehearsal import alarms, emulator
 from rehearsal.alarms import ALARM, INSUFFICIENT_DATA, OK
 
 THREE_OF_FIVE = dataclasses.replace(
-    alarm_specs.dead_letter_alarm_spec("b"), evaluation_periods=5, datapoints_to_alarm=3
+    engine_alarm_specs.dead_letter_alarm_spec("b"), evaluation_periods=5, datapoints_to_alarm=3
 )  # ALARM when 3 of the last 5 datapoints are >= 1
 
 
