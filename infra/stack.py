@@ -8,25 +8,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import (
-    drift_engine,
-    iam,
-    iam_sharing,
-    packaging,
-    retraining_gate,
-    role_policies,
-    scaleout_policies,
-)
-from infra.alarms import moved_from_monitoring
+from infra import iam, iam_sharing, packaging, role_policies
 from infra.dashboard import Dashboard, DashboardArgs, DriftView
-from infra.dead_letters import DeadLetterQueue, DeadLetterQueueArgs
-from infra.drift_engine import DriftEngine, DriftEngineArgs
-from infra.drift_scaleout import DriftScaleout, DriftScaleoutArgs
+from infra.drift_monitoring import drift_monitoring
 from infra.endpoint_alarms import EndpointAlarms, EndpointAlarmsArgs
-from infra.event_function import FunctionCode, FunctionSetting
 from infra.images import SKLEARN_REPOSITORY
 from infra.notifications import Notifications, NotificationsArgs
-from infra.retraining_gate import RetrainingGate, RetrainingGateArgs
 from infra.serving import (
     CAPTURE_PREFIX,
     VARIANT_NAME,
@@ -36,7 +23,7 @@ from infra.serving import (
     package_environment,
 )
 from infra.settings_types import Settings
-from infra.storage import Storage, StorageArgs, upload_code
+from infra.storage import Storage, StorageArgs
 from infra.training import Training, TrainingArgs, model_package_group_name
 from infra.training_job import image_tag
 
@@ -123,7 +110,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
             settings=settings.storage,
             dns_suffix=dns_suffix,
             model_consumer_accounts=settings.model_consumer_accounts,
-            # The drift engine brings the scale-out state machine (see _drift_monitoring).
+            # The drift engine brings the scale-out state machine (see drift_monitoring).
             encrypted_state_machine_logs=settings.monitoring.engine is not None,
         ),
         opts=opts,
@@ -256,7 +243,7 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
     )
     alarm_arns = list(endpoint_alarms.alarm_arns)
     if settings.monitoring.engine is not None:
-        alarm_arns += _drift_monitoring(
+        alarm_arns += drift_monitoring(
             settings,
             parent=parent,
             account_id=account_id,
@@ -318,107 +305,3 @@ def build(settings: Settings, *, provider: aws.Provider, parent: pulumi.Resource
         alarm_topic_arn=notifications.topic_arn,
         dashboard_name=dashboard.dashboard_name,
     )
-
-
-def _drift_monitoring(
-    settings: Settings,
-    *,
-    parent: pulumi.Resource,
-    account_id: pulumi.Output[str],
-    partition: pulumi.Output[str],
-    storage: Storage,
-    training: Training,
-    topic_arn: pulumi.Output[str],
-    model_package_arns: tuple[pulumi.Input[str], ...],
-    package_artifacts: iam_sharing.PackageArtifactsScope | None,
-) -> list[pulumi.Output[str]]:
-    """Dead-letter queue, drift engine and retraining gate; returns the ARNs of the alarms they add."""
-    base, region, m = settings.base_name, settings.region, settings.monitoring
-    opts = pulumi.ResourceOptions(parent=parent)
-    archive = packaging.build_monitoring_archive()
-    code = upload_code(
-        "monitoring-code",
-        archive=archive,
-        unit="monitoring",
-        bucket=storage.artifacts.name,
-        parent=parent,
-        aliases=[moved_from_monitoring("monitoring-lambda-code")],
-    )
-    dead_letters = DeadLetterQueue(
-        "dead-letters",
-        DeadLetterQueueArgs(
-            base_name=base,
-            region=region,
-            account_id=account_id,
-            partition=partition,
-            key_arn=storage.key_arn,
-            topic_arn=topic_arn,
-            source_rule_names=(drift_engine.schedule_rule_name(base), retraining_gate.rule_name(base)),
-        ),
-        opts=opts,
-    )
-    function = FunctionSetting(
-        region=region,
-        code=FunctionCode(bucket=code.bucket, key=code.key, sha256=archive.sha256),
-        key_arn=storage.key_arn,
-        dead_letter_queue_arn=dead_letters.arn,
-        log_retention_days=settings.log_retention_days,
-        permissions_boundary_arn=settings.permissions_boundary_arn,
-    )
-    scaleout = DriftScaleout(
-        "drift-scaleout",
-        DriftScaleoutArgs(
-            base_name=base,
-            region=region,
-            account_id=account_id,
-            partition=partition,
-            log_retention_days=settings.log_retention_days,
-            permissions_boundary_arn=settings.permissions_boundary_arn,
-            code=function.code,
-            artifacts_bucket=storage.artifacts.name,
-            artifacts_bucket_arn=storage.artifacts.arn,
-            capture_bucket_arn=storage.capture.arn,
-            capture_prefix=CAPTURE_PREFIX,
-            key_arn=storage.key_arn,
-            alarm_topic_arn=topic_arn,
-        ),
-        opts=opts,
-    )
-    engine = DriftEngine(
-        "drift-engine",
-        DriftEngineArgs(
-            base_name=base,
-            account_id=account_id,
-            partition=partition,
-            endpoint_name=endpoint_name(base),
-            variant_name=VARIANT_NAME,
-            schedule_minutes=m.schedule_minutes,
-            thresholds=m.thresholds,
-            capture_bucket=storage.capture.name,
-            capture_bucket_arn=storage.capture.arn,
-            capture_prefix=CAPTURE_PREFIX,
-            capture_sampling_percent=settings.serving.capture_sampling_percent,
-            artifacts_bucket_arn=storage.artifacts.arn,
-            model_package_arns=model_package_arns,
-            package_artifacts=package_artifacts,
-            function=function,
-            topic_arn=topic_arn,
-            scaleout_environment=scaleout.planner_environment,
-            scaleout_statements=scaleout_policies.planner_statements(scaleout.scope),
-        ),
-        opts=opts,
-    )
-    RetrainingGate(
-        "retraining-gate",
-        RetrainingGateArgs(
-            base_name=base,
-            account_id=account_id,
-            partition=partition,
-            pipeline_name=training.pipeline_name,
-            pipeline_arn=training.pipeline_arn,
-            cooldown_minutes=m.retrain_cooldown_minutes,
-            function=function,
-        ),
-        opts=opts,
-    )
-    return [dead_letters.alarm_arn, *engine.alarm_arns, scaleout.failed_runs_alarm_arn]

@@ -17,11 +17,7 @@ import pulumi_aws as aws
 from infra import iam, lineage
 from infra.completed_job import CompletedTrainingJob, CompletedTrainingJobArgs
 from infra.packaging import Archive
-from infra.retraining_pipeline import (
-    EVALUATION_PREFIX,
-    PipelineInputs,
-    render_pipeline_definition,
-)
+from infra.retraining_pipeline import EVALUATION_PREFIX, PipelineInputs, render_pipeline_definition
 from infra.settings_types import TrainingSettings
 from infra.storage import object_uri, upload_code
 from infra.training_job import (
