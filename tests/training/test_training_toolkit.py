@@ -19,6 +19,7 @@ import baseline
 import contract
 import dataset
 import toolkit_runner
+import train
 
 SERVING_DIR = TRAINING_DIR.parent / "serving"
 
@@ -232,48 +233,71 @@ def _null_label(frame):
     return frame
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("break_rows", "column", "expected"),
-    [
-        (_drop_age, "age", "missing column(s) ['age']"),
-        (_text_in_charges, "monthly_charges", "line 7: value 'n/a-yet' is not numeric"),
-        (None, None, "file train.csv: file is empty"),
-        (_null_label, "churned", "line 5: null label"),
-    ],
-    ids=["missing-column", "non-numeric", "empty-file", "null-label"],
-)
-def test_toolkit_run_fails_clearly_on_bad_data(
-    run_toolkit,
-    training_source_archive,
-    sample_frames,
-    sample_channels,
-    tmp_path,
-    break_rows,
-    column,
-    expected,
-):
+BAD_DATA = {
+    "missing-column": (_drop_age, "age", "missing column(s) ['age']"),
+    "non-numeric": (_text_in_charges, "monthly_charges", "line 7: value 'n/a-yet' is not numeric"),
+    "empty-file": (None, None, "file train.csv: file is empty"),
+    "null-label": (_null_label, "churned", "line 5: null label"),
+}
+
+
+def _bad_train_channel(tmp_path, sample_frames, break_rows):
     train_dir = tmp_path / "bad-train"
     train_dir.mkdir()
     if break_rows is None:
         (train_dir / "train.csv").write_bytes(b"")
     else:
         break_rows(sample_frames[0].head(200).copy()).to_csv(train_dir / "train.csv", index=False)
+    return train_dir
+
+
+def _assert_one_clear_line(message_lines, column, expected):
+    assert len(message_lines) == 1, message_lines
+    assert message_lines[0].startswith("DataContractError: ")
+    assert "channel 'train'" in message_lines[0]
+    assert expected in message_lines[0]
+    if column:
+        assert f"'{column}'" in message_lines[0]
+
+
+@pytest.mark.slow
+def test_toolkit_run_fails_clearly_on_bad_data(
+    run_toolkit, training_source_archive, sample_frames, sample_channels, tmp_path
+):
+    # Through the toolkit once: the line reaches the job's stderr and /opt/ml/output/failure, exit status 2.
+    break_rows, column, expected = BAD_DATA["non-numeric"]
+    train_dir = _bad_train_channel(tmp_path, sample_frames, break_rows)
     run = run_toolkit(
         training_source_archive, {}, {"train": train_dir, "validation": sample_channels["validation"]}
     )
 
     assert run.returncode != 0
     message_lines = [line for line in run.stderr.splitlines() if line.startswith("DataContractError: ")]
-    assert len(message_lines) == 1, run.stderr[-3000:]
-    assert "channel 'train'" in message_lines[0]
-    assert expected in message_lines[0]
-    if column:
-        assert f"'{column}'" in message_lines[0]
+    _assert_one_clear_line(message_lines, column, expected)
     assert "Traceback" not in run.output
     assert "ExitCode 2" in run.stderr
     assert run.failure_reason == message_lines[0]
     assert not (run.model_dir / "model.joblib").exists()
+
+
+@pytest.mark.parametrize("case", sorted(set(BAD_DATA) - {"non-numeric"}))
+def test_train_fails_clearly_on_bad_data(case, sample_frames, sample_channels, tmp_path, monkeypatch, capsys):
+    # The same entry point the toolkit runs (train.main), in process: status 2, one stderr line, the failure file.
+    break_rows, column, expected = BAD_DATA[case]
+    train_dir = _bad_train_channel(tmp_path, sample_frames, break_rows)
+    output_dir, model_dir = tmp_path / "output", tmp_path / "model"
+    output_dir.mkdir()
+    model_dir.mkdir()
+    monkeypatch.setenv("SM_OUTPUT_DIR", str(output_dir))
+    arguments = ["--model-dir", str(model_dir), "--train", str(train_dir)]
+    arguments += ["--validation", str(sample_channels["validation"]), "--output-data-dir", str(output_dir)]
+    with pytest.raises(SystemExit) as exited:
+        train.main(arguments)
+    assert exited.value.code == 2
+    message_lines = capsys.readouterr().err.splitlines()
+    _assert_one_clear_line(message_lines, column, expected)
+    assert (output_dir / "failure").read_text(encoding="utf-8") == message_lines[0]
+    assert not (model_dir / "model.joblib").exists()
 
 
 def _processes_working_in(folder):
@@ -296,8 +320,10 @@ def test_a_hanging_run_is_killed_at_the_timeout(tmp_path, sample_channels):
     base_dir = tmp_path / "opt-ml"
     declared, channels = declared_job(archive, sample_channels)
     started = time.monotonic()
-    with pytest.raises(toolkit_runner.ToolkitTimeout, match="did not finish within 10 s") as caught:
-        toolkit_runner.run_training_locally(declared, channels, base_dir, timeout=10)
+    # The toolkit reaches "Invoking script" in ~1.5 s here (its imports come with their bytecode: make
+    # setup); 5 s leaves room for a loaded machine without waiting twice that.
+    with pytest.raises(toolkit_runner.ToolkitTimeout, match="did not finish within 5 s") as caught:
+        toolkit_runner.run_training_locally(declared, channels, base_dir, timeout=5)
     # A surviving grandchild would hold the output pipes open until its 120 s sleep ends.
     assert time.monotonic() - started < 60
     assert "Invoking script" in caught.value.stderr
