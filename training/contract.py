@@ -4,12 +4,17 @@ Standard library only: the Pulumi program imports this module (as ``training.con
 declare hyperparameters and metric definitions of the training job, and the training script
 imports it (as ``contract``) from the unpacked source directory. docs/formats.md describes the
 files derived from it.
+
+A process that imports it under both names (the tests, the rehearsal: the program beside the training code)
+gets one module object, registered under both at the first import, so its classes and constants are the
+same objects everywhere (``isinstance`` holds across the two names).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -242,3 +247,12 @@ def isolated_submit_directory(code_uri: str) -> str:
     """sagemaker_submit_directory of a network-isolated job whose code channel is the one object ``code_uri``."""
     _, key = split_s3_uri(code_uri)
     return f"{INPUT_DATA_DIR}/{CODE_CHANNEL}/{staged_paths(key, [key])[key]}"
+
+
+def _one_module_under_both_names() -> None:
+    module = sys.modules[__name__]
+    for name in ("contract", "training.contract"):
+        sys.modules.setdefault(name, module)
+
+
+_one_module_under_both_names()

@@ -139,3 +139,22 @@ def test_contract_imports_only_the_standard_library():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [("contract", "training.contract"), ("training.contract", "contract")],
+    ids=["flat-first", "package-first"],
+)
+def test_one_module_object_under_both_names(first: str, second: str) -> None:
+    # Issue 15: `training.contract` and `contract` were distinct module objects, so isinstance across them failed.
+    probe = (
+        f"import importlib, sys; sys.path.insert(0, 'training'); a = importlib.import_module({first!r}); "
+        f"b = importlib.import_module({second!r}); from training import contract as c; "
+        "assert a is b is c, (a, b, c); "
+        "assert isinstance(a.FEATURES[0], type(b.FEATURES[0])) and a.FEATURES is b.FEATURES"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
