@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import FEATURE_NAMES, SAMPLE_ROW
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import inference
+from tests.serving.conftest import FEATURE_NAMES, SAMPLE_ROW
 
 FUZZ_SETTINGS = settings(
     max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

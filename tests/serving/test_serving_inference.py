@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import (
+
+import inference
+from tests.serving.conftest import (
     FEATURE_NAMES,
     FIXTURE_MODEL_VERSION,
     SAMPLE_OBJECT,
@@ -18,8 +20,6 @@ from conftest import (
     build_model_dir,
     synthetic_frame,
 )
-
-import inference
 
 
 def csv_line(row: list[Any]) -> str:

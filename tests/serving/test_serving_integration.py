@@ -10,10 +10,10 @@ from pathlib import Path
 import joblib
 import pandas as pd
 import pytest
-from conftest import pack_code, pack_directory, with_bundled_code
-from http_client import invoke, request
 
 import local_server
+from tests.serving.conftest import pack_code, pack_directory, with_bundled_code
+from tests.serving.http_client import invoke, request
 
 TRAINING_DIR = Path(__file__).resolve().parents[2] / "training"
 

@@ -18,7 +18,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import (
+
+import local_server
+from tests.serving.conftest import (
     FIXTURE_MODEL_VERSION,
     SAMPLE_OBJECT,
     SAMPLE_ROW,
@@ -28,9 +30,7 @@ from conftest import (
     pack_directory,
     with_bundled_code,
 )
-from http_client import invoke, request
-
-import local_server
+from tests.serving.http_client import invoke, request
 
 pytestmark = pytest.mark.slow
 

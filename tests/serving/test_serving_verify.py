@@ -14,11 +14,11 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from conftest import SCHEMA, build_model_dir, pack_code, pack_directory
 
 import local_server
 import verify
 from rehearsal import emulator
+from tests.serving.conftest import SCHEMA, build_model_dir, pack_code, pack_directory
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

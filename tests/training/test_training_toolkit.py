@@ -13,13 +13,13 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-from conftest import TRAINING_DIR, build_source_archive, declared_job
 
 import baseline
 import contract
 import dataset
 import toolkit_runner
 import train
+from tests.training.conftest import TRAINING_DIR, build_source_archive, declared_job
 
 SERVING_DIR = TRAINING_DIR.parent / "serving"
 
