@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import requests
 from moto.server import ThreadedMotoServer
@@ -38,6 +39,20 @@ def moto_server() -> Iterator[str]:
         yield url
     finally:
         server.stop()
+
+
+def client(service: str, endpoint_url: str | None = None, region: str = "us-east-1") -> Any:
+    """A boto3 client for the emulator at `endpoint_url` (or moto's in-process mock when None), with dummy
+    credentials passed explicitly, so neither the caller's environment nor a real profile is ever read."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 @contextmanager

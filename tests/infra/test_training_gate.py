@@ -8,7 +8,6 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
@@ -17,6 +16,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 from infra import completed_job
 from infra.completed_job import CompletedTrainingJobProvider, TrainingNotCompleted, verify_completed
 from infra.config_schema import PROJECT_ROOT
+from rehearsal import emulator
 from tests.infra.conftest import recording_of
 from tests.infra.harness import Recording
 
@@ -51,9 +51,7 @@ class Clock:
 
 
 def client(service: str) -> Any:
-    return boto3.client(
-        service, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
+    return emulator.client(service)  # moto's in-process mock (mock_aws around each test)
 
 
 def run_gate(

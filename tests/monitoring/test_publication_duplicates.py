@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from infra import alarm_specs
@@ -83,13 +82,7 @@ def moto_endpoint() -> Iterator[str]:
 
 
 def cloudwatch_client(endpoint: str) -> Any:
-    return boto3.client(
-        "cloudwatch",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return emulator.client("cloudwatch", endpoint)
 
 
 def states(cloudwatch: Any, specs: tuple[AlarmSpec, ...]) -> dict[str, str]:

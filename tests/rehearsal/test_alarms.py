@@ -12,7 +12,6 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from infra import alarm_specs, engine_alarm_specs
@@ -109,13 +108,7 @@ def test_bad_expressions_fail_loudly(expression: str, problem: str) -> None:
 @pytest.fixture(scope="module")
 def cloudwatch() -> Any:
     with emulator.moto_server() as endpoint:
-        yield boto3.client(
-            "cloudwatch",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        yield emulator.client("cloudwatch", endpoint)
 
 
 def test_the_new_category_alarm_fires_over_published_metrics_and_only_for_its_field(cloudwatch: Any) -> None:
