@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "monitoring")]
+sys.path.insert(0, str(REPO))  # run as a script: the repository root, for monitoring/ and tests/
 
-from monitoring_synthetic import capture_line, draw_rows, model_tarball, training_baseline  # noqa: E402
+from tests.monitoring.monitoring_synthetic import capture_line, draw_rows, model_tarball, training_baseline  # noqa: E402
 
 START = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 END = START + timedelta(hours=1)

@@ -27,14 +27,13 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "monitoring")]
-
-from monitoring_synthetic import capture_lines, draw_rows, model_tarball, training_baseline  # noqa: E402
+sys.path.insert(0, str(REPO))  # run as a script: the repository root, for monitoring/ and tests/
 
 from infra import drift_scaleout, scaleout_definition  # noqa: E402
 from monitoring.artifact import read_model_baseline  # noqa: E402
 from monitoring.engine import Window, WindowScan  # noqa: E402
 from monitoring.scaleout import CaptureObject, plan_window  # noqa: E402
+from tests.monitoring.monitoring_synthetic import capture_lines, draw_rows, model_tarball, training_baseline  # noqa: E402
 
 WINDOW_RECORDS = 36_000_000  # 10,000 requests/s with full capture for one hour (issue 14)
 # Lambda allocates CPU in proportion to memory; 1,769 MB is one vCPU

@@ -1,16 +1,12 @@
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 from monitoring import artifact
 from rehearsal import emulator
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 REGION = "eu-west-1"
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from monitoring_synthetic import FEATURES, capture_line
 
 from monitoring import capture
 from monitoring.capture import CaptureDecoder, MalformedRecord, RefusedRequest, inference_time_key
+from tests.monitoring.monitoring_synthetic import FEATURES, capture_line
 
 ROWS = [[12, 70.5, "one-year", 2, "fiber"], [40, 20.25, "two-year", 0, "dsl"]]
 WHEN = datetime(2026, 11, 28, 3, 15, 42, tzinfo=UTC)
@@ -303,9 +303,8 @@ def test_a_line_whose_time_cannot_be_read_carries_no_time() -> None:
 
 def test_a_400_digit_integer_is_an_unusable_value_not_a_crash() -> None:
     # issue 14 item 1: float() of such an int raises OverflowError
-    from monitoring_synthetic import training_baseline
-
     from monitoring.drift import DriftAccumulator, InvalidValue, parse_baseline
+    from tests.monitoring.monitoring_synthetic import training_baseline
 
     payload = json.dumps({"instances": [[int("9" * 400), 2, "one-year", 0, "dsl"]]})
     _, rows, probabilities = decode(_record(payload, encoding="JSON", content_type="application/json"))

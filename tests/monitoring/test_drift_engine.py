@@ -8,7 +8,6 @@ import tarfile
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from monitoring_synthetic import FEATURES, Traffic, capture_lines, draw_rows, model_tarball, training_baseline
 
 from monitoring import metrics
 from monitoring.artifact import ModelBaseline, read_model_baseline
@@ -22,6 +21,14 @@ from monitoring.engine import (
     iter_lines,
     metric_data,
     publish,
+)
+from tests.monitoring.monitoring_synthetic import (
+    FEATURES,
+    Traffic,
+    capture_lines,
+    draw_rows,
+    model_tarball,
+    training_baseline,
 )
 
 THRESHOLD = 0.2

@@ -9,12 +9,19 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from monitoring_synthetic import FEATURES, Traffic, capture_lines, draw_rows, model_tarball, training_baseline
 
 from monitoring import artifact, metrics
 from monitoring.config import ConfigError
 from monitoring.drift import BaselineError
 from monitoring.handler import DriftConfig, handler
+from tests.monitoring.monitoring_synthetic import (
+    FEATURES,
+    Traffic,
+    capture_lines,
+    draw_rows,
+    model_tarball,
+    training_baseline,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -324,7 +331,7 @@ def test_a_baseline_whose_categories_disagree_with_the_schema_is_a_broken_artifa
 def test_a_baseline_whose_feature_type_disagrees_with_the_schema_is_a_broken_artifact() -> None:
     import io
 
-    from monitoring_synthetic import SCHEMA
+    from tests.monitoring.monitoring_synthetic import SCHEMA
 
     schema = json.loads(json.dumps(SCHEMA))
     schema["features"][0]["type"] = "categorical"

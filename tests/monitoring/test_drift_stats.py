@@ -7,7 +7,6 @@ import random
 import sys
 
 import pytest
-from monitoring_synthetic import FEATURES, SCHEMA, Traffic, draw_rows, training_baseline
 
 from monitoring.drift import (
     PSI_FLOOR,
@@ -19,6 +18,7 @@ from monitoring.drift import (
     parse_schema_feature_names,
     psi,
 )
+from tests.monitoring.monitoring_synthetic import FEATURES, SCHEMA, Traffic, draw_rows, training_baseline
 
 BASELINE = training_baseline()
 

@@ -11,11 +11,17 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from monitoring_synthetic import FEATURES, capture_line, draw_rows, model_tarball, training_baseline
 
 from monitoring.artifact import read_model_baseline
 from monitoring.capture import MALFORMED_REASONS, UNEXPECTED_ERROR
 from monitoring.engine import Window, WindowScan, select_objects
+from tests.monitoring.monitoring_synthetic import (
+    FEATURES,
+    capture_line,
+    draw_rows,
+    model_tarball,
+    training_baseline,
+)
 
 MODEL = read_model_baseline(io.BytesIO(model_tarball(training_baseline(count=2000))), "test://model.tar.gz")
 BASE = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)

@@ -16,11 +16,16 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitoring_synthetic import FEATURES, capture_line, draw_rows, model_tarball, training_baseline
-
 from monitoring import engine
 from monitoring.artifact import read_model_baseline
 from monitoring.engine import Window, WindowScan
+from tests.monitoring.monitoring_synthetic import (
+    FEATURES,
+    capture_line,
+    draw_rows,
+    model_tarball,
+    training_baseline,
+)
 
 MODEL = read_model_baseline(io.BytesIO(model_tarball(training_baseline(count=2000))), "test://model.tar.gz")
 BASE = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)

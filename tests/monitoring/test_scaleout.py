@@ -9,14 +9,6 @@ from typing import Any
 
 import boto3
 import pytest
-from monitoring_synthetic import (
-    Traffic,
-    capture_line,
-    capture_lines,
-    draw_rows,
-    model_tarball,
-    training_baseline,
-)
 
 from monitoring import metrics
 from monitoring.artifact import load_model_baseline
@@ -43,6 +35,14 @@ from monitoring.scaleout import (
     publication_id,
     publish_once,
     reduce_and_publish,
+)
+from tests.monitoring.monitoring_synthetic import (
+    Traffic,
+    capture_line,
+    capture_lines,
+    draw_rows,
+    model_tarball,
+    training_baseline,
 )
 
 pytestmark = pytest.mark.slow
