@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -154,3 +155,15 @@ def invoke(loaded_model: inference.LoadedModel) -> Callable[..., tuple[int, dict
         return status, json.loads(payload)
 
     return call
+
+
+def save_model_directory(root: Path, name: str, pipeline: Any) -> Path:
+    """``root/name`` as training writes a model: the fitted pipeline, the contract's schema and model_info."""
+    import contract
+
+    directory = root / name
+    directory.mkdir()
+    joblib.dump(pipeline, directory / "model.joblib")
+    (directory / "schema.json").write_text(json.dumps(contract.schema_document()), encoding="utf-8")
+    (directory / "model_info.json").write_text(json.dumps({"model_version": name}), encoding="utf-8")
+    return directory

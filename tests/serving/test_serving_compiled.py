@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,6 +27,7 @@ import contract
 import estimator
 import inference
 import sample_data
+from tests.serving.conftest import save_model_directory
 
 EDGE_NUMBERS = (0.0, -0.0, -1.0, 1e-300, 5e-324, -1e9, 1e12, 123456.789)
 # The dtype each estimator's predict_proba converts its input to (scikit-learn 1.9.0 source):
@@ -40,15 +40,6 @@ ESTIMATOR_INPUT_DTYPE = {
 }
 
 
-def model_directory(root: Path, name: str, pipeline: Any) -> Path:
-    directory = root / name
-    directory.mkdir()
-    joblib.dump(pipeline, directory / "model.joblib")
-    (directory / "schema.json").write_text(json.dumps(contract.schema_document()), encoding="utf-8")
-    (directory / "model_info.json").write_text(json.dumps({"model_version": name}), encoding="utf-8")
-    return directory
-
-
 @pytest.fixture(scope="module", params=contract.ESTIMATORS)
 def trained(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -56,7 +47,9 @@ def trained(
     data = sample_data.generate_customers(1200, seed=5)
     pipeline = estimator.build_pipeline({"estimator": request.param, "n_estimators": 25})
     pipeline.fit(data[list(contract.FEATURE_NAMES)], data[contract.LABEL])
-    return inference.load_model(str(model_directory(tmp_path_factory.mktemp("m"), request.param, pipeline)))
+    return inference.load_model(
+        str(save_model_directory(tmp_path_factory.mktemp("m"), request.param, pipeline))
+    )
 
 
 def generated_rows(count: int, seed: int) -> list[list[Any]]:
@@ -252,7 +245,7 @@ def test_an_uncompilable_pipeline_falls_back_and_logs_once(
         pipeline = build().fit(data[numeric_names()].to_numpy(), data[contract.LABEL])
     else:
         pipeline = fitted(build())
-    directory = model_directory(tmp_path, name, pipeline)
+    directory = save_model_directory(tmp_path, name, pipeline)
     with caplog.at_level(logging.WARNING, logger=inference.LOGGER.name):
         model = inference.load_model(str(directory))
         if name != "no_column_transformer":
@@ -290,7 +283,7 @@ def test_scaler_settings_compile_to_what_the_scaler_computes(scaler: dict[str, b
             ]
         )
     )
-    model = inference.load_model(str(model_directory(tmp_path, "scaler", pipeline)))
+    model = inference.load_model(str(save_model_directory(tmp_path, "scaler", pipeline)))
     assert model.compiled is not None
     rows = generated_rows(40, seed=11)
     np.testing.assert_array_equal(

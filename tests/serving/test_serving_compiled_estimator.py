@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
@@ -26,6 +25,7 @@ import contract
 import estimator
 import inference
 import sample_data
+from tests.serving.conftest import save_model_directory
 
 TOLERANCE = 1e-12  # the bound on |Δp| against the Pipeline
 SHAPES = {
@@ -43,18 +43,11 @@ def fit(hyperparameters: dict[str, Any], rows: int = 900, seed: int = 3) -> Any:
     return pipeline.fit(data[list(contract.FEATURE_NAMES)], data[contract.LABEL])
 
 
-def save(root: Path, name: str, pipeline: Any) -> Path:
-    directory = root / name
-    directory.mkdir()
-    joblib.dump(pipeline, directory / "model.joblib")
-    (directory / "schema.json").write_text(json.dumps(contract.schema_document()), encoding="utf-8")
-    (directory / "model_info.json").write_text(json.dumps({"model_version": name}), encoding="utf-8")
-    return directory
-
-
 @pytest.fixture(scope="module", params=sorted(SHAPES))
 def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> inference.LoadedModel:
-    directory = save(tmp_path_factory.mktemp("kernel"), request.param, fit(SHAPES[request.param]))
+    directory = save_model_directory(
+        tmp_path_factory.mktemp("kernel"), request.param, fit(SHAPES[request.param])
+    )
     return inference.load_model(str(directory))
 
 
@@ -241,7 +234,7 @@ def test_a_model_without_a_kernel_serves_through_the_estimator_and_logs_once(
 
     monkeypatch.setattr(compiled_estimator, "compile_estimator", refuse)
     with caplog.at_level(logging.WARNING, logger=inference.LOGGER.name):
-        model = inference.load_model(str(save(tmp_path, "no-kernel", pipeline)))
+        model = inference.load_model(str(save_model_directory(tmp_path, "no-kernel", pipeline)))
         data = sample_data.generate_customers(2, seed=6)
         rows = data[list(contract.FEATURE_NAMES)].astype(object).values.tolist()
         for _ in range(3):
