@@ -1,5 +1,7 @@
 """Print the CI stack matrix as JSON: every Pulumi.<stack>.yaml of the project, checked by the fork rules.
 
+    python -m tools.stack_matrix [--root DIR]
+
 A fork is Pulumi.<name>.yaml plus policy/config/<name>.json; CI previews it with no workflow edit.
 Exits non-zero, naming each problem, when a stack breaks the rules settings enforce or lacks its pack config.
 """
@@ -10,8 +12,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infra.config_schema import PROJECT_ROOT, stack_names
 from infra.stack_names import stack_name_problems

@@ -264,7 +264,8 @@ def test_a_generated_fork_is_found_recorded_and_put_in_the_ci_matrix(tmp_path: P
     assert messages(pack_violations(recording, BUCKET_POLICIES | IAM_POLICIES | TAG_POLICIES, "dev")) == []
     assert physical_names(recording) and all("sagestack-team-a" in n for n in physical_names(recording))
     matrix = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "tools" / "stack_matrix.py"), "--root", str(root)],
+        [sys.executable, "-m", "tools.stack_matrix", "--root", str(root)],
+        cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         check=True,
@@ -286,7 +287,8 @@ def test_the_ci_matrix_refuses_a_fork_without_pack_config_or_with_a_bad_name(tmp
     (root / "policy" / "config" / "team-b.json").unlink()
     (root / "Pulumi.Team_C.yaml").write_text("config:\n  aws:region: us-east-1\n")
     result = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "tools" / "stack_matrix.py"), "--root", str(root)],
+        [sys.executable, "-m", "tools.stack_matrix", "--root", str(root)],
+        cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
     )

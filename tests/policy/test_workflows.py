@@ -89,9 +89,9 @@ def test_the_preview_matrix_is_derived_from_the_stack_files() -> None:
     assert preview["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.test.outputs.stacks) }}"
     assert jobs["test"]["outputs"]["stacks"] == "${{ steps.stacks.outputs.stacks }}"
     step = next(s for s in jobs["test"]["steps"] if s.get("id") == "stacks")
-    assert "tools/stack_matrix.py" in step["run"] and "$GITHUB_OUTPUT" in step["run"]
+    assert "-m tools.stack_matrix" in step["run"] and "$GITHUB_OUTPUT" in step["run"]
     listed = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "stack_matrix.py")], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "tools.stack_matrix"], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert yaml.safe_load(listed.stdout) == stack_names()
 
