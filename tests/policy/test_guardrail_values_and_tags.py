@@ -229,6 +229,20 @@ def test_a_provider_with_unknown_tags_is_skipped() -> None:
     assert list(tags.check_required_tags([resource], CONFIG)) == []
 
 
+def test_every_resource_is_checked_past_skipped_and_flagged_ones() -> None:
+    rollout = _resource("r", "pulumi-python:dynamic/sagestack:EndpointRollout", provider_type=None)
+    unknown = _resource(
+        "u", provider_name="aws-preview", provider_props={"defaultTags": UNKNOWN_OBJECT_VALUE}
+    )
+    first, second = (
+        _resource("d1", provider_name="default_6_50_0"),
+        _resource("d2", provider_name="default_6_50_0"),
+    )
+    untagged = _resource("t", provider_name="aws-untagged", provider_props={"defaultTags": {"tags": {}}})
+    findings = list(tags.check_required_tags([rollout, first, unknown, second, untagged], CONFIG))
+    assert [urn for _, urn in findings] == [first.urn, second.urn, untagged.urn]
+
+
 def test_the_required_tags_are_the_stacks_four() -> None:
     assert tags.REQUIRED_TAGS == ("project", "stack", "owner", "cost-centre")
 
