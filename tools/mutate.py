@@ -180,7 +180,8 @@ def run_module(plan: ModulePlan, max_children: int, *, recheck: bool = False) ->
     """Mutate one module in a child process (mutmut keeps global state and exits on errors).
 
     With `recheck`, only the last run's survivors run again (mutmut keeps every other verdict): minutes
-    instead of the whole module after new tests.
+    instead of the whole module after new tests in the files already mapped. Not after changing the module's
+    `tests`/`deselect` in tests/mutation.toml: mutmut then resets every verdict and the rest stay unchecked.
     """
     folder = prepare_run_folder(plan)
     pid = os.fork()
@@ -224,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--min-score", type=float, default=0.0, help="exit 1 when a module scores below")
     parser.add_argument(
-        "--recheck-survivors", action="store_true", help="run only the last run's surviving mutants again"
+        "--recheck-survivors",
+        action="store_true",
+        help="run only the last run's survivors again (not after changing the module's mapped tests)",
     )
     args = parser.parse_args(argv)
     plans = load_plans()
