@@ -164,8 +164,25 @@ def score(plan: ModulePlan) -> Score:
     return Score(plan.path, len(data.exit_code_by_key), killed, equivalent, tuple(survivors))
 
 
-def run_module(plan: ModulePlan, max_children: int) -> Score:
-    """Mutate one module in a child process (mutmut keeps global state and exits on errors)."""
+def survivors_of_last_run(plan: ModulePlan) -> tuple[str, ...]:
+    """The mutants the module's last run did not kill (run from its run folder); none before a first run."""
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.stats import status_by_exit_code
+
+    data = SourceFileMutationData(path=Path(plan.mutated_file))
+    data.load()
+    return tuple(
+        sorted(m for m, code in data.exit_code_by_key.items() if status_by_exit_code[code] not in KILLED)
+    )
+
+
+def run_module(plan: ModulePlan, max_children: int, *, recheck: bool = False) -> Score:
+    """Mutate one module in a child process (mutmut keeps global state and exits on errors).
+
+    With `recheck`, only the last run's survivors run again (mutmut keeps every other verdict): minutes
+    instead of the whole module after new tests in the files already mapped. Not after changing the module's
+    `tests`/`deselect` in tests/mutation.toml: mutmut then resets every verdict and the rest stay unchecked.
+    """
     folder = prepare_run_folder(plan)
     pid = os.fork()
     if pid == 0:
@@ -174,7 +191,10 @@ def run_module(plan: ModulePlan, max_children: int) -> Score:
         from mutmut.__main__ import _run
 
         try:
-            _run((), max_children)
+            names = survivors_of_last_run(plan) if recheck else ()
+            if recheck and not names:
+                os._exit(0)
+            _run(names, max_children)
         finally:
             sys.stdout.flush()
         os._exit(0)
@@ -204,12 +224,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="module paths from tests/mutation.toml; all when none")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--min-score", type=float, default=0.0, help="exit 1 when a module scores below")
+    parser.add_argument(
+        "--recheck-survivors",
+        action="store_true",
+        help="run only the last run's survivors again (not after changing the module's mapped tests)",
+    )
     args = parser.parse_args(argv)
     plans = load_plans()
     unknown = [m for m in args.modules if m not in plans]
     if unknown:
         parser.error(f"not in {TABLE.name}: {', '.join(unknown)}; known: {', '.join(plans)}")
-    scores = [run_module(plans[m], args.max_children) for m in (args.modules or list(plans))]
+    scores = [
+        run_module(plans[m], args.max_children, recheck=args.recheck_survivors)
+        for m in (args.modules or list(plans))
+    ]
     WORK.mkdir(parents=True, exist_ok=True)
     print(report(scores, WORK / "survivors.txt"))
     return 1 if any(s.percent < args.min_score for s in scores) else 0
