@@ -164,8 +164,28 @@ def score(plan: ModulePlan) -> Score:
     return Score(plan.path, len(data.exit_code_by_key), killed, equivalent, tuple(survivors))
 
 
-def run_module(plan: ModulePlan, max_children: int) -> Score:
-    """Mutate one module in a child process (mutmut keeps global state and exits on errors)."""
+def survivor_names(plan: ModulePlan) -> tuple[str, ...]:
+    """The mutants the module's last run left alive and not listed as equivalent (run from its folder)."""
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+    from mutmut.stats import status_by_exit_code
+
+    data = SourceFileMutationData(path=Path(plan.mutated_file))
+    data.load()
+    return tuple(
+        mutant
+        for mutant, exit_code in sorted(data.exit_code_by_key.items())
+        if exit_code is not None
+        and status_by_exit_code[exit_code] not in KILLED
+        and not _is_equivalent(plan, mutant, get_diff_for_mutant(mutant, path=Path(plan.mutated_file)))
+    )
+
+
+def run_module(plan: ModulePlan, max_children: int, rerun_survivors: bool = False) -> Score:
+    """Mutate one module in a child process (mutmut keeps global state and exits on errors).
+
+    mutmut keeps each mutant's last result and does not test it again; rerun_survivors tests again only
+    the survivors of the last run (after new tests), the way to see them killed without a full run."""
     folder = prepare_run_folder(plan)
     pid = os.fork()
     if pid == 0:
@@ -173,8 +193,11 @@ def run_module(plan: ModulePlan, max_children: int) -> Score:
         _configure_mutmut(plan, folder)
         from mutmut.__main__ import _run
 
+        names = survivor_names(plan) if rerun_survivors else ()
+        if rerun_survivors and not names:
+            os._exit(0)
         try:
-            _run((), max_children)
+            _run(names, max_children)
         finally:
             sys.stdout.flush()
         os._exit(0)
@@ -203,13 +226,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="module paths from tests/mutation.toml; all when none")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--rerun-survivors", action="store_true", help="test again only the last run's surviving mutants"
+    )
     parser.add_argument("--min-score", type=float, default=0.0, help="exit 1 when a module scores below")
     args = parser.parse_args(argv)
     plans = load_plans()
     unknown = [m for m in args.modules if m not in plans]
     if unknown:
         parser.error(f"not in {TABLE.name}: {', '.join(unknown)}; known: {', '.join(plans)}")
-    scores = [run_module(plans[m], args.max_children) for m in (args.modules or list(plans))]
+    scores = [
+        run_module(plans[m], args.max_children, args.rerun_survivors) for m in (args.modules or list(plans))
+    ]
     WORK.mkdir(parents=True, exist_ok=True)
     print(report(scores, WORK / "survivors.txt"))
     return 1 if any(s.percent < args.min_score for s in scores) else 0
