@@ -63,3 +63,9 @@ def test_problems_come_once_each_in_key_order() -> None:
         ["sagestack:zzzzzzzz", "owner", "aws:zzzzzzq", "owner", "sagestack:owner"]
     )
     assert [p.split("'")[1] for p in problems] == ["aws:zzzzzzq", "owner", "sagestack:zzzzzzzz"]
+
+
+def test_the_namespace_is_what_precedes_the_first_colon() -> None:
+    assert unknown_key_problems(["sagestack:owner:x"]) == [
+        "unknown config key 'sagestack:owner:x': Pulumi.yaml declares no 'owner:x'; did you mean sagestack:owner?"
+    ]

@@ -195,3 +195,11 @@ def test_a_one_feature_model_answers_one_row(kind: str) -> None:
     kernel = compiled_estimator.load_kernel(estimator, 1, FLOAT32)
     row = np.array([[0.25]], dtype=np.float32)
     np.testing.assert_array_equal(kernel.predict_proba(row), estimator.predict_proba(row))
+
+
+def test_an_input_dependent_init_is_refused_naming_its_type() -> None:
+    estimator = fitted(GradientBoostingClassifier(n_estimators=3, init=LogisticRegression()))
+    with pytest.raises(
+        compiled_estimator.KernelError, match="gradient boosting init LogisticRegression depends on the input"
+    ):
+        compiled_estimator.compile_estimator(estimator)
