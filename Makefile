@@ -76,7 +76,7 @@ snapshots: setup  ## rewrite the golden snapshots (URNs, IAM documents, alarm sp
 MODULE ?=
 MUTATE_CHILDREN ?= 2
 mutate: setup  ## mutmut over each module with its mapped fast tests; prints killed / total per module
-	$(PYTHON) tools/mutate.py --max-children $(MUTATE_CHILDREN) $(MODULE)
+	$(PYTHON) tools/mutate.py --max-children $(MUTATE_CHILDREN) $(MUTATE_ARGS) $(MODULE)
 
 lock: | $(UV)  ## recompile requirements.txt from requirements.in
 	$(UV) pip compile --quiet requirements.in -o requirements.txt --python-version 3.11
