@@ -133,6 +133,7 @@ def test_serving_code_inside_the_training_archive_is_only_the_container_files(tm
     with tarfile.open(archive.path) as tar:
         inside = sorted(n for n in tar.getnames() if n.startswith("serving_code/"))
     assert inside == [
+        "serving_code/compiled_estimator.py",
         "serving_code/inference.py",
         "serving_code/inference_build.py",
         "serving_code/pyproject.toml",
