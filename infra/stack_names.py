@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+NAME = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]")
 S3_BUCKET_NAME_MAX = 63  # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 LONGEST_PURPOSE = "artifacts"  # the longest of infra.storage.BUCKET_PURPOSES
 
@@ -38,7 +38,7 @@ def name_budget_reason() -> str:
 def stack_name_problems(stack: str) -> list[str]:
     """The fork rules for a stack name: the alphabet physical names accept, and the length budget."""
     problems = []
-    if not NAME.match(stack):
+    if not NAME.fullmatch(stack):  # fullmatch: "$" alone would let a trailing newline through
         problems.append(
             f"stack name {stack!r}: expected lowercase letters, digits and hyphens, starting with a letter "
             "and not ending with a hyphen (it is part of every bucket, role and endpoint name)"

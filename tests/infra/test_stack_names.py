@@ -29,7 +29,7 @@ def test_a_lowercase_stack_name_within_the_budget_has_no_problem(stack: str) -> 
     assert stack_name_problems(stack) == []
 
 
-@pytest.mark.parametrize("stack", ["Dev", "1dev", "dev-", "d", "dev_1", "-dev"])
+@pytest.mark.parametrize("stack", ["Dev", "1dev", "dev-", "d", "dev_1", "-dev", "dev\n"])
 def test_a_stack_name_outside_the_alphabet_is_refused_with_the_rule(stack: str) -> None:
     assert stack_name_problems(stack) == [
         f"stack name {stack!r}: expected lowercase letters, digits and hyphens, starting with a letter and not "
