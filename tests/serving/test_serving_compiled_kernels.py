@@ -156,6 +156,24 @@ def test_probe_rows_sit_on_beside_and_beyond_every_threshold() -> None:
     assert not rows[:, unsplit].any()  # a feature no tree splits on is probed at 0
 
 
+def test_probe_rows_come_only_from_the_trees_own_splits_when_trees_differ_in_size() -> None:
+    # Trees of different sizes are padded to one width: the padding is no split, so it adds no probe value.
+    features, labels = training_rows(width=3, count=300)
+    estimator = RandomForestClassifier(n_estimators=6, max_depth=4, random_state=0).fit(features + 10, labels)
+    assert len({member.tree_.node_count for member in estimator.estimators_}) > 1
+    kernel = compiled_estimator.compile_estimator(estimator)
+    rows = compiled_estimator.probe_rows(kernel, 3, FLOAT32)
+    for column in range(3):
+        thresholds = np.concatenate(
+            [
+                m.tree_.threshold[(m.tree_.children_left != -1) & (m.tree_.feature == column)]
+                for m in estimator.estimators_
+            ]
+        ).astype(np.float32)
+        near = np.isclose(rows[:, column][:, None], thresholds[None, :], atol=1.01).any(axis=1)
+        assert near.all() if len(thresholds) else not rows[:, column].any(), column
+
+
 def test_probe_rows_are_deterministic_for_a_seed_and_differ_across_seeds() -> None:
     kernel = compiled_estimator.compile_estimator(
         fitted(RandomForestClassifier(n_estimators=3, random_state=0))
