@@ -90,7 +90,9 @@ def pack_trees(trees: Sequence[Any], values: Sequence[np.ndarray]) -> Forest:
     outputs = values[0].shape[1]
     feature = np.zeros(size, dtype=np.intp)
     threshold = np.zeros(size, dtype=np.float64)
-    children = np.repeat(np.arange(size, dtype=np.intp), 2)  # every node its own child: padding nodes are leaves
+    children = np.repeat(
+        np.arange(size, dtype=np.intp), 2
+    )  # every node its own child: padding nodes are leaves
     value = np.zeros((size, outputs), dtype=np.float64)
     depth = 0
     for index, (tree, tree_value) in enumerate(zip(trees, values, strict=True)):
