@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
@@ -51,12 +52,16 @@ def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     return inference.load_model(str(directory))
 
 
+def customers(count: int, seed: int) -> tuple[pd.DataFrame, list[list[Any]]]:
+    """Generated customers' features: as the Pipeline's DataFrame, and as request rows in schema order."""
+    frame = sample_data.generate_customers(count, seed=seed)[list(contract.FEATURE_NAMES)]
+    return frame, frame.astype(object).values.tolist()
+
+
 def estimator_rows(model: inference.LoadedModel, count: int, seed: int) -> np.ndarray:
     """Rows in the estimator's input space, through the compiled preprocessing of generated customers."""
     assert model.compiled is not None
-    data = sample_data.generate_customers(count, seed=seed)
-    rows = data[list(contract.FEATURE_NAMES)].astype(object).values.tolist()
-    return model.compiled.transform(rows)
+    return model.compiled.transform(customers(count, seed)[1])
 
 
 def threshold_rows(model: inference.LoadedModel) -> np.ndarray:
@@ -112,11 +117,10 @@ def test_the_kernel_is_bit_exact_on_the_models_we_train(model: inference.LoadedM
 
 
 def test_requests_answer_the_pipeline_through_the_kernel(model: inference.LoadedModel) -> None:
-    data = sample_data.generate_customers(3, seed=8)
-    rows = data[list(contract.FEATURE_NAMES)].astype(object).values.tolist()
+    frame, rows = customers(3, seed=8)
     status, body, _ = inference.handle(model, json.dumps({"instances": rows}), "application/json", "")
     assert status == 200
-    expected = model.pipeline.predict_proba(data[list(contract.FEATURE_NAMES)])
+    expected = model.pipeline.predict_proba(frame)
     assert_same_answers(np.asarray(json.loads(body)["probabilities"]), expected)
 
 
@@ -129,31 +133,19 @@ class Refuses:
 def test_small_requests_use_the_kernel_not_the_estimator(model: inference.LoadedModel, largest: bool) -> None:
     assert model.kernel is not None
     count = model.kernel.max_rows if largest else 1
-    rows = (
-        sample_data.generate_customers(count, seed=2)[list(contract.FEATURE_NAMES)]
-        .astype(object)
-        .values.tolist()
-    )
+    frame, rows = customers(count, seed=2)
     served = dataclasses.replace(model, estimator=Refuses(), pipeline=Refuses())
-    assert_same_answers(
-        served.predict_proba(rows), model.pipeline.predict_proba(inference._frame(model, rows))
-    )
+    assert_same_answers(served.predict_proba(rows), model.pipeline.predict_proba(frame))
 
 
 def test_larger_requests_use_the_estimator_not_the_kernel(model: inference.LoadedModel) -> None:
     assert model.kernel is not None
     count = model.kernel.max_rows + 1
-    rows = (
-        sample_data.generate_customers(count, seed=2)[list(contract.FEATURE_NAMES)]
-        .astype(object)
-        .values.tolist()
-    )
+    frame, rows = customers(count, seed=2)
     refusing = Refuses()
     refusing.max_rows = model.kernel.max_rows  # type: ignore[attr-defined]
     served = dataclasses.replace(model, kernel=refusing)
-    assert_same_answers(
-        served.predict_proba(rows), model.pipeline.predict_proba(inference._frame(model, rows))
-    )
+    assert_same_answers(served.predict_proba(rows), model.pipeline.predict_proba(frame))
 
 
 # --- what the kernels do not reproduce is refused, named, and served by the estimator ---------------------
@@ -235,12 +227,9 @@ def test_a_model_without_a_kernel_serves_through_the_estimator_and_logs_once(
     monkeypatch.setattr(compiled_estimator, "compile_estimator", refuse)
     with caplog.at_level(logging.WARNING, logger=inference.LOGGER.name):
         model = inference.load_model(str(save_model_directory(tmp_path, "no-kernel", pipeline)))
-        data = sample_data.generate_customers(2, seed=6)
-        rows = data[list(contract.FEATURE_NAMES)].astype(object).values.tolist()
+        frame, rows = customers(2, seed=6)
         for _ in range(3):
-            assert_same_answers(
-                model.predict_proba(rows), pipeline.predict_proba(data[list(contract.FEATURE_NAMES)])
-            )
+            assert_same_answers(model.predict_proba(rows), pipeline.predict_proba(frame))
     assert model.kernel is None and model.compiled is not None
     messages = [r.getMessage() for r in caplog.records if "estimator not compiled" in r.getMessage()]
     assert messages == [
