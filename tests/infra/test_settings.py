@@ -242,6 +242,19 @@ def test_a_stack_file_without_region_is_a_settings_error(tmp_path: Path) -> None
         load_stack_config("broken", root)
 
 
+def test_a_stack_file_is_read_safely_and_bad_yaml_names_the_file(tmp_path: Path) -> None:
+    root = _project_with(tmp_path, "ok", "config:\n  sagestack:owner: me\n")
+    # A python tag is refused by every safe loader (PyYAML docs, "Loading YAML": safe_load constructs only
+    # standard YAML tags), so a stack file can never run code when the program reads it.
+    (tmp_path / "Pulumi.tagged.yaml").write_text("config: !!python/object/apply:os.getcwd []\n")
+    with pytest.raises(StackFileError, match="Pulumi.tagged.yaml is not valid YAML"):
+        load_stack_config("tagged", root)
+    (tmp_path / "Pulumi.unclosed.yaml").write_text("config: [1, 2\n")
+    with pytest.raises(StackFileError, match="Pulumi.unclosed.yaml is not valid YAML"):
+        load_stack_config("unclosed", root)
+    assert load_stack_config("ok", root).values["owner"] == "me"
+
+
 # --- required tags ------------------------------------------------------------------------------------
 
 
