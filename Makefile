@@ -72,7 +72,7 @@ snapshots: setup  ## rewrite the golden snapshots (URNs, IAM documents, alarm sp
 	SNAPSHOT_UPDATE=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/infra/test_snapshots.py \
 	  tests/infra/test_training_stack.py::test_pipeline_definition_renders_identically_and_matches_the_snapshot
 
-# Mutation testing per module (tests/mutation.toml): make mutate MODULE=infra/settings.py MUTATE_CHILDREN=1
+# Mutation testing per module (tests/mutation/*.toml): make mutate MODULE=infra/settings.py MUTATE_CHILDREN=1
 MODULE ?=
 MUTATE_CHILDREN ?= 2
 mutate: setup  ## mutmut over each module with its mapped fast tests; prints killed / total per module

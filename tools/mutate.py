@@ -1,10 +1,14 @@
 """Mutation testing, one module at a time: `make mutate MODULE=infra/settings.py` (or every module in order).
 
 Runs mutmut (settings shared by every run: `[tool.mutmut]` in pyproject.toml) in its own folder,
-.build/mutate/<module>/, against only the fast tests tests/mutation.toml maps to the module, then prints
-the module's score: killed / (mutants - equivalents). An equivalent mutant is one no test can kill because it
-does not change behaviour; tests/mutation.toml lists each with its reason, matched by function and by the
-mutated line (not by mutmut's mutant number, which shifts whenever the function changes).
+.build/mutate/<module>/, against only the fast tests the mutation tables map to the module, then prints
+the module's score: killed / (mutants - equivalents).
+
+The tables are tests/mutation/<area>.toml, one per area of the code, read in file-name order. Each
+`[module."<path>"]` names `tests` (the fast in-process tests that exercise it: no program runs, servers or
+toolkits) and may `deselect` some of them; each `[[module."<path>".equivalent]]` is a mutant no test can kill
+because it does not change behaviour, named by `function` and `mutated` (the mutated line, stripped; not
+mutmut's mutant number, which shifts whenever the function changes) with its `reason`.
 
 training/ and serving/ are flat script folders (pyproject's pytest pythonpath), so their tests import
 `verify`, not `serving.verify`; mutmut names a mutant after its file's path and only switches it on when the
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLE = ROOT / "tests" / "mutation.toml"
+TABLES = ROOT / "tests" / "mutation"
 WORK = ROOT / ".build" / "mutate"
 FLAT_FOLDERS = ("training", "serving")
 # What a run folder links to: the project, minus what mutmut writes or git ignores.
@@ -69,24 +73,28 @@ class Score:
         return 100.0 if counted == 0 else 100.0 * self.killed / counted
 
 
-def _equivalent(module: str, entry: dict[str, str]) -> Equivalent:
+def _equivalent(table: str, module: str, entry: dict[str, str]) -> Equivalent:
     missing = [key for key in ("function", "mutated", "reason") if not entry.get(key, "").strip()]
     if missing:
-        raise SystemExit(f"{TABLE.name}: an equivalent of {module} lacks {', '.join(missing)}")
+        raise SystemExit(f"{table}: an equivalent of {module} lacks {', '.join(missing)}")
     return Equivalent(entry["function"], entry["mutated"].strip(), entry["reason"])
 
 
-def load_plans(table: Path = TABLE) -> dict[str, ModulePlan]:
-    """Every module of the mutation table, in the order the table lists them."""
-    data = tomllib.loads(table.read_text(encoding="utf-8"))
+def load_plans(tables: Path = TABLES) -> dict[str, ModulePlan]:
+    """Every module of the mutation tables, in table-file order, then in the order each table lists them."""
     plans: dict[str, ModulePlan] = {}
-    for path, spec in data["module"].items():
-        tests = tuple(spec.get("tests", ()))
-        if not tests:
-            raise SystemExit(f"{table.name}: module {path} names no tests")
-        equivalents = tuple(_equivalent(path, entry) for entry in spec.get("equivalent", ()))
-        deselect = tuple(spec.get("deselect", ()))
-        plans[path] = ModulePlan(path=path, tests=tests, deselect=deselect, equivalents=equivalents)
+    for table in sorted(tables.glob("*.toml")):
+        for path, spec in tomllib.loads(table.read_text(encoding="utf-8")).get("module", {}).items():
+            if path in plans:
+                raise SystemExit(f"{table.name}: module {path} is already in another table")
+            tests = tuple(spec.get("tests", ()))
+            if not tests:
+                raise SystemExit(f"{table.name}: module {path} names no tests")
+            equivalents = tuple(_equivalent(table.name, path, entry) for entry in spec.get("equivalent", ()))
+            deselect = tuple(spec.get("deselect", ()))
+            plans[path] = ModulePlan(path=path, tests=tests, deselect=deselect, equivalents=equivalents)
+    if not plans:
+        raise SystemExit(f"no mutation tables in {tables}")
     return plans
 
 
@@ -192,7 +200,7 @@ def run_module(plan: ModulePlan, max_children: int, *, recheck: bool = False) ->
 
     With `recheck`, only the last run's survivors run again (mutmut keeps every other verdict): minutes
     instead of the whole module after new tests in the files already mapped. Not after changing the module's
-    `tests`/`deselect` in tests/mutation.toml: mutmut then resets every verdict and the rest stay unchecked.
+    `tests`/`deselect` in its table: mutmut then resets every verdict and the rest stay unchecked.
     """
     folder = prepare_run_folder(plan)
     pid = os.fork()
@@ -233,7 +241,7 @@ def report(scores: list[Score], survivors_file: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("modules", nargs="*", help="module paths from tests/mutation.toml; all when none")
+    parser.add_argument("modules", nargs="*", help="module paths from tests/mutation/*.toml; all when none")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--min-score", type=float, default=0.0, help="exit 1 when a module scores below")
     parser.add_argument(
@@ -245,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     plans = load_plans()
     unknown = [m for m in args.modules if m not in plans]
     if unknown:
-        parser.error(f"not in {TABLE.name}: {', '.join(unknown)}; known: {', '.join(plans)}")
+        parser.error(f"not in {TABLES.name}/*.toml: {', '.join(unknown)}; known: {', '.join(plans)}")
     scores = [
         run_module(plans[m], args.max_children, recheck=args.recheck_survivors)
         for m in (args.modules or list(plans))

@@ -1,6 +1,6 @@
 """compiled_estimator's kernels on small estimators fitted here (no pipeline, no server): the request
 budget, the load check's tolerance and refusals, the probe rows, and the one-tree and multi-output edges.
-Mapped by tests/mutation.toml to serving/compiled_estimator.py; each test takes milliseconds."""
+Mapped by tests/mutation/serving.toml to serving/compiled_estimator.py; each test takes milliseconds."""
 
 from __future__ import annotations
 
