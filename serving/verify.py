@@ -64,7 +64,7 @@ class Report:
 
 def load_schema(path: Path) -> list[dict[str, Any]]:
     try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
+        schema = json.loads(path.read_bytes())
     except (OSError, ValueError) as error:
         raise UsageError(f"--schema {path}: cannot read a JSON schema: {error}") from None
     features = schema.get("features") if isinstance(schema, dict) else None
@@ -97,7 +97,7 @@ def sample_row(features: Sequence[Mapping[str, Any]]) -> list[Any]:
 
 def load_rows(path: Path, features: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_bytes())
     except (OSError, ValueError) as error:
         raise UsageError(f"--payloads {path}: cannot read JSON: {error}") from None
     rows = document.get("instances") if isinstance(document, dict) else None
@@ -308,7 +308,7 @@ def verify(
             EndpointName=endpoint_name,
             ContentType=probe.content_type,
             Accept="application/json",
-            Body=probe.body.encode("utf-8"),
+            Body=probe.body.encode(),
             **arguments,
         )
         body: bytes = response["Body"].read()  # boto3 responses are untyped

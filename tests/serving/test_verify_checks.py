@@ -595,3 +595,124 @@ def test_the_cli_requires_the_endpoint_config_and_schema(capsys: pytest.CaptureF
         with pytest.raises(SystemExit) as exited:
             verify.main(argv)
         assert exited.value.code == 2
+
+
+# --- what a failed check stops, and edges of the answers (mutation testing found these unpinned) --------
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        _variant(CurrentWeight=0.0, DesiredWeight=0.0),  # no traffic, instances as desired
+        _variant(CurrentInstanceCount=0),  # traffic as configured, no instance
+    ],
+)
+def test_an_unhealthy_variant_is_never_invoked(variant: dict[str, Any]) -> None:
+    runtime = Runtime()
+    report = run(SageMaker(_endpoint(ProductionVariants=[variant])), runtime)
+    assert len(report.failures) == 1
+    assert runtime.calls == []
+
+
+def test_an_endpoint_or_config_listing_no_variants_fails_without_invoking() -> None:
+    # DescribeEndpoint and DescribeEndpointConfig may omit ProductionVariants: the API reference marks the
+    # member "Required: No" (API_DescribeEndpoint.html, API_DescribeEndpointConfig.html).
+    endpoint = _endpoint()
+    del endpoint["ProductionVariants"]
+    runtime = Runtime()
+    report = run(SageMaker(endpoint), runtime)
+    assert report.failures == ["production variants [] differ from endpoint config cfg-b's ['primary']"]
+
+    class NoConfiguredVariants(SageMaker):
+        def describe_endpoint_config(self, **kwargs: Any) -> dict[str, Any]:
+            return {"EndpointConfigName": "cfg-b"}
+
+    report = run(NoConfiguredVariants(_endpoint()), runtime)
+    assert report.failures == ["production variants ['primary'] differ from endpoint config cfg-b's []"]
+    assert runtime.calls == []
+
+
+def test_probabilities_outside_zero_to_one_fail_even_when_they_sum_to_one() -> None:
+    failure = _answer_failure({**GOOD, "probabilities": [[1.5, -0.5]]})
+    assert failure == "JSON list rows: probabilities of row 0 [1.5, -0.5] do not sum to 1 over classes [0, 1]"
+
+
+def test_a_long_answer_or_refusal_is_shown_cut_at_200_characters() -> None:
+    body = b"x" * 300
+    report = run(runtime=Runtime(answer=body))
+    assert report.failures[0].endswith(f": {body[:200]!r}")
+    refusal = {**REFUSED, "OriginalStatusCode": 500, "OriginalMessage": "y" * 300}
+    report = run(runtime=Runtime(refusal=refusal))
+    assert report.failures[0].endswith(f": {'y' * 200!r}")
+
+
+def test_a_long_answer_to_the_bad_payload_is_shown_cut_at_200_characters() -> None:
+    long_answer = {**GOOD, "model_version": "m" * 300}
+    report = run(runtime=Runtime(answer=long_answer, refusal=None))
+    shown = json.dumps(long_answer).encode()[:200]
+    assert report.failures == [
+        f"bad payload (one value too many): answered 200 instead of 400 ({shown!r}); validation is not running"
+    ]
+
+
+def test_a_refusal_without_an_error_member_fails_with_no_code() -> None:
+    refusal = {key: value for key, value in REFUSED.items() if key != "Error"}
+    report = run(runtime=Runtime(refusal=refusal))
+    assert report.failures[0].startswith(
+        "bad payload (one value too many): expected the container to answer 400 with a JSON error, got None "
+        "(original status 400)"
+    )
+
+
+def test_rows_that_do_not_match_the_features_are_refused_not_truncated() -> None:
+    with pytest.raises(ValueError, match="zip"):
+        verify.probes(FEATURES, [[5.0]])
+    with pytest.raises(ValueError, match="zip"):
+        verify.probes(FEATURES, [[5.0, "x", 1]])
+
+
+def test_schema_and_payload_files_are_read_as_json_text_whatever_the_locale(tmp_path: Path) -> None:
+    # RFC 8259 section 8.1: JSON exchanged between systems is UTF-8; json.loads detects it from bytes.
+    features = [{"name": "city", "type": "categorical", "categories": ["Zürich", "Köln"]}]
+    schema = tmp_path / "schema.json"
+    schema.write_bytes(json.dumps({"features": features}, ensure_ascii=False).encode("utf-8"))
+    assert verify.load_schema(schema) == features
+    payloads = tmp_path / "payloads.json"
+    payloads.write_bytes('{"instances": [["Köln"]]}'.encode())
+    assert verify.load_rows(payloads, features) == [["Köln"]]
+    payloads.write_bytes('{"instances": [["Köln"]]}'.encode("latin-1"))
+    with pytest.raises(verify.UsageError, match=r"--payloads .*payloads\.json: cannot read JSON"):
+        verify.load_rows(payloads, features)
+
+
+def test_the_cli_sends_the_payload_rows_not_the_sample_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], session: type[Session]
+) -> None:
+    schema = _write(tmp_path / "schema.json", {"features": FEATURES})
+    payloads = _write(tmp_path / "payloads.json", {"instances": [[2.0, "y"]]})
+    verify.main(_cli(schema, "--payloads", str(payloads)))
+    assert session.runtime.calls[0]["Body"] == b'{"instances": [[2.0, "y"]]}'
+
+
+def test_the_cli_requires_the_endpoint_name(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        verify.main(["--expected-endpoint-config", "c", "--schema", "s"])
+    assert exited.value.code == 2
+    assert "the following arguments are required: --endpoint-name" in capsys.readouterr().err
+
+
+def test_the_cli_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        verify.main(["--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
+    for explained in (
+        "Verify a deployed SageMaker endpoint (see module docstring).",
+        "--expected-endpoint-config EXPECTED_ENDPOINT_CONFIG the config pulumi up just deployed",
+        "--schema SCHEMA schema.json of the deployed model",
+        "--region REGION AWS region (default: the environment's)",
+        "--variant VARIANT production variant to check and invoke (default: the only one)",
+        '--payloads PAYLOADS JSON file {"instances": [[...], ...]} in schema order',
+        "--expected-model-version EXPECTED_MODEL_VERSION fail unless answers carry this model_version",
+    ):
+        assert explained in text
