@@ -632,9 +632,11 @@ def test_an_endpoint_or_config_listing_no_variants_fails_without_invoking() -> N
     assert runtime.calls == []
 
 
-def test_probabilities_outside_zero_to_one_fail_even_when_they_sum_to_one() -> None:
-    failure = _answer_failure({**GOOD, "probabilities": [[1.5, -0.5]]})
-    assert failure == "JSON list rows: probabilities of row 0 [1.5, -0.5] do not sum to 1 over classes [0, 1]"
+@pytest.mark.parametrize("row", [[1.5, -0.5], [1.0000004, 0.0]])
+def test_probabilities_outside_zero_to_one_fail_even_when_they_sum_to_one(row: list[float]) -> None:
+    # The second sums to 1 within the tolerance and is never negative: only the upper bound refuses it.
+    failure = _answer_failure({**GOOD, "probabilities": [row]})
+    assert failure == f"JSON list rows: probabilities of row 0 {row} do not sum to 1 over classes [0, 1]"
 
 
 def test_a_long_answer_or_refusal_is_shown_cut_at_200_characters() -> None:
@@ -705,9 +707,11 @@ def test_the_cli_help_explains_every_option(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit) as exited:
         verify.main(["--help"])
     assert exited.value.code == 0
-    text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
+    out = capsys.readouterr().out
+    paragraphs = [" ".join(block.split()) for block in out.split("\n\n")]
+    assert paragraphs[1] == "Verify a deployed SageMaker endpoint (see module docstring)."
+    text = " ".join(out.split())  # argparse wraps to the terminal's width
     for explained in (
-        "Verify a deployed SageMaker endpoint (see module docstring).",
         "--expected-endpoint-config EXPECTED_ENDPOINT_CONFIG the config pulumi up just deployed",
         "--schema SCHEMA schema.json of the deployed model",
         "--region REGION AWS region (default: the environment's)",
