@@ -222,21 +222,27 @@ def compile_estimator(estimator: Any) -> Kernel:
 def probe_rows(kernel: Kernel, width: int, dtype: np.dtype[Any], seed: int = 0) -> np.ndarray:
     """Rows in the estimator's input space that reach both sides of every split: per feature, each
     threshold the trees test it against, as stored in ``dtype`` and its neighbours either way, plus values
-    beyond the extremes; for a linear model, spread normal values. Deterministic for a seed."""
+    beyond the extremes, every one of them in at least one row (at least _PROBES rows, more when a feature
+    has more values to probe), shuffled per feature so rows mix them; for a linear model, spread normal
+    values. Deterministic for a seed."""
     rng = np.random.default_rng(seed)
     if not isinstance(kernel, GradientBoostingKernel | ForestKernel):
         return np.ascontiguousarray(rng.normal(scale=3.0, size=(_PROBES, width)), dtype=dtype)
     forest = kernel.forest
     split = forest.children[0::2] != np.arange(len(forest.feature))
-    rows = np.empty((_PROBES, width), dtype=dtype)
+    columns: list[np.ndarray] = []
     for column in range(width):
         at = forest.threshold[split & (forest.feature == column)].astype(dtype)
         if not len(at):
-            rows[:, column] = 0
+            columns.append(np.zeros(1, dtype=dtype))
             continue
         up, down = np.nextafter(at, dtype.type(np.inf)), np.nextafter(at, dtype.type(-np.inf))
         beyond = np.array([at.min() - 1, at.max() + 1], dtype=dtype)
-        rows[:, column] = rng.choice(np.concatenate((at, up, down, beyond)), size=_PROBES)
+        columns.append(np.concatenate((at, up, down, beyond)))
+    count = max(_PROBES, *(len(values) for values in columns))
+    rows = np.empty((count, width), dtype=dtype)
+    for column, values in enumerate(columns):
+        rows[:, column] = np.resize(rng.permutation(values), count)  # repeats: every value at least once
     return rows
 
 

@@ -216,6 +216,26 @@ def test_a_kernel_that_disagrees_at_load_is_refused(monkeypatch: pytest.MonkeyPa
         compiled_estimator.load_kernel(fitted, 5, np.dtype(np.float32))
 
 
+def test_a_kernel_wrong_only_at_one_float32_step_past_a_threshold_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The smallest disagreement a float32 request can reveal: one split moved up to the next float32 value,
+    # so only an input equal to that value is routed differently. Random rows would almost never hold it;
+    # the probes hold every threshold's neighbours, so the load check must see it. A stump, so the two
+    # sides of its split are leaves with different values (deeper trees may reach equal pure leaves).
+    fitted = fitted_estimator(RandomForestClassifier(n_estimators=1, max_depth=1, random_state=0))
+    honest = compiled_estimator.compile_estimator(fitted)
+    assert isinstance(honest, compiled_estimator.ForestKernel)
+    forest = honest.forest
+    split = int(np.flatnonzero(forest.children[0::2] != np.arange(len(forest.feature)))[0])
+    threshold = forest.threshold.copy()
+    threshold[split] = float(np.nextafter(np.float32(threshold[split]), np.float32(np.inf)))
+    wrong = compiled_estimator.ForestKernel(dataclasses.replace(forest, threshold=threshold))
+    monkeypatch.setattr(compiled_estimator, "compile_estimator", lambda estimator: wrong)
+    with pytest.raises(compiled_estimator.KernelError, match="differs from the estimator"):
+        compiled_estimator.load_kernel(fitted, 5, np.dtype(np.float32))
+
+
 def test_a_model_without_a_kernel_serves_through_the_estimator_and_logs_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

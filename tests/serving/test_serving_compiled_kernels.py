@@ -156,6 +156,22 @@ def test_probe_rows_sit_on_beside_and_beyond_every_threshold() -> None:
     assert not rows[:, unsplit].any()  # a feature no tree splits on is probed at 0
 
 
+def test_probe_rows_hold_every_probe_value_even_beyond_256_rows() -> None:
+    # 40 unlimited trees on 300 rows split one feature hundreds of times: 4 values per threshold + 2 beyond.
+    features, labels = training_rows(width=1, count=300)
+    estimator = RandomForestClassifier(n_estimators=40, random_state=0).fit(features, labels)
+    thresholds = np.concatenate(
+        [m.tree_.threshold[m.tree_.children_left != -1] for m in estimator.estimators_]
+    ).astype(np.float32)
+    values = {float(v) for v in thresholds}
+    values |= {float(np.nextafter(v, np.float32(np.inf))) for v in thresholds}
+    values |= {float(np.nextafter(v, np.float32(-np.inf))) for v in thresholds}
+    values |= {float(thresholds.min() - 1), float(thresholds.max() + 1)}
+    assert len(values) > 256
+    rows = compiled_estimator.probe_rows(compiled_estimator.compile_estimator(estimator), 1, FLOAT32)
+    assert set(rows[:, 0].tolist()) == values
+
+
 def test_probe_rows_come_only_from_the_trees_own_splits_when_trees_differ_in_size() -> None:
     # Trees of different sizes are padded to one width: the padding is no split, so it adds no probe value.
     features, labels = training_rows(width=3, count=300)
