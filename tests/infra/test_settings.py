@@ -247,10 +247,10 @@ def test_a_stack_file_is_read_safely_and_bad_yaml_names_the_file(tmp_path: Path)
     # A python tag is refused by every safe loader (PyYAML docs, "Loading YAML": safe_load constructs only
     # standard YAML tags), so a stack file can never run code when the program reads it.
     (tmp_path / "Pulumi.tagged.yaml").write_text("config: !!python/object/apply:os.getcwd []\n")
-    with pytest.raises(StackFileError, match="Pulumi.tagged.yaml is not valid YAML"):
+    with pytest.raises(StackFileError, match=r"Pulumi\.tagged\.yaml is not valid YAML"):
         load_stack_config("tagged", root)
     (tmp_path / "Pulumi.unclosed.yaml").write_text("config: [1, 2\n")
-    with pytest.raises(StackFileError, match="Pulumi.unclosed.yaml is not valid YAML"):
+    with pytest.raises(StackFileError, match=r"Pulumi\.unclosed\.yaml is not valid YAML"):
         load_stack_config("unclosed", root)
     assert load_stack_config("ok", root).values["owner"] == "me"
 
