@@ -97,3 +97,9 @@ def test_optional_parts_default_to_nothing() -> None:
     serving = settings.serving
     fields = {k: getattr(serving, k) for k in type(serving).__dataclass_fields__ if k != "package_artifacts"}
     assert type(serving)(**fields).package_artifacts is None
+
+
+def test_a_linear_step_below_one_is_reported_not_a_crash() -> None:
+    # linearStepInstances = 0 used to raise ZeroDivisionError here: the time check ran on the reported value.
+    assert deployment_seconds_needed(deployment("linear", step=0), 3) == 900 + 3 * 300
+    assert deployment_seconds_needed(deployment("all-at-once", step=0), 3) == 900 + 300
