@@ -311,3 +311,30 @@ def test_each_item_not_matching_is_named_on_its_own() -> None:
     r = reader(l='["ok", "B", "fine", "c1"]')
     assert r.string_list("l", WORD, "words") == ("ok", "B", "fine", "c1")
     assert r.problems == ["sagestack:l = 'B': expected words", "sagestack:l = 'c1': expected words"]
+
+
+# --- the whole value, never a prefix ----------------------------------------------------------------------
+
+UNANCHORED = re.compile(r"[a-z]+")  # like infra/stack_names.NAME, which has no "^" or "$"
+
+
+def test_a_pattern_must_match_the_whole_value() -> None:
+    # "ab_C!" once passed as namePrefix: the pattern matched its first two letters (re.match, not fullmatch).
+    r = reader(a="ab_C!", b="ab\n", l='["ok", "ok\\n", "ok!"]')
+    r.string("a", UNANCHORED, "letters")
+    r.string("b", WORD, "letters")  # "$" alone lets a trailing newline through
+    r.string_list("l", UNANCHORED, "words")
+    assert r.problems == [
+        "sagestack:a = 'ab_C!': expected letters",
+        "sagestack:b = 'ab\\n': expected letters",
+        "sagestack:l = 'ok\\n': expected words",
+        "sagestack:l = 'ok!': expected words",
+    ]
+
+
+def test_a_tag_value_with_a_trailing_newline_is_refused() -> None:
+    r = reader(owner="me\n")
+    r.required_tag("owner", "owner")
+    assert r.problems == [
+        "sagestack:owner = 'me\\n': expected a tag value (1-256 letters, digits, spaces or _.:/=+@-)"
+    ]
