@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 
 import pytest
 
@@ -12,6 +12,7 @@ from infra.settings_types import (
     MIN_DEPLOYMENT_SECONDS,
     PROVISIONING_SECONDS,
     DeploymentSettings,
+    PackageArtifacts,
     Settings,
     deployment_seconds_needed,
 )
@@ -103,3 +104,24 @@ def test_a_linear_step_below_one_is_reported_not_a_crash() -> None:
     # linearStepInstances = 0 used to raise ZeroDivisionError here: the time check ran on the reported value.
     assert deployment_seconds_needed(deployment("linear", step=0), 3) == 900 + 3 * 300
     assert deployment_seconds_needed(deployment("all-at-once", step=0), 3) == 900 + 300
+
+
+def test_every_part_of_the_settings_is_frozen() -> None:
+    s = settings_from_values("dev", "us-east-1", dev_values(serverless="true", captureSamplingPercent="0"))
+    provisioned = dev()
+    parts = [
+        s,
+        s.storage,
+        s.training,
+        s.training.hyperparameters,
+        s.serving,
+        s.serving.serverless,
+        s.serving.deployment,
+        provisioned.serving.autoscaling,
+        s.monitoring,
+        s.monitoring.thresholds,
+        PackageArtifacts(bucket="b", key_arn="k"),
+    ]
+    for part in parts:
+        with pytest.raises(FrozenInstanceError):
+            part.__setattr__("x", 1)
