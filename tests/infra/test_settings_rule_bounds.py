@@ -145,7 +145,7 @@ def test_log_retention_is_one_of_cloudwatch_logs_periods() -> None:
     # 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, and 3653" (botocore logs service-2.json;
     # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html).
     periods = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922)
-    assert LOG_RETENTION_DAYS == (*periods, 3288, 3653)
+    assert (*periods, 3288, 3653) == LOG_RETENTION_DAYS
     listing = ", ".join(map(str, LOG_RETENTION_DAYS))
     for days in LOG_RETENTION_DAYS:
         assert settings(logRetentionDays=str(days)).log_retention_days == days
