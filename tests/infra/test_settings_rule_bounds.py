@@ -262,6 +262,7 @@ def test_a_spot_wait_shorter_than_the_runtime_is_refused_only_for_spot_training(
         ("dataPrefix", "a/b", "a/", "an S3 key prefix without leading or trailing '/'"),
         ("dataVersion", "v" * 63, "v" * 64, "letters, digits, '.', '_' or '-' (up to 63)"),
         ("dataVersion", "1", "-v1", "letters, digits, '.', '_' or '-' (up to 63)"),
+        ("dataVersion", "Release.2024_A-b", "v1/2", "letters, digits, '.', '_' or '-' (up to 63)"),
     ],
 )
 def test_training_names_follow_their_pattern(key: str, good: str, bad: str, expected: str) -> None:
