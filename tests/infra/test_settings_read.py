@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pulumi
 import pytest
 from pulumi.runtime import config as runtime_config
 
-from infra.config_schema import load_stack_config
+from infra import config_schema
+from infra.config_schema import PROJECT_ROOT, load_stack_config
 from infra.settings import (
     SettingsError,
     _sagemaker_regions,
@@ -214,9 +216,7 @@ def test_keys_read_are_exactly_the_declared_ones_whatever_the_values() -> None:
     assert good == bad and "owner" in good and "approvedModelPackageArn" in good
 
 
-def test_a_stack_file_is_read_with_its_region_unknown_keys_and_allowed_accounts(
-    tmp_path: pytest.TempPathFactory,
-) -> None:
+def test_a_stack_file_is_read_as_settings_from_its_values() -> None:
     prod = settings_of_stack_file("prod")
     assert (prod.stack, prod.region, prod.storage.protect, prod.serving.instance_count) == (
         "prod",
@@ -302,4 +302,28 @@ def test_a_name_prefix_is_checked_whole_not_by_its_first_letters() -> None:
     # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
     assert problems(namePrefix="ab_C!") == [
         "sagestack:namePrefix = 'ab_C!': expected lowercase letters, digits and hyphens, starting with a letter"
+    ]
+
+
+def test_a_stack_file_hands_over_its_allowed_accounts_and_every_key_it_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.shared.yaml").write_text(
+        "config:\n  aws:region: eu-west-1\n  aws:allowedAccountIds: ['111122223333']\n  sagestack:owner: me\n"
+        "  sagestack:costCentre: cc\n  sagestack:modelConsumerAccounts: ['444455556666']\n"
+    )
+    (tmp_path / "Pulumi.typo.yaml").write_text(
+        "config:\n  aws:region: eu-west-1\n  sagestack:owner: me\n  sagestack:costCentre: cc\n  sagestack:ownr: x\n"
+    )
+    monkeypatch.setattr(config_schema, "load_stack_config", lambda stack: load_stack_config(stack, tmp_path))
+    shared = settings_of_stack_file("shared")
+    assert (shared.allowed_account_ids, shared.model_consumer_accounts) == (
+        ("111122223333",),
+        ("444455556666",),
+    )
+    with pytest.raises(SettingsError) as error:
+        settings_of_stack_file("typo")
+    assert error.value.problems == [
+        "unknown config key 'sagestack:ownr': Pulumi.yaml declares no 'ownr'; did you mean sagestack:owner?"
     ]
