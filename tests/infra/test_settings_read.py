@@ -327,3 +327,11 @@ def test_a_stack_file_hands_over_its_allowed_accounts_and_every_key_it_sets(
     assert error.value.problems == [
         "unknown config key 'sagestack:ownr': Pulumi.yaml declares no 'ownr'; did you mean sagestack:owner?"
     ]
+
+
+def test_bad_allowed_accounts_are_one_of_the_problems() -> None:
+    with pytest.raises(SettingsError) as error:
+        settings_from_values("dev", "us-east-1", dev_values(), allowed_account_ids='["1111"]')
+    assert error.value.problems == [
+        "aws:allowedAccountIds = '[\"1111\"]': expected a list of quoted 12-digit account IDs"
+    ]
