@@ -335,3 +335,9 @@ def test_bad_allowed_accounts_are_one_of_the_problems() -> None:
     assert error.value.problems == [
         "aws:allowedAccountIds = '[\"1111\"]': expected a list of quoted 12-digit account IDs"
     ]
+
+
+def test_a_boundary_that_is_not_a_policy_arn_is_named_with_what_is_allowed() -> None:
+    assert problems(permissionsBoundaryArn="arn:aws:iam::111122223333:role/b") == [
+        "sagestack:permissionsBoundaryArn = 'arn:aws:iam::111122223333:role/b': expected an IAM policy ARN or \"\""
+    ]
