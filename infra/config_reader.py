@@ -57,7 +57,8 @@ class ConfigReader:
         value = self._raw(key)
         if optional and value == "":
             return value
-        if pattern is not None and not pattern.match(value):
+        # fullmatch: a pattern without "$" (stack_names.NAME) would accept any tail, and "$" a trailing newline
+        if pattern is not None and not pattern.fullmatch(value):
             self.fail(key, value, expected)
         return value
 
@@ -110,7 +111,7 @@ class ConfigReader:
                 f"the stack's {tag!r} tag, set per stack (`pulumi config set {PROJECT_NAME}:{key} <value>`); "
                 "it has no default, so no stack is tagged with a placeholder",
             )
-        elif not self._TAG.match(value):
+        elif not self._TAG.fullmatch(value):
             self.fail(key, value, "a tag value (1-256 letters, digits, spaces or _.:/=+@-)")
         return value
 
@@ -132,6 +133,6 @@ class ConfigReader:
             self.fail(key, raw, f"a list of {expected}")
             return ()
         for item in items:
-            if not pattern.match(item):
+            if not pattern.fullmatch(item):
                 self.fail(key, item, expected)
         return tuple(items)

@@ -70,9 +70,11 @@ class DeploymentSettings:
 
 
 def deployment_seconds_needed(d: DeploymentSettings, instance_count: int) -> int:
-    steps = {"all-at-once": 1, "canary": 2, "linear": -(-instance_count // d.linear_step_instances)}[
-        d.strategy
-    ]
+    if d.strategy == "linear":
+        # A step below 1 is already a reported problem; read as 1 so the check never divides by zero.
+        steps = -(-instance_count // max(1, d.linear_step_instances))
+    else:
+        steps = {"all-at-once": 1, "canary": 2}[d.strategy]
     return PROVISIONING_SECONDS + steps * d.traffic_wait_seconds + d.termination_wait_seconds
 
 
