@@ -574,3 +574,97 @@ def test_psi_is_empty_until_rows_are_counted() -> None:
     accumulator.add_counts({"x": [0, 0, 0], "c": [0, 0, 0]}, [1, 1], 0)
     assert accumulator.feature_psi() == {}
     assert accumulator.prediction_psi() == pytest.approx(0.0, abs=1e-15)
+
+
+def _columns_only(accumulator: DriftAccumulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the record-by-record path fail, so a batch must be counted column by column."""
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("the batch fell back to record-by-record counting")
+
+    monkeypatch.setattr(accumulator, "add", refuse)
+
+
+def test_a_clean_batch_is_counted_column_by_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    # add_batch's contract: whole columns are binned at once when every value is usable.
+    accumulator = _accumulator()
+    _columns_only(accumulator, monkeypatch)
+    records: list[tuple[list[list[Any]], list[Any]]] = [
+        ([[0.5, "a"], [1, "b"]], [0.0, 1]),
+        ([["1.5", "a"], [2.0, "b"], [True, "a"]], [1.0, 0, 0.5]),
+    ]
+    assert accumulator.add_records(records) == []
+    assert accumulator.feature_counts() == {"x": [1, 3, 1], "c": [3, 2, 0]}
+    assert accumulator.prediction_counts() == [2, 3]
+    assert accumulator.rows == 5
+
+
+def test_a_batch_with_an_integer_category_column_is_counted_column_by_column(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    accumulator = DriftAccumulator(parse_baseline(_with(["features", 1, "categories"], [0, 1])), ["x", "c"])
+    _columns_only(accumulator, monkeypatch)
+    assert accumulator.add_records([([[0.5, 0], [0.5, "1"], [2.5, 1]], [0.2, 0.2, 0.7])]) == []
+    assert accumulator.feature_counts() == {"x": [2, 0, 1], "c": [1, 2, 0]}
+
+
+@pytest.mark.parametrize(
+    ("rows", "probabilities"),
+    [
+        ([[0.5, "a"]], [True]),
+        ([[0.5, "a"]], ["0.5"]),
+        ([[0.5, "a"]], [1.5]),
+        ([[0.5, "a"]], [-0.5]),
+        ([[0.5, "a"]], [float("nan")]),
+        ([[0.5, "a"]], [float("inf")]),
+        ([[0.5, "a"]], [10**400]),
+        ([["x", "a"]], [0.5]),
+        ([[None, "a"]], [0.5]),
+        ([[float("inf"), "a"]], [0.5]),
+        ([[10**400, "a"]], [0.5]),
+        ([[0.5, "z"]], [0.5]),
+        ([[0.5, " a"]], [0.5]),
+        ([[0.5, ["a"]]], [0.5]),
+    ],
+)
+def test_a_batch_needing_a_closer_look_falls_back_to_records(
+    rows: list[list[Any]], probabilities: list[Any]
+) -> None:
+    accumulator = _accumulator()
+    batch = RecordBatch(2)
+    batch.add([[1.5, "b"]], [0.6])
+    batch.add(rows, probabilities)
+    assert accumulator._count_columns(batch) is False
+    assert accumulator.rows == 0
+    assert accumulator.feature_counts() == {"x": [0, 0, 0], "c": [0, 0, 0]}
+    assert accumulator.prediction_counts() == [0, 0]
+
+
+def test_a_batch_whose_lists_disagree_counts_nothing() -> None:
+    accumulator = _accumulator()
+    batch = RecordBatch(2)
+    batch.values.extend([0.5, "a", 1.5])
+    batch.probabilities.append(0.5)
+    assert accumulator._count_columns(batch) is False
+    assert accumulator.add_batch(batch) == []
+    assert accumulator.rows == 0 and accumulator.prediction_counts() == [0, 0]
+
+
+def test_features_without_counts_have_no_psi() -> None:
+    accumulator = _accumulator()
+    accumulator.add_counts({"x": [0, 0, 0], "c": [1, 1, 0]}, [1, 1], 2)
+    found = accumulator.feature_psi()
+    assert list(found) == ["c"]
+    # c: live 1/2, 1/2, 0 against 0.5, 0.5 and the floored "other" share: all terms 0
+    assert found["c"] == pytest.approx(0.0, abs=1e-15)
+
+
+def test_one_row_is_enough_for_psi() -> None:
+    accumulator = _accumulator()
+    accumulator.add([[0.5, "b"]], [0.7])
+    floor = 1e-4
+    # x: live 1, 0, 0 against 0.25, 0.5, 0.25 (the empty bins floored)
+    x = 0.75 * math.log(4.0) + (floor - 0.5) * math.log(floor / 0.5) + (floor - 0.25) * math.log(floor / 0.25)
+    found = accumulator.feature_psi()
+    assert list(found) == ["x", "c"]
+    assert found["x"] == pytest.approx(x, rel=1e-12)
