@@ -593,7 +593,9 @@ def test_a_clean_batch_is_counted_column_by_column(monkeypatch: pytest.MonkeyPat
         ([[0.5, "a"], [1, "b"]], [0.0, 1]),
         ([["1.5", "a"], [2.0, "b"], [True, "a"]], [1.0, 0, 0.5]),
     ]
-    assert accumulator.add_records(records) == []
+    assert accumulator.add_records(records[:1]) == []
+    assert accumulator.rows == 2
+    assert accumulator.add_records(records[1:]) == []
     assert accumulator.feature_counts() == {"x": [1, 3, 1], "c": [3, 2, 0]}
     assert accumulator.prediction_counts() == [2, 3]
     assert accumulator.rows == 5
