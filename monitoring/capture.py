@@ -464,7 +464,12 @@ class CaptureDecoder:
         except _JSON_ERRORS as error:
             raise MalformedRecord(BAD_OUTPUT, f"endpointOutput is not valid JSON ({error})") from None
         probabilities = document.probabilities
-        if probabilities.__class__ is list and document.classes == self._classes:
+        # Before any classes are known, _classes is None and must not match a response without classes.
+        if (
+            probabilities.__class__ is list
+            and self._classes is not None
+            and document.classes == self._classes
+        ):
             position = self._position
         else:
             position = self._response_position(document)
