@@ -1,24 +1,286 @@
 """The request path's helpers called directly (no server, no toolkit): exact status, code, field and message.
 
-Fast in-process tests for the mutation run of serving/inference.py (tests/mutation/inference.toml).
+Fast in-process tests for the mutation run of serving/inference.py (tests/mutation/inference.toml): a model
+of three features (two numbers, one category) built by hand, so no test here fits or loads anything.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from typing import Any
+
+import numpy as np
 import pytest
 
 import inference
+
+NUMBER_A = inference.Feature("a", True, frozenset(), "a finite number")
+NUMBER_B = inference.Feature("b", True, frozenset(), "a finite number")
+COLOUR = inference.Feature("colour", False, frozenset({"red", "blue"}), "one of ['red', 'blue']")
+NAMES = ("a", "b", "colour")
+JSON = "application/json"
+CSV = "text/csv"
+
+
+class Estimator:
+    """Answers fixed probabilities and records what it was called with."""
+
+    def __init__(self, answer: list[list[float]] | None = None) -> None:
+        self.answer = answer
+        self.calls: list[Any] = []
+
+    def predict_proba(self, data: Any) -> np.ndarray:
+        self.calls.append(data)
+        if self.answer is None:
+            raise RuntimeError("broken model")
+        return np.array(self.answer[: len(data)], dtype=np.float64)
+
+
+def hand_model(max_rows: int = 3, pipeline: Any = None, **changes: Any) -> inference.LoadedModel:
+    fields: dict[str, Any] = {
+        "pipeline": pipeline,
+        "schema": {},
+        "model_info": {},
+        "model_version": "v1",
+        "max_rows": max_rows,
+        "features": (NUMBER_A, NUMBER_B, COLOUR),
+        "feature_names": NAMES,
+        "feature_index": {name: index for index, name in enumerate(NAMES)},
+        "classes": ("no", "yes"),
+        "response_prefix": b'{"model_version": "v1", "classes": ["no", "yes"], ',
+    }
+    fields.update(changes)
+    return inference.LoadedModel(**fields)
+
+
+MODEL = hand_model()
+
+
+def refusal(call: Any, *args: Any) -> tuple[int, str, str | None, str]:
+    with pytest.raises(inference.RequestError) as caught:
+        call(*args)
+    error = caught.value
+    assert str(error) == error.message
+    return error.status, error.code, error.field, error.message
+
+
+def parse(body: Any, content_type: str = JSON, model: inference.LoadedModel = MODEL) -> list[list[Any]]:
+    return inference.parse_rows(model, body, content_type)
+
+
+def parse_refusal(body: Any, content_type: str = JSON, model: inference.LoadedModel = MODEL) -> Any:
+    return refusal(inference.parse_rows, model, body, content_type)
+
+
+# --- RequestError --------------------------------------------------------------------------------------
+
+
+def test_a_request_error_defaults_to_400_without_a_field() -> None:
+    error = inference.RequestError("code", "message")
+    assert (error.code, error.message, error.field, error.status) == ("code", "message", None, 400)
+
+
+# --- Content-Type --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("content_type", "expected"),
     [
-        ("application/json", "application/json"),
-        ("TEXT/CSV", "text/csv"),
-        (" application/json ; charset=UTF-8", "application/json"),
-        ('text/csv; charset="utf8"', "text/csv"),
-        ("application/json;", "application/json"),
+        ("application/json", JSON),
+        ("TEXT/CSV", CSV),
+        (" application/json ; charset=UTF-8", JSON),
+        ('text/csv; charset="utf8"', CSV),
+        ("application/json;", JSON),
+        ("application/json; ;charset=utf-8", JSON),
+        ("text/csv; CHARSET = Utf-8 ", CSV),
     ],
 )
 def test_media_type_is_the_bare_lowercase_type(content_type: str, expected: str) -> None:
     assert inference._media_type(content_type) == expected
+
+
+@pytest.mark.parametrize(
+    ("content_type", "parameter"),
+    [
+        ("application/json; charset=latin-1", "charset=latin-1"),
+        ("text/csv; header=present", "header=present"),
+        ("text/csv;=utf-8", "=utf-8"),
+        ("text/csv; charset", "charset"),
+        ("application/json; utf-8", "utf-8"),
+        ("application/json; charset=utf-8; x=1", "x=1"),
+    ],
+)
+def test_a_media_type_parameter_other_than_a_utf8_charset_is_415(content_type: str, parameter: str) -> None:
+    assert refusal(inference._media_type, content_type) == (
+        415,
+        "unsupported_content_type",
+        "Content-Type",
+        f"content type parameter {parameter!r} is not supported; only charset=utf-8 is",
+    )
+
+
+@pytest.mark.parametrize("content_type", [None, "", "text/plain", "application/jsonlines", "text/csv+x"])
+def test_an_unsupported_media_type_is_415_naming_both_supported(content_type: str | None) -> None:
+    assert refusal(inference._media_type, content_type) == (
+        415,
+        "unsupported_content_type",
+        "Content-Type",
+        f"content type {content_type!r} is not supported; expected 'application/json' or 'text/csv'",
+    )
+
+
+# --- Accept --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        None,
+        "",
+        "*/*",
+        "application/*",
+        "application/json",
+        "APPLICATION/JSON",
+        " application/json ; q=0.5",
+        "text/csv, application/json",
+        "text/csv,*/*;q=0.1",
+        "text/csv, ",
+    ],
+)
+def test_acceptable_accept_values(accept: str | None) -> None:
+    assert inference._check_accept(accept) is None
+
+
+@pytest.mark.parametrize("accept", ["text/csv", "text/*", "application/x-npy, text/csv", "json"])
+def test_an_unacceptable_accept_is_406(accept: str) -> None:
+    assert refusal(inference._check_accept, accept) == (
+        406,
+        "not_acceptable",
+        "Accept",
+        f"accept {accept!r} cannot be served; responses are 'application/json'",
+    )
+
+
+# --- body text -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        ("1,2,red", "1,2,red"),
+        (b"1,2,red", "1,2,red"),
+        (bytearray(b"1,2,red"), "1,2,red"),
+        (memoryview(b"1,2,red"), "1,2,red"),
+        ("\ufeff1,2,red", "1,2,red"),
+        ("\ufeff1,2,red".encode(), "1,2,red"),
+        (" x ", " x "),
+        ("\ufeff\ufeffx", "\ufeffx"),
+    ],
+)
+def test_body_text(body: Any, text: str) -> None:
+    assert inference._text(body) == text
+
+
+@pytest.mark.parametrize("body", [None, b"", "", " \n\t", "\ufeff", "\ufeff \r\n".encode()])
+def test_an_empty_body_is_refused(body: Any) -> None:
+    assert refusal(inference._text, body) == (
+        400,
+        "empty_body",
+        "body",
+        "request body is empty; expected at least one instance",
+    )
+
+
+@pytest.mark.parametrize(("body", "start"), [(b"\xff", 0), (b"ab\xfe\xff", 2), (b"1,2,r\xc3", 5)])
+def test_a_body_that_is_not_utf8_names_the_first_bad_byte(body: bytes, start: int) -> None:
+    assert refusal(inference._text, body) == (
+        400,
+        "invalid_encoding",
+        "body",
+        f"body is not valid UTF-8 (byte {start}); encode the request as UTF-8",
+    )
+
+
+# --- values --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "number"), [(3, 3.0), (-2.5, -2.5), (0, 0.0), (10**300, 1e300)])
+def test_a_json_number_is_a_float(value: Any, number: float) -> None:
+    got = inference._numeric(value, 0, NUMBER_A)
+    assert type(got) is float
+    assert got == number
+
+
+@pytest.mark.parametrize(
+    "value", [True, False, None, "1", [1], float("nan"), float("inf"), -float("inf"), 10**400, -(10**400)]
+)
+def test_a_json_value_that_is_not_a_finite_number_is_refused(value: Any) -> None:
+    assert refusal(inference._numeric, value, 4, NUMBER_B) == (
+        400,
+        "invalid_value",
+        "b",
+        f"instance 4: b = {value!r} is not a finite number",
+    )
+
+
+def test_a_category_of_the_schema_is_accepted() -> None:
+    assert inference._category("blue", 0, COLOUR) == "blue"
+
+
+@pytest.mark.parametrize("value", [1, None, ["red"], True, b"red"])
+def test_a_category_must_be_a_string(value: Any) -> None:
+    assert refusal(inference._category, value, 2, COLOUR) == (
+        400,
+        "invalid_value",
+        "colour",
+        f"instance 2: colour = {value!r} is not a string, expected one of ['red', 'blue']",
+    )
+
+
+@pytest.mark.parametrize("value", ["Red", "green", "", " red"])
+def test_a_category_outside_the_schema_is_refused(value: str) -> None:
+    assert refusal(inference._category, value, 1, COLOUR) == (
+        400,
+        "unknown_category",
+        "colour",
+        f"instance 1: colour = {value!r} is not one of ['red', 'blue']",
+    )
+
+
+@pytest.mark.parametrize(("token", "number"), [("1", 1.0), ("-2.5e3", -2500.0), ("1_0", 10.0), (" 7 ", 7.0)])
+def test_a_csv_number(token: str, number: float) -> None:
+    assert inference._csv_number(token, 0, NUMBER_A) == number
+
+
+@pytest.mark.parametrize("token", ["", "x", "nan", "-inf", "Infinity", "1e999", "0x10"])
+def test_a_csv_token_that_is_not_a_finite_number_is_refused(token: str) -> None:
+    assert refusal(inference._csv_number, token, 3, NUMBER_A) == (
+        400,
+        "invalid_value",
+        "a",
+        f"row 3: a = {token!r} is not a finite number",
+    )
+
+
+# --- row counts ----------------------------------------------------------------------------------------
+
+
+def test_max_rows_is_allowed_and_one_more_is_refused() -> None:
+    assert inference._check_row_count(MODEL, 3) is None
+    assert refusal(inference._check_row_count, MODEL, 4) == (
+        400,
+        "too_many_rows",
+        "instances",
+        "request has more than 3 rows; send at most 3",
+    )
+
+
+def test_a_wrong_column_count_names_the_schema_order() -> None:
+    error = inference._wrong_count(MODEL, 5, 2, "row")
+    assert (error.status, error.code, error.field, error.message) == (
+        400,
+        "wrong_column_count",
+        "instances",
+        "row 5: got 2 values, expected 3 in schema order ['a', 'b', 'colour']",
+    )
