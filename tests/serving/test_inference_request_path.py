@@ -284,3 +284,206 @@ def test_a_wrong_column_count_names_the_schema_order() -> None:
         "instances",
         "row 5: got 2 values, expected 3 in schema order ['a', 'b', 'colour']",
     )
+
+
+# --- CSV -----------------------------------------------------------------------------------------------
+
+
+def test_csv_rows_in_schema_order_with_blank_lines_skipped() -> None:
+    body = '\n1,2,red\n\n  \n" 3 ", 4.5 ,blue \r\n'
+    assert parse(body, CSV) == [[1.0, 2.0, "red"], [3.0, 4.5, "blue"]]
+
+
+def test_csv_rows_are_numbered_without_the_blank_lines() -> None:
+    assert parse_refusal("\n1,2,red\n\n1,x,red\n", CSV) == (
+        400,
+        "invalid_value",
+        "b",
+        "row 1: b = 'x' is not a finite number",
+    )
+
+
+def test_a_csv_category_is_checked_after_stripping() -> None:
+    assert parse_refusal("1,2, green ", CSV)[1:] == (
+        "unknown_category",
+        "colour",
+        "instance 0: colour = 'green' is not one of ['red', 'blue']",
+    )
+
+
+@pytest.mark.parametrize(("line", "got"), [("1,2", 2), ("1,2,red,4", 4), (",", 2), (" ,", 2)])
+def test_a_csv_row_of_the_wrong_width(line: str, got: int) -> None:
+    assert parse_refusal(f"1,2,red\n{line}\n", CSV) == (
+        400,
+        "wrong_column_count",
+        "instances",
+        f"row 1: got {got} values, expected 3 in schema order ['a', 'b', 'colour']",
+    )
+
+
+def test_csv_max_rows_is_served_and_one_more_refused() -> None:
+    assert len(parse("1,2,red\n" * 3, CSV)) == 3
+    assert len(parse("1,2,red\n" * 3 + "\n\n", CSV)) == 3
+    assert parse_refusal("1,2,red\n" * 4, CSV) == (
+        400,
+        "too_many_rows",
+        "instances",
+        "request has more than 3 rows; send at most 3",
+    )
+
+
+def test_the_row_limit_stops_before_reading_a_bad_row() -> None:
+    assert parse_refusal("1,2,red\n" * 3 + "bad\n", CSV)[1] == "too_many_rows"
+
+
+@pytest.mark.parametrize("body", ['""', '\n" "\n""\n'])
+def test_csv_of_only_blank_lines_has_no_rows(body: str) -> None:
+    assert parse_refusal(body, CSV) == (
+        400,
+        "empty_body",
+        "body",
+        "request body has no CSV rows; expected at least one",
+    )
+
+
+def test_a_csv_field_beyond_the_csv_module_limit_is_invalid_csv() -> None:
+    status, code, field, message = parse_refusal("1,2," + "r" * 200_000, CSV)
+    assert (status, code, field) == (400, "invalid_csv", "body")
+    assert message == "body is not valid CSV: field larger than field limit (131072)"
+
+
+# --- JSON ----------------------------------------------------------------------------------------------
+
+
+def test_json_instances_as_lists_and_objects() -> None:
+    body = json.dumps({"instances": [[1, 2.5, "red"], {"colour": "blue", "b": -1, "a": 0}]})
+    assert parse(body) == [[1.0, 2.5, "red"], [0.0, -1.0, "blue"]]
+
+
+@pytest.mark.parametrize(("body", "detail"), [("{", "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"), ("[1,]", "Expecting value: line 1 column 4 (char 3)")])
+def test_invalid_json_quotes_the_parser(body: str, detail: str) -> None:
+    assert parse_refusal(body) == (400, "invalid_json", "body", f"body is not valid JSON: {detail}")
+
+
+def test_json_nested_too_deep_is_invalid_json() -> None:
+    status, code, field, message = parse_refusal("[" * 100_000)
+    assert (status, code, field) == (400, "invalid_json", "body")
+    assert message.startswith("body is not valid JSON: maximum recursion depth exceeded")
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_json_constants_are_refused_by_name(constant: str) -> None:
+    assert parse_refusal('{"instances": [[%s, 1, "red"]]}' % constant) == (
+        400,
+        "invalid_json",
+        "body",
+        f"body is not valid JSON: {constant} is not a JSON number",
+    )
+
+
+@pytest.mark.parametrize("body", ["[]", "3", '"instances"', "null", '{"rows": []}', '{"Instances": []}'])
+def test_json_without_instances(body: str) -> None:
+    assert parse_refusal(body) == (
+        400,
+        "missing_instances",
+        "instances",
+        'expected a JSON object {"instances": [...]}',
+    )
+
+
+def test_unknown_top_level_keys_are_named_sorted() -> None:
+    assert parse_refusal('{"z": 1, "instances": [[1, 2, "red"]], "b": 2}') == (
+        400,
+        "unknown_field",
+        "b",
+        "unexpected top-level keys ['b', 'z']; expected only \"instances\"",
+    )
+
+
+@pytest.mark.parametrize("instances", [{}, "rows", 3, None, True])
+def test_instances_must_be_a_list(instances: Any) -> None:
+    assert parse_refusal(json.dumps({"instances": instances})) == (
+        400,
+        "invalid_instances",
+        "instances",
+        '"instances" must be a list of lists or objects',
+    )
+
+
+def test_instances_must_not_be_empty() -> None:
+    assert parse_refusal('{"instances": []}') == (
+        400,
+        "empty_instances",
+        "instances",
+        '"instances" is empty; expected at least one instance',
+    )
+
+
+def test_json_max_rows_is_served_and_one_more_refused() -> None:
+    assert len(parse(json.dumps({"instances": [[1, 2, "red"]] * 3}))) == 3
+    assert parse_refusal(json.dumps({"instances": [["bad"]] * 4})) == (
+        400,
+        "too_many_rows",
+        "instances",
+        "request has more than 3 rows; send at most 3",
+    )
+
+
+@pytest.mark.parametrize("instance", [[1, 2], [1, 2, "red", 4], []])
+def test_a_json_instance_of_the_wrong_length(instance: list[Any]) -> None:
+    assert parse_refusal(json.dumps({"instances": [[1, 2, "red"], instance]})) == (
+        400,
+        "wrong_column_count",
+        "instances",
+        f"instance 1: got {len(instance)} values, expected 3 in schema order ['a', 'b', 'colour']",
+    )
+
+
+@pytest.mark.parametrize("instance", [3, "1,2,red", None, True])
+def test_a_json_instance_neither_list_nor_object(instance: Any) -> None:
+    assert parse_refusal(json.dumps({"instances": [[1, 2, "red"], instance]})) == (
+        400,
+        "invalid_instance",
+        "instances",
+        f"instance 1: expected a list in schema order or an object, got {instance!r}",
+    )
+
+
+def test_json_values_are_checked_with_their_instance_number() -> None:
+    assert parse_refusal(json.dumps({"instances": [[1, 2, "red"], {"a": 1, "b": "2", "colour": "red"}]})) == (
+        400,
+        "invalid_value",
+        "b",
+        "instance 1: b = '2' is not a finite number",
+    )
+    assert parse_refusal(json.dumps({"instances": [[1, 2, "pink"]]}))[1:3] == ("unknown_category", "colour")
+
+
+def test_an_unknown_feature_is_named() -> None:
+    assert parse_refusal(json.dumps({"instances": [{"a": 1, "b": 2, "colour": "red", "size": 3}]})) == (
+        400,
+        "unknown_feature",
+        "size",
+        "instance 0: unknown feature 'size'; expected one of ['a', 'b', 'colour']",
+    )
+
+
+def test_an_unknown_feature_is_found_before_a_missing_one() -> None:
+    assert parse_refusal(json.dumps({"instances": [[1, 2, "red"], {"A": 1}]}))[1:3] == (
+        "unknown_feature",
+        "A",
+    )
+
+
+def test_a_missing_feature_is_named() -> None:
+    assert parse_refusal(json.dumps({"instances": [[1, 2, "red"], {"a": 1, "colour": "red"}]})) == (
+        400,
+        "missing_feature",
+        "b",
+        "instance 1: missing feature 'b'",
+    )
+
+
+def test_parse_rows_reads_bytes_with_a_charset() -> None:
+    assert parse(b'{"instances": [[1, 2, "red"]]}', "application/json; charset=utf-8") == [[1.0, 2.0, "red"]]
+    assert parse("\ufeff1,2,red", "text/csv; charset=utf-8") == [[1.0, 2.0, "red"]]
