@@ -6,6 +6,7 @@ expected features come from scikit-learn's own transform of the same rows, never
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,7 @@ def frame(rows: list[list[Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=NAMES).astype({"a": np.float64, "b": np.float64})
 
 
+@functools.cache
 def categorical_first() -> Pipeline:
     return fitted(
         [
@@ -84,3 +86,273 @@ def test_compiled_features_equal_the_column_transformer() -> None:
     compiled, estimator = inference.compile_preprocessing(pipeline, FEATURES)
     assert estimator is pipeline.steps[-1][1]
     np.testing.assert_array_equal(compiled.transform(ROWS), pipeline[:-1].transform(frame(ROWS)))
+
+
+def compile_error(pipeline: Any, features: Any = FEATURES) -> str:
+    with pytest.raises(inference.CompileError) as caught:
+        inference.compile_preprocessing(pipeline, features)
+    return str(caught.value)
+
+
+def test_compiled_layout_of_categorical_then_numeric_columns() -> None:
+    compiled, _ = inference.compile_preprocessing(categorical_first(), FEATURES)
+    assert compiled.features == 4
+    assert compiled.width == 7
+    assert compiled.dtype == np.dtype(np.float64)
+    assert compiled.numeric_positions == (1, 2)
+    assert compiled.numeric_offset == 5
+    assert compiled.categorical_positions == (0, 3)
+    # OneHotEncoder sorts the categories it learns.
+    assert compiled.categorical_columns == ({"blue": 0, "red": 1}, {"l": 2, "m": 3, "s": 4})
+    assert compiled.categorical_fill == (None, None)
+    assert compiled.numeric_missing is None
+    assert compiled.numeric_mean is not None and compiled.numeric_mean.shape == (2, 1)
+    assert compiled.numeric_scale is not None and compiled.numeric_scale.shape == (2, 1)
+
+
+def test_imputers_fill_missing_values_as_the_pipeline_does() -> None:
+    pipeline = fitted(
+        [
+            (
+                "numeric",
+                Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),
+                ["a", "b"],
+            ),
+            (
+                "categorical",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="most_frequent")),
+                        ("encode", OneHotEncoder(handle_unknown="ignore")),
+                    ]
+                ),
+                ["colour", "size"],
+            ),
+        ]
+    )
+    compiled, _ = inference.compile_preprocessing(pipeline, FEATURES)
+    assert compiled.numeric_offset == 0
+    rows: list[list[Any]] = [["red", np.nan, 2.0, np.nan], [np.nan, 1.0, np.nan, "m"], ["blue", 1.0, 2.0, "s"]]
+    expected = pipeline[:-1].transform(pd.DataFrame(rows, columns=NAMES).astype({"a": float, "b": float}))
+    np.testing.assert_allclose(compiled.transform(rows), expected, rtol=0, atol=1e-15)
+    # None is missing too, for numbers and categories alike.
+    with_none = [[None if v is np.nan else v for v in row] for row in rows]
+    np.testing.assert_allclose(compiled.transform(with_none), expected, rtol=0, atol=1e-15)
+    assert compiled.numeric_missing is not None and compiled.numeric_missing.shape == (2, 1)
+
+
+def test_a_nan_category_is_the_imputers_fill() -> None:
+    pipeline = fitted(
+        [
+            ("numeric", Pipeline([("keep", "passthrough")]), ["a", "b"]),
+            (
+                "categorical",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="constant", fill_value="m")),
+                        ("encode", OneHotEncoder(handle_unknown="ignore")),
+                    ]
+                ),
+                ["size"],
+            ),
+        ]
+    )
+    features = (FEATURES[1], FEATURES[2], FEATURES[3])
+    compiled, _ = inference.compile_preprocessing(pipeline, features)
+    got = compiled.transform([[1.0, 2.0, np.nan], [3.0, 4.0, "l"], [5.0, 6.0, "x"]])
+    np.testing.assert_array_equal(got, [[1, 2, 0, 1, 0], [3, 4, 1, 0, 0], [5, 6, 0, 0, 0]])
+
+
+def test_passthrough_numbers_are_copied_unscaled() -> None:
+    pipeline = fitted([("numeric", Pipeline([("keep", "passthrough"), ("none", None)]), ["a", "b"])])
+    compiled, _ = inference.compile_preprocessing(pipeline, (FEATURES[1], FEATURES[2]))
+    assert (compiled.numeric_mean, compiled.numeric_scale, compiled.numeric_missing) == (None, None, None)
+    assert compiled.categorical_positions == ()
+    np.testing.assert_array_equal(compiled.transform([[1.5, -2.0], [3.0, 4.0]]), [[1.5, -2.0], [3.0, 4.0]])
+
+
+def test_only_categories_compile() -> None:
+    pipeline = fitted([("categorical", OneHotEncoder(handle_unknown="ignore"), ["size", "colour"])])
+    features = (FEATURES[0], FEATURES[3])
+    compiled, _ = inference.compile_preprocessing(pipeline, features)
+    assert compiled.numeric_positions == ()
+    rows: list[list[Any]] = [["red", "m"], ["blue", "x"], ["pink", "s"]]
+    # Columns follow the transformer's order (size, then colour), not the schema's.
+    np.testing.assert_array_equal(compiled.transform(rows), [[0, 1, 0, 0, 1], [0, 0, 0, 1, 0], [0, 0, 1, 0, 0]])
+
+
+@pytest.mark.parametrize(
+    ("scaler", "mean", "scale"),
+    [({"with_mean": False}, False, True), ({"with_std": False}, True, False), ({"with_mean": False, "with_std": False}, False, False)],
+)
+def test_scaler_settings_compile_to_what_the_scaler_computes(scaler: dict[str, bool], mean: bool, scale: bool) -> None:
+    # StandardScaler.transform subtracts mean_ only with_mean and divides by scale_ only with_std (sklearn
+    # preprocessing/_data.py); mean_ is fitted even with with_mean=False.
+    pipeline = fitted([("numeric", StandardScaler(**scaler), ["a", "b"])])
+    compiled, _ = inference.compile_preprocessing(pipeline, (FEATURES[1], FEATURES[2]))
+    assert (compiled.numeric_mean is not None, compiled.numeric_scale is not None) == (mean, scale)
+    rows = [[3.5, -1.0], [0.0, 7.0], [-2.0, 100.0]]
+    expected = pipeline[:-1].transform(pd.DataFrame(rows, columns=["a", "b"]))
+    np.testing.assert_array_equal(compiled.transform(rows), expected)
+
+
+def test_transform_of_no_rows_is_an_empty_batch() -> None:
+    compiled, _ = inference.compile_preprocessing(categorical_first(), FEATURES)
+    got = compiled.transform([])
+    assert got.shape == (0, 7)
+    assert got.dtype == np.float64
+
+
+def test_transform_refuses_rows_of_another_width() -> None:
+    compiled, _ = inference.compile_preprocessing(categorical_first(), FEATURES)
+    with pytest.raises(ValueError, match=r"^rows have 3 values, expected 4 in schema order$"):
+        compiled.transform([row[:3] for row in ROWS])
+
+
+def test_tree_models_get_float32_features() -> None:
+    pipeline = fitted([("numeric", StandardScaler(), ["a", "b"])], DecisionTreeClassifier())
+    compiled, _ = inference.compile_preprocessing(pipeline, (FEATURES[1], FEATURES[2]))
+    got = compiled.transform([[3.5, -1.0]])
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, pipeline[:-1].transform(pd.DataFrame([[3.5, -1.0]], columns=["a", "b"])).astype(np.float32))
+
+
+# --- what does not compile: CompileError naming the transformer and the setting ------------------------
+
+NUMBERS = np.array([[1.0, 2.0], [3.0, 5.0], [np.nan, 4.0]])
+WORDS = np.array([["red", "s"], ["blue", "m"], ["red", "l"]], dtype=object)
+
+
+def block_error(call: Any, *args: Any) -> str:
+    with pytest.raises(inference.CompileError) as caught:
+        call(*args)
+    return str(caught.value)
+
+
+def test_one_step_of_a_column_transformer_entry() -> None:
+    scaler = StandardScaler()
+    assert inference._one_step("n", scaler) == [scaler]
+    assert inference._one_step("n", "passthrough") == []
+    assert inference._one_step("n", Pipeline([("a", "passthrough"), ("b", None), ("c", scaler)])) == [scaler]
+    assert block_error(inference._one_step, "n", "drop") == "transformer 'n': 'drop' is not supported"
+
+
+def test_a_numeric_block_of_imputer_then_scaler() -> None:
+    imputer = SimpleImputer(strategy="mean").fit(NUMBERS)
+    scaler = StandardScaler().fit(imputer.transform(NUMBERS))
+    fill, mean, scale = inference._numeric_block("n", [imputer, scaler], 2)
+    np.testing.assert_array_equal(fill, [2.0, 11 / 3])
+    np.testing.assert_array_equal(mean, scaler.mean_)
+    np.testing.assert_array_equal(scale, scaler.scale_)
+    assert inference._numeric_block("n", [], 2) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    "imputer",
+    [
+        SimpleImputer(add_indicator=True),
+        SimpleImputer(missing_values=-1.0),
+        SimpleImputer(missing_values=None),
+    ],
+)
+def test_a_numeric_imputer_other_than_nan_without_indicator_is_refused(imputer: SimpleImputer) -> None:
+    imputer.statistics_ = np.array([0.0, 0.0])
+    assert block_error(inference._numeric_block, "num", [imputer], 2) == (
+        "transformer 'num': only a NaN imputer without indicator compiles"
+    )
+
+
+@pytest.mark.parametrize("statistics", [[1.0], [1.0, 2.0, 3.0], [1.0, np.nan]])
+def test_a_numeric_imputer_that_drops_or_keeps_empty_columns_is_refused(statistics: list[float]) -> None:
+    imputer = SimpleImputer()
+    imputer.statistics_ = np.array(statistics)
+    assert block_error(inference._numeric_block, "num", [imputer], 2) == (
+        "transformer 'num': imputer drops or keeps empty columns"
+    )
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        lambda: [StandardScaler().fit(NUMBERS[:2]), SimpleImputer().fit(NUMBERS)],
+        lambda: [StandardScaler().fit(NUMBERS[:2]), StandardScaler().fit(NUMBERS[:2])],
+        lambda: [SimpleImputer().fit(NUMBERS), SimpleImputer().fit(NUMBERS)],
+    ],
+)
+def test_a_numeric_block_out_of_order_or_repeated_is_refused(steps: Any) -> None:
+    built = steps()
+    name = type(built[1]).__name__
+    assert block_error(inference._numeric_block, "num", built, 2) == (
+        f"transformer 'num': step {name} is not supported here"
+    )
+
+
+def test_a_numeric_step_other_than_imputer_and_scaler_is_refused() -> None:
+    assert block_error(inference._numeric_block, "num", [MinMaxScaler().fit(NUMBERS[:2])], 2) == (
+        "transformer 'num': step MinMaxScaler is not supported here"
+    )
+
+
+def test_a_categorical_block_of_imputer_then_encoder() -> None:
+    imputer = SimpleImputer(strategy="constant", fill_value="m", missing_values=None).fit(WORDS)
+    encoder = OneHotEncoder(handle_unknown="ignore").fit(WORDS)
+    fills, categories = inference._categorical_block("c", [imputer, encoder], 2)
+    assert fills == ["m", "m"]
+    assert categories == [["blue", "red"], ["l", "m", "s"]]
+    assert inference._categorical_block("c", [encoder], 2) == ([None, None], categories)
+
+
+@pytest.mark.parametrize(
+    "imputer",
+    [SimpleImputer(strategy="most_frequent", add_indicator=True), SimpleImputer(missing_values="?", strategy="most_frequent")],
+)
+def test_a_categorical_imputer_other_than_nan_or_none_without_indicator_is_refused(imputer: SimpleImputer) -> None:
+    encoder = OneHotEncoder(handle_unknown="ignore").fit(WORDS)
+    assert block_error(inference._categorical_block, "cat", [imputer, encoder], 2) == (
+        "transformer 'cat': only a NaN/None imputer without indicator compiles"
+    )
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        lambda: [],
+        lambda: [SimpleImputer(strategy="most_frequent").fit(WORDS)],
+        lambda: [StandardScaler()],
+        lambda: [OneHotEncoder().fit(WORDS), OneHotEncoder().fit(WORDS)],
+        lambda: [SimpleImputer(strategy="most_frequent").fit(WORDS), OneHotEncoder().fit(WORDS), StandardScaler()],
+        lambda: [StandardScaler(), OneHotEncoder().fit(WORDS)],
+    ],
+)
+def test_a_categorical_block_other_than_imputer_and_encoder_is_refused(steps: Any) -> None:
+    assert block_error(inference._categorical_block, "cat", steps(), 2) == (
+        "transformer 'cat': expected [SimpleImputer,] OneHotEncoder"
+    )
+
+
+@pytest.mark.parametrize(
+    "encoder",
+    [
+        OneHotEncoder(drop="first", handle_unknown="ignore"),
+        OneHotEncoder(min_frequency=2, handle_unknown="infrequent_if_exist"),
+        OneHotEncoder(max_categories=2, handle_unknown="infrequent_if_exist"),
+    ],
+)
+def test_one_hot_with_drop_or_infrequent_categories_is_refused(encoder: OneHotEncoder) -> None:
+    encoder.fit(WORDS)
+    assert block_error(inference._categorical_block, "cat", [encoder], 2) == (
+        "transformer 'cat': one-hot with drop or infrequent categories"
+    )
+
+
+@pytest.mark.parametrize("handle_unknown", ["ignore", "infrequent_if_exist", "warn"])
+def test_one_hot_that_ignores_unknown_categories_compiles(handle_unknown: str) -> None:
+    encoder = OneHotEncoder(handle_unknown=handle_unknown).fit(WORDS)
+    assert inference._categorical_block("cat", [encoder], 2)[1] == [["blue", "red"], ["l", "m", "s"]]
+
+
+def test_one_hot_that_raises_on_unknown_categories_is_refused() -> None:
+    encoder = OneHotEncoder(handle_unknown="error").fit(WORDS)
+    assert block_error(inference._categorical_block, "cat", [encoder], 2) == (
+        "transformer 'cat': handle_unknown='error'"
+    )
