@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import inference
@@ -487,3 +488,136 @@ def test_a_missing_feature_is_named() -> None:
 def test_parse_rows_reads_bytes_with_a_charset() -> None:
     assert parse(b'{"instances": [[1, 2, "red"]]}', "application/json; charset=utf-8") == [[1.0, 2.0, "red"]]
     assert parse("\ufeff1,2,red", "text/csv; charset=utf-8") == [[1.0, 2.0, "red"]]
+
+
+# --- the answer ----------------------------------------------------------------------------------------
+
+
+def test_the_frame_has_the_schema_columns_and_dtypes() -> None:
+    frame = inference.parse(MODEL, "1,2,red\n3,4.5,blue", CSV)
+    assert list(frame.columns) == ["a", "b", "colour"]
+    assert [frame.dtypes["a"], frame.dtypes["b"]] == [np.float64, np.float64]
+    assert pd.api.types.is_string_dtype(frame.dtypes["colour"])
+    assert frame.values.tolist() == [[1.0, 2.0, "red"], [3.0, 4.5, "blue"]]
+
+
+def test_the_success_body_is_the_prefix_then_predictions_and_probabilities() -> None:
+    body = inference._encode(MODEL, np.array([[0.25, 0.75], [0.5, 0.5], [1.0, 0.0]]))
+    assert body == (
+        b'{"model_version": "v1", "classes": ["no", "yes"], '
+        b'"predictions": ["yes", "no", "no"], "probabilities": [[0.25, 0.75], [0.5, 0.5], [1.0, 0.0]]}'
+    )
+
+
+def test_the_error_body() -> None:
+    assert inference._error_body("bad", "it's \"bad\"", None) == (
+        b'{"error": {"code": "bad", "message": "it\'s \\"bad\\"", "field": null}}'
+    )
+    assert json.loads(inference._error_body("c", "m", "f")) == {"error": {"code": "c", "message": "m", "field": "f"}}
+
+
+def served(estimator: Estimator, **changes: Any) -> inference.LoadedModel:
+    """The hand-built model serving through ``estimator`` as its Pipeline."""
+    return hand_model(pipeline=estimator, **changes)
+
+
+def test_handle_answers_200_with_the_pipelines_probabilities() -> None:
+    estimator = Estimator([[0.9, 0.1], [0.2, 0.8]])
+    status, body, content_type = inference.handle(
+        served(estimator), '{"instances": [[1, 2, "red"], [3, 4, "blue"]]}', JSON, "application/json"
+    )
+    assert (status, content_type) == (200, "application/json")
+    assert json.loads(body) == {
+        "model_version": "v1",
+        "classes": ["no", "yes"],
+        "predictions": ["no", "yes"],
+        "probabilities": [[0.9, 0.1], [0.2, 0.8]],
+    }
+    assert estimator.calls[0].values.tolist() == [[1.0, 2.0, "red"], [3.0, 4.0, "blue"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "accept", "expected"),
+    [
+        ("1,2,red", CSV, "text/csv", (406, "not_acceptable", "Accept")),
+        ("1,2,red", "text/plain", JSON, (415, "unsupported_content_type", "Content-Type")),
+        ("1,2", CSV, JSON, (400, "wrong_column_count", "instances")),
+    ],
+)
+def test_handle_answers_a_refusal_with_its_status_and_json_body(
+    body: str, content_type: str, accept: str, expected: tuple[int, str, str]
+) -> None:
+    estimator = Estimator([[0.5, 0.5]])
+    status, answer, answer_type = inference.handle(served(estimator), body, content_type, accept)
+    error = json.loads(answer)["error"]
+    assert (status, error["code"], error["field"], answer_type) == (*expected, "application/json")
+    assert estimator.calls == []
+
+
+def test_the_accept_header_is_checked_before_the_body() -> None:
+    status, answer, _ = inference.handle(served(Estimator()), b"\xff", "text/plain", "text/csv")
+    assert (status, json.loads(answer)["error"]["code"]) == (406, "not_acceptable")
+
+
+def test_an_unexpected_parsing_failure_is_a_400_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    # A model whose features are not Feature objects breaks parsing itself, not the request's checks.
+    broken = hand_model(features=(None, None, None))
+    with caplog.at_level(logging.ERROR, logger=inference.LOGGER.name):
+        status, answer, content_type = inference.handle(broken, "1,2,red", CSV, "*/*")
+    assert (status, content_type) == (400, "application/json")
+    assert json.loads(answer) == {
+        "error": {
+            "code": "invalid_request",
+            "message": "request could not be parsed: 'NoneType' object has no attribute 'is_numeric'",
+            "field": None,
+        }
+    }
+    assert [r.getMessage() for r in caplog.records] == ["unexpected failure while parsing a request"]
+    assert caplog.records[0].exc_info is not None
+
+
+def test_a_failing_model_is_a_500_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger=inference.LOGGER.name):
+        status, answer, content_type = inference.handle(served(Estimator()), "1,2,red", CSV, "")
+    assert (status, content_type) == (500, "application/json")
+    assert json.loads(answer) == {
+        "error": {"code": "internal_error", "message": "model failed on a valid request: broken model", "field": None}
+    }
+    assert [r.getMessage() for r in caplog.records] == ["model failed on a validated request"]
+    assert caplog.records[0].exc_info is not None
+
+
+def test_a_request_error_from_the_model_keeps_its_status() -> None:
+    class Refusing:
+        def predict_proba(self, data: Any) -> np.ndarray:
+            raise inference.RequestError("out_of_range", "too big", "a", 422)
+
+    status, answer, _ = inference.handle(hand_model(pipeline=Refusing()), "1,2,red", CSV, "")
+    assert (status, json.loads(answer)) == (422, {"error": {"code": "out_of_range", "message": "too big", "field": "a"}})
+
+
+def test_transform_fn_answers_through_the_response_type() -> None:
+    calls: list[dict[str, Any]] = []
+
+    def response(**kwargs: Any) -> str:
+        calls.append(kwargs)
+        return "response"
+
+    model = served(Estimator([[0.5, 0.5]]), response_type=response)
+    assert inference.transform_fn(model, "1,2,red", CSV, "text/csv") == "response"
+    assert calls == [
+        {
+            "response": inference._error_body(
+                "not_acceptable", "accept 'text/csv' cannot be served; responses are 'application/json'", "Accept"
+            ),
+            "status": 406,
+            "mimetype": "application/json",
+        }
+    ]
+
+
+def test_transform_fn_refuses_a_model_without_the_response_type() -> None:
+    with pytest.raises(
+        RuntimeError, match=r"^transform_fn needs a model loaded by model_fn \(the container's response type\)$"
+    ):
+        inference.transform_fn(MODEL, "1,2,red", CSV, "")
