@@ -356,3 +356,106 @@ def test_one_hot_that_raises_on_unknown_categories_is_refused() -> None:
     assert block_error(inference._categorical_block, "cat", [encoder], 2) == (
         "transformer 'cat': handle_unknown='error'"
     )
+
+
+# --- the pipeline's shape and columns ------------------------------------------------------------------
+
+
+def test_a_pipeline_that_is_not_column_transformer_then_estimator_is_refused() -> None:
+    pipeline = categorical_first()
+    transformer, classifier = pipeline.steps[0][1], pipeline.steps[1][1]
+    shape = "expected a Pipeline of a ColumnTransformer and an estimator"
+    assert compile_error(classifier) == shape
+    assert compile_error(Pipeline([("classifier", classifier)])) == shape
+    three = Pipeline([("features", transformer), ("scale", StandardScaler()), ("classifier", classifier)])
+    assert compile_error(three) == shape
+    first = Pipeline([("scale", StandardScaler()), ("classifier", classifier)])
+    assert compile_error(first) == "first step is StandardScaler, expected a ColumnTransformer"
+
+
+def test_a_final_step_without_predict_proba_is_refused() -> None:
+    from sklearn.svm import SVC
+
+    pipeline = Pipeline([("features", categorical_first().steps[0][1]), ("classifier", SVC())])
+    assert compile_error(pipeline) == "final step SVC has no predict_proba"
+
+
+def test_a_column_transformer_with_pandas_output_is_refused() -> None:
+    pipeline = fitted([("numeric", StandardScaler(), ["a", "b"])])
+    pipeline.steps[0][1].set_output(transform="pandas")
+    assert compile_error(pipeline, (FEATURES[1], FEATURES[2])) == "ColumnTransformer output is not a numpy array"
+    pipeline.steps[0][1].set_output(transform="default")
+    assert inference.compile_preprocessing(pipeline, (FEATURES[1], FEATURES[2]))[0].width == 2
+
+
+@pytest.mark.parametrize(
+    ("transformers", "message"),
+    [
+        ([("n", StandardScaler(), [1, 2])], "transformer 'n': columns [1, 2] are not schema feature names"),
+        ([("n", StandardScaler(), ["a", "x"])], "transformer 'n': columns ['a', 'x'] are not schema feature names"),
+        ([("n", StandardScaler(), "a")], "transformer 'n': columns 'a' are not schema feature names"),
+        ([("mixed", OneHotEncoder(), ["colour", "a"])], "transformer 'mixed' mixes numeric and categorical columns"),
+        (
+            [("n1", StandardScaler().fit(NUMBERS[:2, :1]), ["a"]), ("n2", StandardScaler(), ["b"])],
+            "more than one numeric transformer",
+        ),
+    ],
+)
+def test_columns_the_compiler_cannot_place_are_refused(transformers: list[Any], message: str) -> None:
+    class Transformer:
+        def __init__(self, entries: list[Any]) -> None:
+            self.transformers_ = entries
+
+    assert block_error(inference._column_layout, Transformer(transformers), FEATURES) == message
+
+
+def test_dropped_columns_and_an_empty_remainder_add_no_output() -> None:
+    pipeline = fitted(
+        [("skip", "drop", ["colour"]), ("numeric", StandardScaler(), ["a", "b"]), ("cat", OneHotEncoder(handle_unknown="ignore"), ["size"])],
+    )
+    compiled, _ = inference.compile_preprocessing(pipeline, FEATURES)
+    assert (compiled.width, compiled.categorical_positions, compiled.numeric_positions) == (5, (3,), (1, 2))
+    keep_rest = Pipeline(
+        [
+            (
+                "features",
+                ColumnTransformer(
+                    [
+                        ("numeric", StandardScaler(), ["a", "b"]),
+                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["colour", "size"]),
+                    ],
+                    remainder="passthrough",
+                ),
+            ),
+            ("classifier", LogisticRegression()),
+        ]
+    ).fit(TRAIN, LABELS)
+    assert inference.compile_preprocessing(keep_rest, FEATURES)[0].width == 7
+
+
+def test_a_width_other_than_the_estimators_inputs_is_refused() -> None:
+    pipeline = fitted([("numeric", StandardScaler(), ["a", "b"])])
+    pipeline.steps[1][1].n_features_in_ = 3
+    assert compile_error(pipeline, (FEATURES[1], FEATURES[2])) == "compiled width 2 differs from the estimator's 3 inputs"
+
+
+def test_an_estimator_without_n_features_in_compiles() -> None:
+    class Plain:
+        def predict_proba(self, data: Any) -> np.ndarray:
+            return np.zeros((len(data), 2))
+
+    pipeline = fitted([("numeric", StandardScaler(), ["a", "b"])])
+    pipeline.steps[1] = ("classifier", Plain())
+    compiled, estimator = inference.compile_preprocessing(pipeline, (FEATURES[1], FEATURES[2]))
+    assert (compiled.width, type(estimator)) == (2, Plain)
+
+
+def test_missing_numbers_are_the_statistic_scaled() -> None:
+    assert inference._missing_numbers(None, np.array([1.0]), np.array([2.0])) is None
+    got = inference._missing_numbers(np.array([3.0, 5.0]), np.array([1.0, 1.0]), np.array([2.0, 4.0]))
+    assert got is not None
+    np.testing.assert_array_equal(got, [[1.0], [1.0]])
+    got = inference._missing_numbers([3.0, 5.0], None, None)
+    assert got is not None
+    np.testing.assert_array_equal(got, [[3.0], [5.0]])
+    assert got.dtype == np.float64
