@@ -7,6 +7,7 @@ expected features come from scikit-learn's own transform of the same rows, never
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 import numpy as np
@@ -459,3 +460,174 @@ def test_missing_numbers_are_the_statistic_scaled() -> None:
     assert got is not None
     np.testing.assert_array_equal(got, [[3.0], [5.0]])
     assert got.dtype == np.float64
+
+
+# --- load_model ------------------------------------------------------------------------------------------
+
+SCHEMA: dict[str, Any] = {
+    "classes": [0, 1],
+    "features": [
+        {"name": "colour", "type": "categorical", "categories": ["red", "blue"]},
+        {"name": "a", "type": "numeric"},
+        {"name": "b", "type": "numeric", "min": 0, "max": 1},
+        {"name": "size", "type": "categorical", "categories": ["s", "m", "l"]},
+    ],
+}
+
+
+def model_dir(
+    tmp_path: Any, pipeline: Any = None, schema: Any = None, info: Any = None
+) -> str:
+    import json
+
+    import joblib
+
+    joblib.dump(categorical_first() if pipeline is None else pipeline, tmp_path / "model.joblib")
+    (tmp_path / "schema.json").write_text(json.dumps(SCHEMA if schema is None else schema), encoding="utf-8")
+    (tmp_path / "model_info.json").write_text(
+        json.dumps({"model_version": "info-v"} if info is None else info), encoding="utf-8"
+    )
+    return str(tmp_path)
+
+
+def test_load_model_reads_the_three_files(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = inference.load_model(model_dir(tmp_path))
+    assert model.schema == SCHEMA
+    assert model.model_info == {"model_version": "info-v"}
+    assert model.model_version == "info-v"
+    assert model.max_rows == 1000
+    assert model.features == FEATURES
+    assert model.feature_names == ("colour", "a", "b", "size")
+    assert model.feature_index == {"colour": 0, "a": 1, "b": 2, "size": 3}
+    assert model.classes == (0, 1)
+    assert model.response_prefix == b'{"model_version": "info-v", "classes": [0, 1], '
+    assert model.compiled is not None and model.compiled.width == 7
+    assert model.estimator is model.pipeline.steps[-1][1]
+    assert model.kernel is not None
+    assert model.response_type is None
+
+
+def test_the_environment_names_the_version_and_row_limit(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGESTACK_MODEL_VERSION", "env-v")
+    monkeypatch.setenv("SAGESTACK_MAX_ROWS", " 7 ")
+    model = inference.load_model(model_dir(tmp_path, info={}))
+    assert (model.model_version, model.max_rows) == ("env-v", 7)
+    assert model.response_prefix == b'{"model_version": "env-v", "classes": [0, 1], '
+    monkeypatch.setenv("SAGESTACK_MODEL_VERSION", "")
+    monkeypatch.setenv("SAGESTACK_MAX_ROWS", "1")
+    model = inference.load_model(model_dir(tmp_path, info={"model_version": 12}))
+    assert (model.model_version, model.max_rows) == ("12", 1)
+
+
+def test_a_model_without_a_version_is_refused(tmp_path: Any) -> None:
+    with pytest.raises(ValueError) as caught:
+        inference.load_model(model_dir(tmp_path, info={"model_version": ""}))
+    assert str(caught.value) == "model_info.json: no model_version and SAGESTACK_MODEL_VERSION is not set"
+
+
+def test_classes_must_match_the_schema_when_it_names_them(tmp_path: Any) -> None:
+    with pytest.raises(ValueError) as caught:
+        inference.load_model(model_dir(tmp_path, schema={**SCHEMA, "classes": [1, 0]}))
+    assert str(caught.value) == "model.joblib: model classes [0, 1] differ from schema.json classes [1, 0]"
+    without = {key: value for key, value in SCHEMA.items() if key != "classes"}
+    assert inference.load_model(model_dir(tmp_path, schema=without)).classes == (0, 1)
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "x", "1.5"])
+def test_a_row_limit_that_is_not_a_positive_integer_is_refused(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGESTACK_MAX_ROWS", raw)
+    with pytest.raises(ValueError) as caught:
+        inference._max_rows_from_env()
+    assert str(caught.value) == f"SAGESTACK_MAX_ROWS: got {raw!r}, expected a positive integer"
+
+
+@pytest.mark.parametrize(("raw", "rows"), [(None, 1000), ("", 1000), ("  ", 1000), ("1", 1), ("25", 25)])
+def test_the_row_limit_from_the_environment(raw: str | None, rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    if raw is not None:
+        monkeypatch.setenv("SAGESTACK_MAX_ROWS", raw)
+    assert inference._max_rows_from_env() == rows
+
+
+def test_an_uncompilable_pipeline_is_served_by_the_pipeline_and_logged(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    pipeline = fitted([("numeric", MinMaxScaler(), ["a", "b"]), ("cat", OneHotEncoder(handle_unknown="ignore"), ["colour", "size"])])
+    with caplog.at_level(logging.WARNING, logger=inference.LOGGER.name):
+        model = inference.load_model(model_dir(tmp_path, pipeline))
+    assert (model.compiled, model.estimator, model.kernel) == (None, None, None)
+    assert [r.getMessage() for r in caplog.records] == [
+        "model.joblib: request path not compiled (transformer 'numeric': step MinMaxScaler is not supported here);"
+        " serving through the Pipeline"
+    ]
+    np.testing.assert_array_equal(model.predict_proba(ROWS), pipeline.predict_proba(frame(ROWS)))
+
+
+def test_an_estimator_without_a_kernel_keeps_its_predict_proba_and_is_logged(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    pipeline = fitted(
+        [("numeric", StandardScaler(), ["a", "b"]), ("cat", OneHotEncoder(handle_unknown="ignore"), ["colour", "size"])],
+        KNeighborsClassifier(n_neighbors=3),
+    )
+    with caplog.at_level(logging.WARNING, logger=inference.LOGGER.name):
+        model = inference.load_model(model_dir(tmp_path, pipeline))
+    assert model.compiled is not None and model.kernel is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "model.joblib: estimator not compiled (no kernel for KNeighborsClassifier); small requests call its predict_proba"
+    ]
+    np.testing.assert_array_equal(model.predict_proba(ROWS), pipeline.predict_proba(frame(ROWS)))
+
+
+# --- schema.json -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ([], "schema.json: expected an object with a non-empty 'features' list"),
+        ({}, "schema.json: expected an object with a non-empty 'features' list"),
+        ({"features": {"a": 1}}, "schema.json: expected an object with a non-empty 'features' list"),
+        ({"features": []}, "schema.json: expected an object with a non-empty 'features' list"),
+        (
+            {"features": [{"name": "a", "type": "numeric"}, "b"]},
+            "schema.json: feature 1 needs a string 'name' and a 'type' of numeric/categorical",
+        ),
+        ({"features": [{"name": 3, "type": "numeric"}]}, "schema.json: feature 0 needs a string 'name' and a 'type' of numeric/categorical"),
+        ({"features": [{"type": "numeric"}]}, "schema.json: feature 0 needs a string 'name' and a 'type' of numeric/categorical"),
+        ({"features": [{"name": "a", "type": "text"}]}, "schema.json: feature 0 needs a string 'name' and a 'type' of numeric/categorical"),
+        ({"features": [{"name": "a"}]}, "schema.json: feature 0 needs a string 'name' and a 'type' of numeric/categorical"),
+        (
+            {"features": [{"name": "c", "type": "categorical"}]},
+            "schema.json: categorical feature 'c' needs a non-empty list of string categories",
+        ),
+        (
+            {"features": [{"name": "c", "type": "categorical", "categories": []}]},
+            "schema.json: categorical feature 'c' needs a non-empty list of string categories",
+        ),
+        (
+            {"features": [{"name": "c", "type": "categorical", "categories": "ab"}]},
+            "schema.json: categorical feature 'c' needs a non-empty list of string categories",
+        ),
+        (
+            {"features": [{"name": "c", "type": "categorical", "categories": ["a", 1]}]},
+            "schema.json: categorical feature 'c' needs a non-empty list of string categories",
+        ),
+        (
+            {"features": [{"name": "a", "type": "numeric"}, {"name": "a", "type": "categorical", "categories": ["x"]}]},
+            "schema.json: duplicate feature names in ['a', 'a']",
+        ),
+    ],
+)
+def test_a_malformed_schema_is_refused(schema: Any, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        inference._schema_features(schema)
+    assert str(caught.value) == message
+
+
+def test_schema_features_in_order() -> None:
+    assert inference._schema_features(SCHEMA) == FEATURES
+    assert inference._schema_features({"features": [{"name": "c", "type": "categorical", "categories": ["z", "a"]}]}) == (
+        inference.Feature("c", False, frozenset({"a", "z"}), "one of ['z', 'a']"),
+    )
