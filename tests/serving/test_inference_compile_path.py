@@ -6,6 +6,7 @@ expected features come from scikit-learn's own transform of the same rows, never
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from typing import Any
@@ -631,3 +632,91 @@ def test_schema_features_in_order() -> None:
     assert inference._schema_features({"features": [{"name": "c", "type": "categorical", "categories": ["z", "a"]}]}) == (
         inference.Feature("c", False, frozenset({"a", "z"}), "one of ['z', 'a']"),
     )
+
+
+# --- predict_proba: compiled path, kernel size limit, finiteness -----------------------------------------
+
+
+class Recorder:
+    """A kernel or estimator answering fixed probabilities, recording the input and scikit-learn's
+    assume_finite setting of each call."""
+
+    def __init__(self, max_rows: int = 2) -> None:
+        self.max_rows = max_rows
+        self.calls: list[tuple[np.ndarray, bool]] = []
+
+    def predict_proba(self, data: np.ndarray) -> np.ndarray:
+        import sklearn
+
+        self.calls.append((np.array(data), sklearn.get_config()["assume_finite"]))
+        return np.tile(np.array([[0.25, 0.75]], dtype=np.float32), (len(data), 1))
+
+
+def loaded(tmp_path: Any, pipeline: Any = None) -> inference.LoadedModel:
+    return inference.load_model(model_dir(tmp_path, pipeline))
+
+
+def test_the_kernel_serves_up_to_its_row_limit_and_the_estimator_beyond(tmp_path: Any) -> None:
+    kernel, estimator = Recorder(max_rows=2), Recorder()
+    model = dataclasses.replace(loaded(tmp_path), kernel=kernel, estimator=estimator)
+    got = model.predict_proba(ROWS[:2])
+    assert (len(kernel.calls), len(estimator.calls)) == (1, 0)
+    np.testing.assert_array_equal(kernel.calls[0][0], categorical_first()[:-1].transform(frame(ROWS[:2])))
+    assert got.tolist() == [[0.25, 0.75], [0.25, 0.75]]
+    got = model.predict_proba(ROWS)
+    assert (len(kernel.calls), len(estimator.calls)) == (1, 1)
+    # Finite input: the estimator's own finiteness scan is skipped (scikit-learn assume_finite).
+    assert estimator.calls[0][1] is True
+    assert got.dtype == np.float64
+
+
+def test_without_a_kernel_the_estimator_serves_every_size(tmp_path: Any) -> None:
+    estimator = Recorder()
+    model = dataclasses.replace(loaded(tmp_path), kernel=None, estimator=estimator)
+    assert model.predict_proba(ROWS[:1]).tolist() == [[0.25, 0.75]]
+    assert len(estimator.calls) == 1
+
+
+def test_missing_numbers_without_imputer_reach_the_estimators_own_checks(tmp_path: Any) -> None:
+    kernel, estimator = Recorder(max_rows=5), Recorder()
+    model = dataclasses.replace(loaded(tmp_path), kernel=kernel, estimator=estimator)
+    model.predict_proba([["red", np.nan, 1.0, "s"]])
+    assert kernel.calls == []
+    assert len(estimator.calls) == 1
+    assert estimator.calls[0][1] is False
+    assert np.isnan(estimator.calls[0][0][0, 5])
+
+
+def test_the_pipeline_serves_when_nothing_compiled(tmp_path: Any) -> None:
+    pipeline = Recorder()
+    model = dataclasses.replace(loaded(tmp_path), compiled=None, pipeline=pipeline)
+    got = model.predict_proba(ROWS[:2])
+    assert got.dtype == np.float64
+    assert got.tolist() == [[0.25, 0.75], [0.25, 0.75]]
+    assert pd.DataFrame(pipeline.calls[0][0]).values.tolist() == frame(ROWS[:2]).values.tolist()
+
+
+def test_a_number_that_overflows_the_estimators_dtype_is_the_clients_400(tmp_path: Any) -> None:
+    # Tree models read float32 (sklearn tree/_classes.py _validate_X_predict): 1e300 scaled is inf there.
+    pipeline = fitted(
+        [
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), ["colour", "size"]),
+            ("numeric", StandardScaler(), ["a", "b"]),
+        ],
+        DecisionTreeClassifier(random_state=0),
+    )
+    model = loaded(tmp_path, pipeline)
+    rows: list[list[Any]] = [["red", 1.0, 2.0, "s"], ["blue", 3.0, 1e300, "m"], ["red", -1e300, 0.0, "s"]]
+    with pytest.raises(inference.RequestError) as caught:
+        model.predict_proba(rows)
+    error = caught.value
+    assert (error.status, error.code, error.field, error.message) == (
+        400,
+        "out_of_range",
+        "b",
+        "instance 1: b = 1e+300 is beyond the range the model takes",
+    )
+    rows[1][2] = 2.0
+    with pytest.raises(inference.RequestError, match=r"^instance 2: a = -1e\+300 is beyond"):
+        model.predict_proba(rows)
+    assert model.predict_proba(rows[:2]).shape == (2, 2)
