@@ -134,7 +134,11 @@ def test_imputers_fill_missing_values_as_the_pipeline_does() -> None:
     )
     compiled, _ = inference.compile_preprocessing(pipeline, FEATURES)
     assert compiled.numeric_offset == 0
-    rows: list[list[Any]] = [["red", np.nan, 2.0, np.nan], [np.nan, 1.0, np.nan, "m"], ["blue", 1.0, 2.0, "s"]]
+    rows: list[list[Any]] = [
+        ["red", np.nan, 2.0, np.nan],
+        [np.nan, 1.0, np.nan, "m"],
+        ["blue", 1.0, 2.0, "s"],
+    ]
     expected = pipeline[:-1].transform(pd.DataFrame(rows, columns=NAMES).astype({"a": float, "b": float}))
     np.testing.assert_allclose(compiled.transform(rows), expected, rtol=0, atol=1e-15)
     # None is missing too, for numbers and categories alike.
@@ -180,14 +184,22 @@ def test_only_categories_compile() -> None:
     assert compiled.numeric_positions == ()
     rows: list[list[Any]] = [["red", "m"], ["blue", "x"], ["pink", "s"]]
     # Columns follow the transformer's order (size, then colour), not the schema's.
-    np.testing.assert_array_equal(compiled.transform(rows), [[0, 1, 0, 0, 1], [0, 0, 0, 1, 0], [0, 0, 1, 0, 0]])
+    np.testing.assert_array_equal(
+        compiled.transform(rows), [[0, 1, 0, 0, 1], [0, 0, 0, 1, 0], [0, 0, 1, 0, 0]]
+    )
 
 
 @pytest.mark.parametrize(
     ("scaler", "mean", "scale"),
-    [({"with_mean": False}, False, True), ({"with_std": False}, True, False), ({"with_mean": False, "with_std": False}, False, False)],
+    [
+        ({"with_mean": False}, False, True),
+        ({"with_std": False}, True, False),
+        ({"with_mean": False, "with_std": False}, False, False),
+    ],
 )
-def test_scaler_settings_compile_to_what_the_scaler_computes(scaler: dict[str, bool], mean: bool, scale: bool) -> None:
+def test_scaler_settings_compile_to_what_the_scaler_computes(
+    scaler: dict[str, bool], mean: bool, scale: bool
+) -> None:
     # StandardScaler.transform subtracts mean_ only with_mean and divides by scale_ only with_std (sklearn
     # preprocessing/_data.py); mean_ is fitted even with with_mean=False.
     pipeline = fitted([("numeric", StandardScaler(**scaler), ["a", "b"])])
@@ -216,7 +228,9 @@ def test_tree_models_get_float32_features() -> None:
     compiled, _ = inference.compile_preprocessing(pipeline, (FEATURES[1], FEATURES[2]))
     got = compiled.transform([[3.5, -1.0]])
     assert got.dtype == np.float32
-    np.testing.assert_array_equal(got, pipeline[:-1].transform(pd.DataFrame([[3.5, -1.0]], columns=["a", "b"])).astype(np.float32))
+    np.testing.assert_array_equal(
+        got, pipeline[:-1].transform(pd.DataFrame([[3.5, -1.0]], columns=["a", "b"])).astype(np.float32)
+    )
 
 
 # --- what does not compile: CompileError naming the transformer and the setting ------------------------
@@ -306,9 +320,14 @@ def test_a_categorical_block_of_imputer_then_encoder() -> None:
 
 @pytest.mark.parametrize(
     "imputer",
-    [SimpleImputer(strategy="most_frequent", add_indicator=True), SimpleImputer(missing_values="?", strategy="most_frequent")],
+    [
+        SimpleImputer(strategy="most_frequent", add_indicator=True),
+        SimpleImputer(missing_values="?", strategy="most_frequent"),
+    ],
 )
-def test_a_categorical_imputer_other_than_nan_or_none_without_indicator_is_refused(imputer: SimpleImputer) -> None:
+def test_a_categorical_imputer_other_than_nan_or_none_without_indicator_is_refused(
+    imputer: SimpleImputer,
+) -> None:
     encoder = OneHotEncoder(handle_unknown="ignore").fit(WORDS)
     assert block_error(inference._categorical_block, "cat", [imputer, encoder], 2) == (
         "transformer 'cat': only a NaN/None imputer without indicator compiles"
@@ -322,7 +341,11 @@ def test_a_categorical_imputer_other_than_nan_or_none_without_indicator_is_refus
         lambda: [SimpleImputer(strategy="most_frequent").fit(WORDS)],
         lambda: [StandardScaler()],
         lambda: [OneHotEncoder().fit(WORDS), OneHotEncoder().fit(WORDS)],
-        lambda: [SimpleImputer(strategy="most_frequent").fit(WORDS), OneHotEncoder().fit(WORDS), StandardScaler()],
+        lambda: [
+            SimpleImputer(strategy="most_frequent").fit(WORDS),
+            OneHotEncoder().fit(WORDS),
+            StandardScaler(),
+        ],
         lambda: [StandardScaler(), OneHotEncoder().fit(WORDS)],
     ],
 )
@@ -385,7 +408,9 @@ def test_a_final_step_without_predict_proba_is_refused() -> None:
 def test_a_column_transformer_with_pandas_output_is_refused() -> None:
     pipeline = fitted([("numeric", StandardScaler(), ["a", "b"])])
     pipeline.steps[0][1].set_output(transform="pandas")
-    assert compile_error(pipeline, (FEATURES[1], FEATURES[2])) == "ColumnTransformer output is not a numpy array"
+    assert (
+        compile_error(pipeline, (FEATURES[1], FEATURES[2])) == "ColumnTransformer output is not a numpy array"
+    )
     pipeline.steps[0][1].set_output(transform="default")
     assert inference.compile_preprocessing(pipeline, (FEATURES[1], FEATURES[2]))[0].width == 2
 
@@ -394,9 +419,15 @@ def test_a_column_transformer_with_pandas_output_is_refused() -> None:
     ("transformers", "message"),
     [
         ([("n", StandardScaler(), [1, 2])], "transformer 'n': columns [1, 2] are not schema feature names"),
-        ([("n", StandardScaler(), ["a", "x"])], "transformer 'n': columns ['a', 'x'] are not schema feature names"),
+        (
+            [("n", StandardScaler(), ["a", "x"])],
+            "transformer 'n': columns ['a', 'x'] are not schema feature names",
+        ),
         ([("n", StandardScaler(), "a")], "transformer 'n': columns 'a' are not schema feature names"),
-        ([("mixed", OneHotEncoder(), ["colour", "a"])], "transformer 'mixed' mixes numeric and categorical columns"),
+        (
+            [("mixed", OneHotEncoder(), ["colour", "a"])],
+            "transformer 'mixed' mixes numeric and categorical columns",
+        ),
         (
             [("n1", StandardScaler().fit(NUMBERS[:2, :1]), ["a"]), ("n2", StandardScaler(), ["b"])],
             "more than one numeric transformer",
@@ -413,7 +444,11 @@ def test_columns_the_compiler_cannot_place_are_refused(transformers: list[Any], 
 
 def test_dropped_columns_and_an_empty_remainder_add_no_output() -> None:
     pipeline = fitted(
-        [("skip", "drop", ["colour"]), ("numeric", StandardScaler(), ["a", "b"]), ("cat", OneHotEncoder(handle_unknown="ignore"), ["size"])],
+        [
+            ("skip", "drop", ["colour"]),
+            ("numeric", StandardScaler(), ["a", "b"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["size"]),
+        ],
     )
     compiled, _ = inference.compile_preprocessing(pipeline, FEATURES)
     assert (compiled.width, compiled.categorical_positions, compiled.numeric_positions) == (5, (3,), (1, 2))
@@ -438,7 +473,10 @@ def test_dropped_columns_and_an_empty_remainder_add_no_output() -> None:
 def test_a_width_other_than_the_estimators_inputs_is_refused() -> None:
     pipeline = fitted([("numeric", StandardScaler(), ["a", "b"])])
     pipeline.steps[1][1].n_features_in_ = 3
-    assert compile_error(pipeline, (FEATURES[1], FEATURES[2])) == "compiled width 2 differs from the estimator's 3 inputs"
+    assert (
+        compile_error(pipeline, (FEATURES[1], FEATURES[2]))
+        == "compiled width 2 differs from the estimator's 3 inputs"
+    )
 
 
 def test_an_estimator_without_n_features_in_compiles() -> None:
@@ -476,9 +514,7 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-def model_dir(
-    tmp_path: Any, pipeline: Any = None, schema: Any = None, info: Any = None
-) -> str:
+def model_dir(tmp_path: Any, pipeline: Any = None, schema: Any = None, info: Any = None) -> str:
     import json
 
     import joblib
@@ -508,7 +544,9 @@ def test_load_model_reads_the_three_files(tmp_path: Any, monkeypatch: pytest.Mon
     assert model.response_type is None
 
 
-def test_the_environment_names_the_version_and_row_limit(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_environment_names_the_version_and_row_limit(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SAGESTACK_MODEL_VERSION", "env-v")
     monkeypatch.setenv("SAGESTACK_MAX_ROWS", " 7 ")
     model = inference.load_model(model_dir(tmp_path, info={}))
@@ -535,7 +573,9 @@ def test_classes_must_match_the_schema_when_it_names_them(tmp_path: Any) -> None
 
 
 @pytest.mark.parametrize("raw", ["0", "-1", "x", "1.5"])
-def test_a_row_limit_that_is_not_a_positive_integer_is_refused(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_row_limit_that_is_not_a_positive_integer_is_refused(
+    raw: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SAGESTACK_MAX_ROWS", raw)
     with pytest.raises(ValueError) as caught:
         inference._max_rows_from_env()
@@ -543,7 +583,9 @@ def test_a_row_limit_that_is_not_a_positive_integer_is_refused(raw: str, monkeyp
 
 
 @pytest.mark.parametrize(("raw", "rows"), [(None, 1000), ("", 1000), ("  ", 1000), ("1", 1), ("25", 25)])
-def test_the_row_limit_from_the_environment(raw: str | None, rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_row_limit_from_the_environment(
+    raw: str | None, rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if raw is not None:
         monkeypatch.setenv("SAGESTACK_MAX_ROWS", raw)
     assert inference._max_rows_from_env() == rows
@@ -552,7 +594,12 @@ def test_the_row_limit_from_the_environment(raw: str | None, rows: int, monkeypa
 def test_an_uncompilable_pipeline_is_served_by_the_pipeline_and_logged(
     tmp_path: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    pipeline = fitted([("numeric", MinMaxScaler(), ["a", "b"]), ("cat", OneHotEncoder(handle_unknown="ignore"), ["colour", "size"])])
+    pipeline = fitted(
+        [
+            ("numeric", MinMaxScaler(), ["a", "b"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["colour", "size"]),
+        ]
+    )
     with caplog.at_level(logging.WARNING, logger=inference.LOGGER.name):
         model = inference.load_model(model_dir(tmp_path, pipeline))
     assert (model.compiled, model.estimator, model.kernel) == (None, None, None)
@@ -569,7 +616,10 @@ def test_an_estimator_without_a_kernel_keeps_its_predict_proba_and_is_logged(
     from sklearn.neighbors import KNeighborsClassifier
 
     pipeline = fitted(
-        [("numeric", StandardScaler(), ["a", "b"]), ("cat", OneHotEncoder(handle_unknown="ignore"), ["colour", "size"])],
+        [
+            ("numeric", StandardScaler(), ["a", "b"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["colour", "size"]),
+        ],
         KNeighborsClassifier(n_neighbors=3),
     )
     with caplog.at_level(logging.WARNING, logger=inference.LOGGER.name):
@@ -595,10 +645,22 @@ def test_an_estimator_without_a_kernel_keeps_its_predict_proba_and_is_logged(
             {"features": [{"name": "a", "type": "numeric"}, "b"]},
             "schema.json: feature 1 needs a string 'name' and a 'type' of numeric/categorical",
         ),
-        ({"features": [{"name": 3, "type": "numeric"}]}, "schema.json: feature 0 needs a string 'name' and a 'type' of numeric/categorical"),
-        ({"features": [{"type": "numeric"}]}, "schema.json: feature 0 needs a string 'name' and a 'type' of numeric/categorical"),
-        ({"features": [{"name": "a", "type": "text"}]}, "schema.json: feature 0 needs a string 'name' and a 'type' of numeric/categorical"),
-        ({"features": [{"name": "a"}]}, "schema.json: feature 0 needs a string 'name' and a 'type' of numeric/categorical"),
+        (
+            {"features": [{"name": 3, "type": "numeric"}]},
+            "schema.json: feature 0 needs a string 'name' and a 'type' of numeric/categorical",
+        ),
+        (
+            {"features": [{"type": "numeric"}]},
+            "schema.json: feature 0 needs a string 'name' and a 'type' of numeric/categorical",
+        ),
+        (
+            {"features": [{"name": "a", "type": "text"}]},
+            "schema.json: feature 0 needs a string 'name' and a 'type' of numeric/categorical",
+        ),
+        (
+            {"features": [{"name": "a"}]},
+            "schema.json: feature 0 needs a string 'name' and a 'type' of numeric/categorical",
+        ),
         (
             {"features": [{"name": "c", "type": "categorical"}]},
             "schema.json: categorical feature 'c' needs a non-empty list of string categories",
@@ -616,7 +678,12 @@ def test_an_estimator_without_a_kernel_keeps_its_predict_proba_and_is_logged(
             "schema.json: categorical feature 'c' needs a non-empty list of string categories",
         ),
         (
-            {"features": [{"name": "a", "type": "numeric"}, {"name": "a", "type": "categorical", "categories": ["x"]}]},
+            {
+                "features": [
+                    {"name": "a", "type": "numeric"},
+                    {"name": "a", "type": "categorical", "categories": ["x"]},
+                ]
+            },
             "schema.json: duplicate feature names in ['a', 'a']",
         ),
     ],
@@ -629,9 +696,9 @@ def test_a_malformed_schema_is_refused(schema: Any, message: str) -> None:
 
 def test_schema_features_in_order() -> None:
     assert inference._schema_features(SCHEMA) == FEATURES
-    assert inference._schema_features({"features": [{"name": "c", "type": "categorical", "categories": ["z", "a"]}]}) == (
-        inference.Feature("c", False, frozenset({"a", "z"}), "one of ['z', 'a']"),
-    )
+    assert inference._schema_features(
+        {"features": [{"name": "c", "type": "categorical", "categories": ["z", "a"]}]}
+    ) == (inference.Feature("c", False, frozenset({"a", "z"}), "one of ['z', 'a']"),)
 
 
 # --- predict_proba: compiled path, kernel size limit, finiteness -----------------------------------------

@@ -67,7 +67,8 @@ def refusal(call: Any, *args: Any) -> tuple[int, str, str | None, str]:
 
 
 def parse(body: Any, content_type: str = JSON, model: inference.LoadedModel = MODEL) -> list[list[Any]]:
-    return inference.parse_rows(model, body, content_type)
+    rows: list[list[Any]] = inference.parse_rows(model, body, content_type)
+    return rows
 
 
 def parse_refusal(body: Any, content_type: str = JSON, model: inference.LoadedModel = MODEL) -> Any:
@@ -361,7 +362,13 @@ def test_json_instances_as_lists_and_objects() -> None:
     assert parse(body) == [[1.0, 2.5, "red"], [0.0, -1.0, "blue"]]
 
 
-@pytest.mark.parametrize(("body", "detail"), [("{", "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"), ("[1,]", "Expecting value: line 1 column 4 (char 3)")])
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ("{", "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+        ("[1,]", "Expecting value: line 1 column 4 (char 3)"),
+    ],
+)
 def test_invalid_json_quotes_the_parser(body: str, detail: str) -> None:
     assert parse_refusal(body) == (400, "invalid_json", "body", f"body is not valid JSON: {detail}")
 
@@ -374,7 +381,7 @@ def test_json_nested_too_deep_is_invalid_json() -> None:
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_json_constants_are_refused_by_name(constant: str) -> None:
-    assert parse_refusal('{"instances": [[%s, 1, "red"]]}' % constant) == (
+    assert parse_refusal('{"instances": [[' + constant + ', 1, "red"]]}') == (
         400,
         "invalid_json",
         "body",
@@ -510,10 +517,12 @@ def test_the_success_body_is_the_prefix_then_predictions_and_probabilities() -> 
 
 
 def test_the_error_body() -> None:
-    assert inference._error_body("bad", "it's \"bad\"", None) == (
+    assert inference._error_body("bad", 'it\'s "bad"', None) == (
         b'{"error": {"code": "bad", "message": "it\'s \\"bad\\"", "field": null}}'
     )
-    assert json.loads(inference._error_body("c", "m", "f")) == {"error": {"code": "c", "message": "m", "field": "f"}}
+    assert json.loads(inference._error_body("c", "m", "f")) == {
+        "error": {"code": "c", "message": "m", "field": "f"}
+    }
 
 
 def served(estimator: Estimator, **changes: Any) -> inference.LoadedModel:
@@ -581,7 +590,11 @@ def test_a_failing_model_is_a_500_and_logged(caplog: pytest.LogCaptureFixture) -
         status, answer, content_type = inference.handle(served(Estimator()), "1,2,red", CSV, "")
     assert (status, content_type) == (500, "application/json")
     assert json.loads(answer) == {
-        "error": {"code": "internal_error", "message": "model failed on a valid request: broken model", "field": None}
+        "error": {
+            "code": "internal_error",
+            "message": "model failed on a valid request: broken model",
+            "field": None,
+        }
     }
     assert [r.getMessage() for r in caplog.records] == ["model failed on a validated request"]
     assert caplog.records[0].exc_info is not None
@@ -593,7 +606,10 @@ def test_a_request_error_from_the_model_keeps_its_status() -> None:
             raise inference.RequestError("out_of_range", "too big", "a", 422)
 
     status, answer, _ = inference.handle(hand_model(pipeline=Refusing()), "1,2,red", CSV, "")
-    assert (status, json.loads(answer)) == (422, {"error": {"code": "out_of_range", "message": "too big", "field": "a"}})
+    assert (status, json.loads(answer)) == (
+        422,
+        {"error": {"code": "out_of_range", "message": "too big", "field": "a"}},
+    )
 
 
 def test_transform_fn_answers_through_the_response_type() -> None:
@@ -608,7 +624,9 @@ def test_transform_fn_answers_through_the_response_type() -> None:
     assert calls == [
         {
             "response": inference._error_body(
-                "not_acceptable", "accept 'text/csv' cannot be served; responses are 'application/json'", "Accept"
+                "not_acceptable",
+                "accept 'text/csv' cannot be served; responses are 'application/json'",
+                "Accept",
             ),
             "status": 406,
             "mimetype": "application/json",
@@ -618,6 +636,7 @@ def test_transform_fn_answers_through_the_response_type() -> None:
 
 def test_transform_fn_refuses_a_model_without_the_response_type() -> None:
     with pytest.raises(
-        RuntimeError, match=r"^transform_fn needs a model loaded by model_fn \(the container's response type\)$"
+        RuntimeError,
+        match=r"^transform_fn needs a model loaded by model_fn \(the container's response type\)$",
     ):
         inference.transform_fn(MODEL, "1,2,red", CSV, "")
