@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import sys
 from typing import Any
 
 import numpy as np
@@ -747,7 +748,7 @@ def test_without_a_kernel_the_estimator_serves_every_size(tmp_path: Any) -> None
 def test_missing_numbers_without_imputer_reach_the_estimators_own_checks(tmp_path: Any) -> None:
     kernel, estimator = Recorder(max_rows=5), Recorder()
     model = dataclasses.replace(loaded(tmp_path), kernel=kernel, estimator=estimator)
-    model.predict_proba([["red", np.nan, 1.0, "s"]])
+    assert model.predict_proba([["red", np.nan, 1.0, "s"]]).dtype == np.float64
     assert kernel.calls == []
     assert len(estimator.calls) == 1
     assert estimator.calls[0][1] is False
@@ -763,6 +764,7 @@ def test_the_pipeline_serves_when_nothing_compiled(tmp_path: Any) -> None:
     assert pd.DataFrame(pipeline.calls[0][0]).values.tolist() == frame(ROWS[:2]).values.tolist()
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_a_number_that_overflows_the_estimators_dtype_is_the_clients_400(tmp_path: Any) -> None:
     # Tree models read float32 (sklearn tree/_classes.py _validate_X_predict): 1e300 scaled is inf there.
     pipeline = fitted(
@@ -787,3 +789,41 @@ def test_a_number_that_overflows_the_estimators_dtype_is_the_clients_400(tmp_pat
     with pytest.raises(inference.RequestError, match=r"^instance 2: a = -1e\+300 is beyond"):
         model.predict_proba(rows)
     assert model.predict_proba(rows[:2]).shape == (2, 2)
+
+
+def test_model_fn_is_load_model_with_the_containers_response_type(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    class Response:
+        pass
+
+    framework = types.ModuleType("sagemaker_containers.beta.framework")
+    framework.worker = types.SimpleNamespace(Response=Response)  # type: ignore[attr-defined]
+    for name in ("sagemaker_containers", "sagemaker_containers.beta"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "sagemaker_containers.beta.framework", framework)
+    model = inference.model_fn(model_dir(tmp_path))
+    assert model.response_type is Response
+    assert (model.model_version, model.feature_names) == ("info-v", ("colour", "a", "b", "size"))
+    assert model.compiled is not None and model.kernel is not None
+
+
+def test_rows_of_unequal_lengths_are_refused() -> None:
+    compiled, _ = inference.compile_preprocessing(categorical_first(), FEATURES)
+    with pytest.raises(ValueError, match=r"^zip\(\) argument 2 is shorter than argument 1$"):
+        compiled.transform([ROWS[0], ROWS[1][:3]])
+
+
+def test_an_unknown_category_beside_the_first_output_column_is_all_zeros() -> None:
+    # The first row's "blue" is output column 0; the second row's unknown size takes the slower lookup.
+    pipeline = categorical_first()
+    compiled, _ = inference.compile_preprocessing(pipeline, FEATURES)
+    rows: list[list[Any]] = [["blue", 1.0, 2.0, "s"], ["red", 1.0, 2.0, "xl"], ["pink", 0.0, 0.0, "l"]]
+    np.testing.assert_array_equal(compiled.transform(rows), pipeline[:-1].transform(frame(rows)))
+
+
+def test_a_model_info_without_a_version_is_refused(tmp_path: Any) -> None:
+    with pytest.raises(ValueError, match=r"^model_info\.json: no model_version"):
+        inference.load_model(model_dir(tmp_path, info={"sklearn_version": "1.9.0"}))
