@@ -827,3 +827,21 @@ def test_an_unknown_category_beside_the_first_output_column_is_all_zeros() -> No
 def test_a_model_info_without_a_version_is_refused(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match=r"^model_info\.json: no model_version"):
         inference.load_model(model_dir(tmp_path, info={"sklearn_version": "1.9.0"}))
+
+
+def test_the_json_files_are_read_as_utf8_whatever_the_locale(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # JSON exchanged between systems is UTF-8 (RFC 8259, section 8.1); the locale's encoding may differ.
+    opened: list[tuple[str, Any]] = []
+    original = inference.Path.open
+
+    def spy(path: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append((path.name, kwargs.get("encoding")))
+        return original(path, *args, **kwargs)
+
+    directory = model_dir(tmp_path)
+    monkeypatch.setattr(inference.Path, "open", spy)
+    inference.load_model(directory)
+    assert ("schema.json", "utf-8") in opened
+    assert ("model_info.json", "utf-8") in opened
