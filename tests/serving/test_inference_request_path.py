@@ -640,3 +640,37 @@ def test_transform_fn_refuses_a_model_without_the_response_type() -> None:
         match=r"^transform_fn needs a model loaded by model_fn \(the container's response type\)$",
     ):
         inference.transform_fn(MODEL, "1,2,red", CSV, "")
+
+
+def test_transform_fn_passes_the_request_on() -> None:
+    calls: list[dict[str, Any]] = []
+
+    def response(**kwargs: Any) -> str:
+        calls.append(kwargs)
+        return "response"
+
+    model = served(Estimator([[0.5, 0.5]]), response_type=response)
+    assert inference.transform_fn(model, b"1,2,red", "text/csv; charset=utf-8", "*/*") == "response"
+    assert [(call["status"], call["mimetype"]) for call in calls] == [(200, "application/json")]
+    assert json.loads(calls[0]["response"])["predictions"] == ["no"]
+
+
+def test_the_frame_keeps_values_exactly() -> None:
+    # numpy's fixed-width str arrays drop trailing NULs (numpy docs, "Data type objects", 'U');
+    # the frame keeps each value as the request sent it.
+    nul = inference.Feature("nul", False, frozenset({"x\x00"}), "one of ['x\\x00']")
+    model = hand_model(features=(NUMBER_A, NUMBER_B, nul), feature_names=("a", "b", "nul"))
+    assert inference._frame(model, [[1.0, 2.0, "x\x00"]]).values.tolist() == [[1.0, 2.0, "x\x00"]]
+
+
+@pytest.mark.parametrize("rows", [[[1.0, 2.0, "red"], [1.0, 2.0]], [[1.0, 2.0], [3.0, 4.0]]])
+def test_the_frame_refuses_rows_that_do_not_fit_the_schema(rows: list[list[Any]]) -> None:
+    with pytest.raises(ValueError, match=r"^zip\(\) argument 2 is shorter than argument 1$"):
+        inference._frame(MODEL, rows)
+
+
+def test_class_values_are_answered_exactly() -> None:
+    # numpy's fixed-width str arrays drop trailing NULs; a class is answered as the model names it.
+    model = hand_model(classes=("no\x00", "yes"))
+    body = inference._encode(model, np.array([[0.9, 0.1]]))
+    assert json.loads(body)["predictions"] == ["no\x00"]
