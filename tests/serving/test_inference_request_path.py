@@ -464,7 +464,12 @@ def test_json_values_are_checked_with_their_instance_number() -> None:
         "b",
         "instance 1: b = '2' is not a finite number",
     )
-    assert parse_refusal(json.dumps({"instances": [[1, 2, "pink"]]}))[1:3] == ("unknown_category", "colour")
+    assert parse_refusal(json.dumps({"instances": [[1, 2, "red"], [1, 2, "pink"]]})) == (
+        400,
+        "unknown_category",
+        "colour",
+        "instance 1: colour = 'pink' is not one of ['red', 'blue']",
+    )
 
 
 def test_an_unknown_feature_is_named() -> None:
@@ -663,10 +668,18 @@ def test_the_frame_keeps_values_exactly() -> None:
     assert inference._frame(model, [[1.0, 2.0, "x\x00"]]).values.tolist() == [[1.0, 2.0, "x\x00"]]
 
 
-@pytest.mark.parametrize("rows", [[[1.0, 2.0, "red"], [1.0, 2.0]], [[1.0, 2.0], [3.0, 4.0]]])
-def test_the_frame_refuses_rows_that_do_not_fit_the_schema(rows: list[list[Any]]) -> None:
-    with pytest.raises(ValueError, match=r"^zip\(\) argument 2 is shorter than argument 1$"):
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([[1.0, 2.0, "red"], [1.0, 2.0, "red", 4.0]], "zip() argument 2 is longer than argument 1"),
+        ([[1.0, 2.0, "red"], [1.0, 2.0]], "zip() argument 2 is shorter than argument 1"),
+        ([[1.0, 2.0], [3.0, 4.0]], "zip() argument 2 is shorter than argument 1"),
+    ],
+)
+def test_the_frame_refuses_rows_that_do_not_fit_the_schema(rows: list[list[Any]], message: str) -> None:
+    with pytest.raises(ValueError) as caught:
         inference._frame(MODEL, rows)
+    assert str(caught.value) == message
 
 
 def test_class_values_are_answered_exactly() -> None:
