@@ -111,6 +111,8 @@ def test_media_type_is_the_bare_lowercase_type(content_type: str, expected: str)
         ("text/csv; charset", "charset"),
         ("application/json; utf-8", "utf-8"),
         ("application/json; charset=utf-8; x=1", "x=1"),
+        ("text/csv; charset=XUTF-8", "charset=XUTF-8"),
+        ('text/csv; charset="utf-8"X', 'charset="utf-8"X'),
     ],
 )
 def test_a_media_type_parameter_other_than_a_utf8_charset_is_415(content_type: str, parameter: str) -> None:
