@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import logging
 import sys
 from typing import Any
@@ -16,12 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
-from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 
 import inference
 
@@ -66,17 +65,19 @@ def categorical_first() -> Pipeline:
 
 
 @pytest.mark.parametrize(
-    "classifier",
+    ("module", "name"),
     [
-        GradientBoostingClassifier(n_estimators=2),
-        RandomForestClassifier(n_estimators=2),
-        ExtraTreesClassifier(n_estimators=2),
-        DecisionTreeClassifier(),
-        ExtraTreeClassifier(),
+        ("sklearn.ensemble", "GradientBoostingClassifier"),
+        ("sklearn.ensemble", "RandomForestClassifier"),
+        ("sklearn.ensemble", "ExtraTreesClassifier"),
+        ("sklearn.tree", "DecisionTreeClassifier"),
+        ("sklearn.tree", "ExtraTreeClassifier"),
     ],
 )
-def test_tree_models_take_float32(classifier: Any) -> None:
-    # Their predict validates with dtype=np.float32 (sklearn ensemble/_gb.py, ensemble/_forest.py, tree/_classes.py).
+def test_tree_models_take_float32(module: str, name: str) -> None:
+    # Their predict validates with dtype=np.float32 (sklearn ensemble/_gb.py, ensemble/_forest.py,
+    # tree/_classes.py); imported here so collecting this file stays light.
+    classifier = getattr(importlib.import_module(module), name)()
     assert inference._input_dtype(classifier) == np.dtype(np.float32)
 
 
@@ -225,6 +226,8 @@ def test_transform_refuses_rows_of_another_width() -> None:
 
 
 def test_tree_models_get_float32_features() -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
     pipeline = fitted([("numeric", StandardScaler(), ["a", "b"])], DecisionTreeClassifier())
     compiled, _ = inference.compile_preprocessing(pipeline, (FEATURES[1], FEATURES[2]))
     got = compiled.transform([[3.5, -1.0]])
@@ -766,6 +769,8 @@ def test_the_pipeline_serves_when_nothing_compiled(tmp_path: Any) -> None:
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_a_number_that_overflows_the_estimators_dtype_is_the_clients_400(tmp_path: Any) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
     # Tree models read float32 (sklearn tree/_classes.py _validate_X_predict): 1e300 scaled is inf there.
     pipeline = fitted(
         [
