@@ -663,7 +663,7 @@ def test_transform_fn_passes_the_request_on() -> None:
 
 
 def test_the_frame_keeps_values_exactly() -> None:
-    # numpy's fixed-width str arrays drop trailing NULs (numpy docs, "Data type objects", 'U');
+    # numpy's fixed-width str arrays drop trailing NULs (numpy docs, numpy.str_; numpy/numpy#2617):
     # the frame keeps each value as the request sent it.
     nul = inference.Feature("nul", False, frozenset({"x\x00"}), "one of ['x\\x00']")
     model = hand_model(features=(NUMBER_A, NUMBER_B, nul), feature_names=("a", "b", "nul"))
@@ -685,7 +685,8 @@ def test_the_frame_refuses_rows_that_do_not_fit_the_schema(rows: list[list[Any]]
 
 
 def test_class_values_are_answered_exactly() -> None:
-    # numpy's fixed-width str arrays drop trailing NULs; a class is answered as the model names it.
+    # numpy's fixed-width str arrays drop trailing NULs (numpy docs, numpy.str_; numpy/numpy#2617):
+    # a class is answered as the model names it.
     model = hand_model(classes=("no\x00", "yes"))
     body = inference._encode(model, np.array([[0.9, 0.1]]))
     assert json.loads(body)["predictions"] == ["no\x00"]
