@@ -850,3 +850,49 @@ def test_the_json_files_are_read_as_utf8_whatever_the_locale(
     inference.load_model(directory)
     assert ("schema.json", "utf-8") in opened
     assert ("model_info.json", "utf-8") in opened
+
+
+@pytest.mark.filterwarnings("ignore:Skipping features without any observed values:UserWarning")
+def test_a_categorical_column_missing_throughout_training_falls_back_to_the_pipeline(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SimpleImputer keeps a NaN statistic for a column with no value and drops that column from its output
+    # (keep_empty_features=False), so the encoder sees one column fewer than the schema places.
+    train = TRAIN.assign(size=pd.Series([np.nan] * len(TRAIN), dtype=object))
+    categorical = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="most_frequent")),
+            ("encode", OneHotEncoder(handle_unknown="ignore")),
+        ]
+    )
+    pipeline = Pipeline(
+        [
+            (
+                "features",
+                ColumnTransformer(
+                    [("numeric", StandardScaler(), ["a", "b"]), ("cat", categorical, ["colour", "size"])]
+                ),
+            ),
+            ("classifier", LogisticRegression()),
+        ]
+    ).fit(train, LABELS)
+    fitted_steps = pipeline.steps[0][1].named_transformers_["cat"].named_steps
+    imputer, encoder = fitted_steps["impute"], fitted_steps["encode"]
+    assert block_error(inference._categorical_block, "cat", [imputer, encoder], 2) == (
+        "transformer 'cat': imputer drops or keeps empty columns"
+    )
+    with caplog.at_level(logging.WARNING, logger=inference.LOGGER.name):
+        model = inference.load_model(model_dir(tmp_path, pipeline))
+    assert model.compiled is None
+    assert "imputer drops or keeps empty columns" in caplog.records[0].getMessage()
+    np.testing.assert_array_equal(model.predict_proba(ROWS), pipeline.predict_proba(frame(ROWS)))
+
+
+@pytest.mark.parametrize("statistics", [["red"], ["red", "s", "m"], ["red", None], [np.nan, "s"]])
+def test_a_categorical_imputer_that_drops_or_keeps_empty_columns_is_refused(statistics: list[Any]) -> None:
+    imputer = SimpleImputer(strategy="most_frequent")
+    imputer.statistics_ = np.array(statistics, dtype=object)
+    encoder = OneHotEncoder(handle_unknown="ignore").fit(WORDS)
+    assert block_error(inference._categorical_block, "cat", [imputer, encoder], 2) == (
+        "transformer 'cat': imputer drops or keeps empty columns"
+    )
