@@ -112,6 +112,7 @@ def test_media_type_is_the_bare_lowercase_type(content_type: str, expected: str)
         ("application/json; utf-8", "utf-8"),
         ("application/json; charset=utf-8; x=1", "x=1"),
         ("text/csv; charset=XUTF-8", "charset=XUTF-8"),
+        ("text/csv; ; charset=latin-1", "charset=latin-1"),
         ('text/csv; charset="utf-8"X', 'charset="utf-8"X'),
     ],
 )
