@@ -896,3 +896,10 @@ def test_a_categorical_imputer_that_drops_or_keeps_empty_columns_is_refused(stat
     assert block_error(inference._categorical_block, "cat", [imputer, encoder], 2) == (
         "transformer 'cat': imputer drops or keeps empty columns"
     )
+
+
+def test_a_categorical_refusal_names_its_transformer() -> None:
+    pipeline = fitted(
+        [("numeric", StandardScaler(), ["a", "b"]), ("cat", OneHotEncoder(), ["colour", "size"])]
+    )
+    assert compile_error(pipeline) == "transformer 'cat': handle_unknown='error'"
