@@ -339,6 +339,10 @@ def _categorical_block(name: str, steps: list[Any], width: int) -> tuple[list[An
         ):
             raise CompileError(f"transformer {name!r}: only a NaN/None imputer without indicator compiles")
         fills = list(imputer.statistics_)
+        # A column without any value in training keeps a NaN statistic and is dropped from the imputer's
+        # output (keep_empty_features=False): the encoder then sees fewer columns than the schema places.
+        if len(fills) != width or any(f is None or (isinstance(f, float) and math.isnan(f)) for f in fills):
+            raise CompileError(f"transformer {name!r}: imputer drops or keeps empty columns")
         steps = steps[1:]
     if len(steps) != 1 or not isinstance(steps[0], OneHotEncoder):
         raise CompileError(f"transformer {name!r}: expected [SimpleImputer,] OneHotEncoder")
