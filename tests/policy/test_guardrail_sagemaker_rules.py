@@ -156,6 +156,10 @@ NO_TRAINING_VOLUME_KEY = (
     [
         ({}, [NO_OUTPUT_KEY, NO_TRAINING_VOLUME_KEY]),
         (
+            {"outputDataConfig": {"s3OutputPath": "s3://out"}, "resourceConfig": {"volumeKmsKeyId": KEY}},
+            [NO_OUTPUT_KEY],
+        ),
+        (
             {
                 "outputDataConfig": {"kmsKeyId": KEY},
                 "resourceConfig": {"instanceType": "ml.m5.large", "volumeKmsKeyId": KEY},
