@@ -341,6 +341,10 @@ def pipeline_definition() -> dict[str, Any]:
             {"Name": "Bare", "Type": "Training"},
             {"Name": "BareProcessing", "Type": "Processing"},
             {"Name": "BareCondition", "Type": "Condition"},
+            {
+                "Type": "Processing",
+                "Arguments": {"ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.c5.2xlarge"}}},
+            },
         ]
     }
 
@@ -348,6 +352,7 @@ def pipeline_definition() -> dict[str, Any]:
 EXPECTED_PIPELINE = [
     f"pipelineDefinition step Train = ml.p3.2xlarge: {LISTED}",
     f"pipelineDefinition step Baseline = ml.r5.large: {LISTED}",
+    f"pipelineDefinition step ? = ml.c5.2xlarge: {LISTED}",
     f"pipelineDefinition step Evaluate = ml.c5.xlarge: {LISTED}",
     f"pipelineDefinition step ? = ml.g4dn.xlarge: {LISTED}",
 ]
