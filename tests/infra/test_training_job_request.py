@@ -200,3 +200,4 @@ def test_model_artifact_uri_is_output_path_job_name_output_model_tar_gz() -> Non
     # SageMaker writes <S3OutputPath>/<TrainingJobName>/output/model.tar.gz (developer guide, "Output Data").
     assert training_job.model_artifact_uri(OUT, "j-1") == f"{OUT}/j-1/output/model.tar.gz"
     assert training_job.model_artifact_uri(OUT + "/", "j-1") == f"{OUT}/j-1/output/model.tar.gz"
+    assert training_job.model_artifact_uri("s3://b/runX", "j") == "s3://b/runX/j/output/model.tar.gz"
