@@ -272,3 +272,52 @@ def test_identity_resource_star_uses_the_configured_unscopable_actions() -> None
 def test_identity_resource_star_leaves_resource_policies_alone() -> None:
     props = {"policy": json.dumps(doc(allow("s3:GetObject")))}
     assert list(iam.check_identity_resource_star(t.BUCKET_POLICY, props, {"unscopableActions": {}})) == []
+
+
+# --- every statement is judged, whatever came before ----------------------------------------------------
+
+
+def test_wildcard_grants_judge_every_statement_after_skipped_or_reported_ones() -> None:
+    statements = doc(
+        {"Effect": "Deny", "Action": "*", "Resource": "*"},
+        {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
+        allow("*"),
+        allow("s3:*", "arn:aws:s3:::b/*"),
+        allow("kms:*", Principal={"AWS": ROOT}),
+        allow("sns:*"),
+    )
+    assert iam.wildcard_grants(t.KMS_KEY, statements) == [
+        "Statement[1]: Allow with NotAction grants every action not listed",
+        'Statement[2]: "Action": "*" grants every action of every service',
+        'Statement[5]: sns:* on "Resource": "*" grants a whole service',
+    ]
+
+
+def test_a_key_policy_is_judged_as_a_key_policy_by_the_rule() -> None:
+    props = {"policy": json.dumps(doc(allow("kms:*", Principal={"AWS": ROOT})))}
+    assert list(iam.check_iam_wildcards(t.KMS_KEY, props, {})) == []
+    assert len(list(iam.check_iam_wildcards(t.SNS_TOPIC_POLICY, props, {}))) == 1
+
+
+def test_a_blank_inline_policy_does_not_hide_the_next_one() -> None:
+    props = {"inlinePolicies": [{"policy": ""}, {"policy": json.dumps(doc(allow("s3:GetObject")))}]}
+    assert [d.location for d in iam.policy_documents(t.IAM_ROLE, props)] == ["inlinePolicies[1].policy"]
+
+
+def test_resource_star_grants_judge_every_statement_after_skipped_ones() -> None:
+    statements = doc(
+        {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "*"},
+        {"Effect": "Allow", "NotAction": "s3:GetObject", "Resource": "*"},
+        allow("s3:GetObject", "arn:aws:s3:::b/*"),
+        allow("s3:*"),
+        allow(["s3:GetObject", "s3:PutObject"]),
+    )
+    assert iam.resource_star_grants(statements, UNSCOPABLE) == [
+        'Statement[4]: s3:GetObject, s3:PutObject on "Resource": "*": scope it to the resources it needs'
+    ]
+
+
+def test_a_not_action_statement_is_left_to_the_wildcard_rule_even_with_an_action() -> None:
+    # One wrong statement is one violation: iam-no-wildcard-actions reports NotAction, whatever else it holds.
+    both = {"Effect": "Allow", "NotAction": "iam:*", "Action": "s3:GetObject", "Resource": "*"}
+    assert iam.resource_star_grants(doc(both), UNSCOPABLE) == []
