@@ -231,3 +231,43 @@ def test_no_report_while_a_rollout_is_not_known_yet() -> None:
     assert rollback(endpoint(), rollout(UNKNOWN_OBJECT_VALUE), second) == [
         ("endpoint ep2: no EndpointRollout deploys it (this stack requires auto-rollback)", "urn:ep2")
     ]
+
+
+# --- every endpoint and metric is judged, whatever came before -------------------------------------------
+
+
+def test_a_drift_metric_after_another_namespace_in_one_alarm_counts() -> None:
+    queries = [
+        {"id": "a", "metric": {"namespace": "AWS/SageMaker", "dimensions": {"EndpointName": "churn-ep"}}},
+        {"id": "b", "metric": {"namespace": NS, "dimensions": {"EndpointName": "churn-ep"}}},
+    ]
+    mixed = res(t.METRIC_ALARM, "mixed", {"metricName": "x", "namespace": "Other", "metricQueries": queries})
+    assert drift(endpoint(), config(), mixed) == []
+
+
+def test_every_endpoint_is_judged_after_skipped_ones() -> None:
+    later = res(t.ENDPOINT, "later", {"name": "later-ep", "endpointConfigName": "churn-cfg"})
+    missing = (
+        "endpoint later: no CloudWatch alarm watches a drift metric (Sagestack/ModelMonitoring) with its name as "
+        "dimension"
+    )
+    serverless = res(
+        t.ENDPOINT_CONFIGURATION, "sl", {"name": "sl-cfg", "productionVariants": [{"serverlessConfig": {}}]}
+    )
+    pending = res(
+        t.ENDPOINT_CONFIGURATION, "pc", {"name": "pending-cfg", "productionVariants": UNKNOWN_OBJECT_VALUE}
+    )
+    for first_config in (UNKNOWN_STRING_VALUE, "sl-cfg", "pending-cfg"):
+        first = endpoint(name="first-ep", config=first_config)
+        assert drift(first, later, config(), serverless, pending) == [(missing, "urn:later")], first_config
+
+
+def test_every_endpoint_is_checked_for_a_rollout_after_one_without() -> None:
+    second = res(t.ENDPOINT, "ep2", {"name": "b-ep"})
+    assert rollback(endpoint(), second, alarm("lat"), rollout(blue_green("lat"), endpoint_name="b-ep")) == [
+        ("endpoint ep: no EndpointRollout deploys it (this stack requires auto-rollback)", "urn:ep")
+    ]
+    assert rollback(endpoint(), second) == [
+        ("endpoint ep: no EndpointRollout deploys it (this stack requires auto-rollback)", "urn:ep"),
+        ("endpoint ep2: no EndpointRollout deploys it (this stack requires auto-rollback)", "urn:ep2"),
+    ]

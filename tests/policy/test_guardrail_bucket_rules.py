@@ -294,3 +294,11 @@ def test_a_policy_document_not_known_yet_is_no_violation() -> None:
     rotation = {"enableKeyRotation": UNKNOWN_BOOLEAN_VALUE}
     with pytest.raises(values.Unknown):
         list(storage.check_kms_rotation(t.KMS_KEY, rotation, {}))
+
+
+def test_every_bucket_is_judged_whatever_came_before() -> None:
+    versioned = sub(t.BUCKET_VERSIONING, {"versioningConfiguration": {"status": "Enabled"}}, target="c")
+    assert run(storage.check_bucket_versioning, bucket("a"), bucket("b"), bucket("c"), versioned) == [
+        ("bucket a: no versioning (BucketVersioning)", "urn:a"),
+        ("bucket b: no versioning (BucketVersioning)", "urn:b"),
+    ]
