@@ -311,3 +311,10 @@ def test_the_default_allow_list_is_small_cpu_types() -> None:
         "ml.m5.xlarge",
         "ml.m5.2xlarge",
     )
+
+
+def test_a_processing_step_without_a_cluster_config_names_no_instance_type() -> None:
+    definition = pipeline({"Name": "P", "Type": "Processing", "Arguments": {"ProcessingResources": {}}})
+    assert check_types(t.PIPELINE, {"pipelineDefinition": definition}) == []
+    no_config = pipeline({"Name": "T", "Type": "Training", "Arguments": {"ResourceConfig": {}}})
+    assert check_types(t.PIPELINE, {"pipelineDefinition": no_config}) == []
