@@ -318,3 +318,11 @@ def test_a_processing_step_without_a_cluster_config_names_no_instance_type() -> 
     assert check_types(t.PIPELINE, {"pipelineDefinition": definition}) == []
     no_config = pipeline({"Name": "T", "Type": "Training", "Arguments": {"ResourceConfig": {}}})
     assert check_types(t.PIPELINE, {"pipelineDefinition": no_config}) == []
+
+
+def test_an_output_config_without_a_key_is_refused() -> None:
+    props = training()
+    props["outputDataConfig"] = {"s3OutputPath": "s3://models/training"}
+    assert list(sagemaker.check_training_encryption(t.TRAINING_JOB, props, {})) == [
+        "outputDataConfig.kmsKeyId is missing: model artifacts must be encrypted with the stack's key"
+    ]
