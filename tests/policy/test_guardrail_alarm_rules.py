@@ -271,3 +271,9 @@ def test_every_endpoint_is_checked_for_a_rollout_after_one_without() -> None:
         ("endpoint ep: no EndpointRollout deploys it (this stack requires auto-rollback)", "urn:ep"),
         ("endpoint ep2: no EndpointRollout deploys it (this stack requires auto-rollback)", "urn:ep2"),
     ]
+
+
+def test_rollback_alarms_may_be_any_stack_alarm_by_name_or_alarm_name() -> None:
+    by_alarm_name = res(t.METRIC_ALARM, "a", {"alarmName": "lat"})
+    assert rollback(endpoint(), by_alarm_name, alarm("other"), rollout(blue_green("lat"))) == []
+    assert rollback(endpoint(), alarm("other"), by_alarm_name, rollout(blue_green("lat", "other"))) == []
