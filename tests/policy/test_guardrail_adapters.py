@@ -234,3 +234,15 @@ def test_a_stack_policy_reports_each_message_with_its_urn() -> None:
     assert seen == [(["key"], {"limit": 1})]
     low = adapters.stack_policy("s", "d", check, severity=Severity.LOW)
     assert low.severity == Severity.LOW and low.config_schema is None
+
+
+def test_a_stack_policy_fills_in_its_schemas_defaults() -> None:
+    seen: list[Mapping[str, Any]] = []
+
+    def check(_resources: list[StackResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str | None]]:
+        seen.append(config)
+        return []
+
+    policy = adapters.stack_policy("s", "d", check, config_schema=SCHEMA)
+    policy.validate(StackValidationArgs([], {}), lambda _m, _u: None)
+    assert seen == [{"limit": 3}]
