@@ -11,26 +11,12 @@ from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE
 from policy.guardrails import alarms
 from policy.guardrails import resource_types as t
 from policy.guardrails.adapters import StackResource
+from tests.policy.resources import res
 
 NS = "Sagestack/ModelMonitoring"
 DRIFT = {"driftMetricNamespaces": [NS]}
 ROLLBACK = {"requireAutoRollback": True}
 NO_DRIFT_ALARM = "endpoint ep: no CloudWatch alarm watches a drift metric (Sagestack/ModelMonitoring) with its name as dimension"
-
-
-def res(
-    type_: str, name: str, props: dict[str, Any], deps: dict[str, set[str]] | None = None
-) -> StackResource:
-    return StackResource(
-        type=type_,
-        name=name,
-        urn=f"urn:{name}",
-        props=props,
-        provider_type=None,
-        provider_name=None,
-        provider_props={},
-        dependency_urns=deps or {},
-    )
 
 
 def endpoint(name: Any = "churn-ep", config: Any = "churn-cfg") -> StackResource:

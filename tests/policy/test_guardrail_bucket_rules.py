@@ -13,24 +13,10 @@ from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UNKNOWN_STRING_VALUE
 from policy.guardrails import resource_types as t
 from policy.guardrails import storage, values
 from policy.guardrails.adapters import StackResource
+from tests.policy.resources import res
 
 ARN = "arn:aws:s3:::data-b"
 StackCheck = Callable[[list[StackResource], Mapping[str, Any]], Iterable[tuple[str, str | None]]]
-
-
-def res(
-    type_: str, name: str, props: dict[str, Any], deps: dict[str, set[str]] | None = None
-) -> StackResource:
-    return StackResource(
-        type=type_,
-        name=name,
-        urn=f"urn:{name}",
-        props=props,
-        provider_type=None,
-        provider_name=None,
-        provider_props={},
-        dependency_urns=deps or {},
-    )
 
 
 def bucket(name: str = "data", arn: Any = ARN) -> StackResource:
