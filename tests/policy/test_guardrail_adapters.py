@@ -22,6 +22,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 from policy.guardrails import adapters
 from policy.guardrails.adapters import UNRESOLVED, StackResource
 from policy.guardrails.values import Unknown
+from tests.policy import resources
 
 SCHEMA = PolicyConfigSchema(
     properties={
@@ -34,16 +35,8 @@ SCHEMA = PolicyConfigSchema(
 def res(
     name: str, props: dict[str, Any], deps: dict[str, set[str]] | None = None, type_: str = "t"
 ) -> StackResource:
-    return StackResource(
-        type=type_,
-        name=name,
-        urn=f"urn:{name}",
-        props=props,
-        provider_type=None,
-        provider_name=None,
-        provider_props={},
-        dependency_urns=deps or {},
-    )
+    """The shared hand-built resource, named first: these tests rarely care about the type."""
+    return resources.res(type_, name, props, deps)
 
 
 def options() -> PolicyResourceOptions:
