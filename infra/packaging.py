@@ -11,10 +11,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -118,10 +121,14 @@ def deterministic_zip(members: Mapping[str, Path], destination: Path) -> Archive
     return _write(destination, buffer.getvalue())
 
 
+# Two programs may build into the same .build at once (stacks previewed side by side from one checkout, test
+# workers): a file or folder appears whole under its final name, by rename, or not at all.
 def _write(destination: Path, data: bytes) -> Archive:
     destination.parent.mkdir(parents=True, exist_ok=True)
     if not destination.is_file() or destination.read_bytes() != data:
-        destination.write_bytes(data)
+        with tempfile.NamedTemporaryFile(dir=destination.parent, prefix=".partial-", delete=False) as file:
+            file.write(data)
+        os.replace(file.name, destination)
     return Archive(path=destination, sha256=hashlib.sha256(data).hexdigest())
 
 
@@ -172,15 +179,18 @@ def lambda_wheels(
         destination.mkdir(parents=True, exist_ok=True)
         abi = f"cp{python_version.replace('.', '')}"
         platforms = [arg for tag in LAMBDA_PLATFORM_TAGS[architecture] for arg in ("--platform", tag)]
-        subprocess.run(
-            [
-                sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-                "--no-deps", "--only-binary=:all:", "--require-hashes", "--implementation", "cp",
-                "--python-version", python_version, "--abi", abi, *platforms,
-                "-r", str(requirements), "-d", str(destination),
-            ],
-            check=True,
-        )  # fmt: skip
+        with tempfile.TemporaryDirectory(dir=destination, prefix=".partial-") as download:
+            subprocess.run(
+                [
+                    sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                    "--no-deps", "--only-binary=:all:", "--require-hashes", "--implementation", "cp",
+                    "--python-version", python_version, "--abi", abi, *platforms,
+                    "-r", str(requirements), "-d", download,
+                ],
+                check=True,
+            )  # fmt: skip
+            for wheel in Path(download).glob("*.whl"):
+                os.replace(wheel, destination / wheel.name)
     wheels = cached()
     if len(wheels) != len(names):
         raise RuntimeError(
@@ -194,8 +204,21 @@ def unpacked_wheel(wheel: Path) -> dict[str, Path]:
     target = wheel.with_suffix("")
     with zipfile.ZipFile(wheel) as archive:
         names = [name for name in archive.namelist() if not name.endswith("/")]
-        if not all((target / name).is_file() for name in names):
-            archive.extractall(target)
+
+        def whole() -> bool:
+            return all((target / name).is_file() for name in names)
+
+        if not whole():
+            unpacked = Path(tempfile.mkdtemp(dir=wheel.parent, prefix=".partial-"))
+            archive.extractall(unpacked)
+            try:
+                unpacked.rename(target)
+            except OSError:  # the name is taken: by another build's whole folder, or by a broken one
+                if not whole():
+                    stale = target.rename(Path(tempfile.mkdtemp(dir=wheel.parent, prefix=".stale-")) / "old")
+                    unpacked.rename(target)
+                    shutil.rmtree(stale.parent)
+                shutil.rmtree(unpacked, ignore_errors=True)
     return {name: target / name for name in names}
 
 

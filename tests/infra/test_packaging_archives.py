@@ -202,7 +202,14 @@ def test_a_partial_cache_downloads_for_the_lambdas_interpreter_and_platform(
     pairs = list(itertools.pairwise(command))
     assert ("--implementation", "cp") in pairs
     assert ("--python-version", "3.12") in pairs and ("--abi", "cp312") in pairs
-    assert ("-r", str(requirements)) in pairs and ("-d", str(cache)) in pairs
+    assert ("-r", str(requirements)) in pairs
+    # pip downloads into a fresh folder inside the cache; only whole wheels are moved into the cache itself.
+    download = Path(dict(pairs)["-d"])
+    assert download.parent == cache and download != cache
+    assert sorted(p.name for p in cache.iterdir()) == [
+        "alpha-1.0-py3-none-any.whl",
+        "beta-1.0-py3-none-any.whl",
+    ]
     platforms = [value for flag, value in pairs if flag == "--platform"]
     assert platforms == ["manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64"]
 
