@@ -216,13 +216,23 @@ def test_no_worker_was_lost(server):
     assert server.running()
 
 
-def test_isolated_layout_starts_with_no_package_index(archives):
-    with local_server.serve(archives["model_with_code"], env=no_index_environment()) as running:
+def test_isolated_layout_starts_with_no_package_index_and_shutdown_removes_everything(archives):
+    running = local_server.serve(archives["model_with_code"], env=no_index_environment())
+    workdir = running.model_dir.parents[1]
+    group = os.getpgid(running.pid)
+    try:
         assert request(running.url, "GET", "/ping")[0] == 200
         status, answer = invoke(running.url, VALID_JSON)
         assert "Successfully installed sagestack-inference-1.0.0" in running.log()
+        assert workdir.is_dir()
+    finally:
+        running.shutdown()
     assert status == 200
     assert answer["model_version"] == FIXTURE_MODEL_VERSION
+    running.shutdown()  # a second shutdown is a no-op
+    assert not workdir.exists()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)
 
 
 def test_a_setup_py_only_code_directory_cannot_start_with_no_index(tmp_path, archives):
@@ -241,40 +251,12 @@ def test_a_setup_py_only_code_directory_cannot_start_with_no_index(tmp_path, arc
     assert "InstallModuleError" in message
 
 
-def test_the_served_code_is_the_packed_code_not_the_repository(tmp_path, archives):
-    code = tmp_path / "code"
-    code.mkdir()
-    for name in ("pyproject.toml", "inference_build.py", "requirements.txt", "compiled_estimator.py"):
-        shutil.copy2(SERVING_DIR / name, code / name)
-    patched = (
-        (SERVING_DIR / "inference.py").read_text().replace("DEFAULT_MAX_ROWS = 1000", "DEFAULT_MAX_ROWS = 1")
-    )
-    assert "DEFAULT_MAX_ROWS = 1\n" in patched
-    (code / "inference.py").write_text(patched)
-    code_archive = pack_directory(code, tmp_path / "patched.tar.gz")
-    with local_server.serve(archives["model"], code_archive) as running:
-        status, answer = invoke(running.url, json.dumps({"instances": [SAMPLE_ROW, SAMPLE_ROW]}))
-    assert (status, answer["error"]["code"]) == (400, "too_many_rows")
-
-
 def test_a_model_that_cannot_load_fails_the_start(tmp_path, archives):
     model_dir = build_model_dir(tmp_path / "model")
     (model_dir / "model.joblib").unlink()
     archive = pack_directory(model_dir, tmp_path / "model.tar.gz")
     with pytest.raises(local_server.ServingSetupError, match=r"(?s)/ping with 500.*model\.joblib"):
         local_server.serve(archive, archives["code"])
-
-
-def test_shutdown_removes_the_files_and_the_processes(archives):
-    running = local_server.serve(archives["model_with_code"])
-    workdir = running.model_dir.parents[1]
-    assert workdir.is_dir()
-    group = os.getpgid(running.pid)
-    running.shutdown()
-    running.shutdown()
-    assert not workdir.exists()
-    with pytest.raises(ProcessLookupError):
-        os.killpg(group, 0)
 
 
 # --- setup errors found before anything starts ---------------------------------------------------------
@@ -330,10 +312,24 @@ def test_a_missing_serving_stack_is_named(monkeypatch, tmp_path, archives):
         local_server.serve(archives["model_with_code"])
 
 
-def test_command_line_serves_until_terminated(archives):
+def _patched_code_archive(folder: Path) -> Path:
+    """The serving code with DEFAULT_MAX_ROWS = 1: a server answering too_many_rows for two rows runs it."""
+    folder.mkdir()
+    for name in ("pyproject.toml", "inference_build.py", "requirements.txt", "compiled_estimator.py"):
+        shutil.copy2(SERVING_DIR / name, folder / name)
+    patched = (
+        (SERVING_DIR / "inference.py").read_text().replace("DEFAULT_MAX_ROWS = 1000", "DEFAULT_MAX_ROWS = 1")
+    )
+    assert "DEFAULT_MAX_ROWS = 1\n" in patched
+    (folder / "inference.py").write_text(patched)
+    return pack_directory(folder, folder.with_suffix(".tar.gz"))
+
+
+def test_command_line_serves_the_packed_code_until_terminated(tmp_path, archives):
     command = [sys.executable, str(SERVING_DIR / "local_server.py"), "--model", str(archives["model"])]
+    code_archive = _patched_code_archive(tmp_path / "patched")
     process = subprocess.Popen(
-        [*command, "--code", str(archives["code"]), "--port", "0"],
+        [*command, "--code", str(code_archive), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -345,6 +341,9 @@ def test_command_line_serves_until_terminated(archives):
         url = first_line.removeprefix("serving on ").split(" ")[0]
         assert request(url, "GET", "/ping")[0] == 200
         assert invoke(url, VALID_JSON)[0] == 200
+        # The packed code is served, not the repository's (whose limit is 1000 rows).
+        status, answer = invoke(url, json.dumps({"instances": [SAMPLE_ROW, SAMPLE_ROW]}))
+        assert (status, answer["error"]["code"]) == (400, "too_many_rows")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         assert process.stdout.read().strip() == "stopped"
