@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import local_server
-from tests.serving.conftest import pack_code, pack_directory, with_bundled_code
+from tests.serving.conftest import pack_directory, with_bundled_code
 from tests.serving.http_client import invoke, request
 
 TRAINING_DIR = Path(__file__).resolve().parents[2] / "training"
@@ -39,11 +39,9 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     )  # fmt: skip
     return {
         "model_dir": model_dir,
-        "model": pack_directory(model_dir, root / "model.tar.gz"),
         "model_with_code": pack_directory(
             with_bundled_code(model_dir, root / "bundled"), root / "bundled.tar.gz"
         ),
-        "code": pack_code(root / "sourcedir.tar.gz"),
         "validation": root / "data" / "validation",
     }
 
@@ -55,15 +53,12 @@ def validation_rows(trained: dict[str, Path], count: int) -> tuple[list[str], li
     return names, frame[names].head(count).astype(object).values.tolist()
 
 
-@pytest.mark.parametrize("layout", ["separate_code_archive", "code_inside_model"])
-def test_trained_model_served_in_both_layouts(trained, layout):
+# One layout: where the code travels is the model's business in neither case, and both layouts are started and
+# answered by test_serving_local_server's `server` fixture. This is the one network-isolated endpoints use.
+def test_the_trained_model_is_served_with_its_pipelines_answers(trained):
     names, rows = validation_rows(trained, 25)
     model_info = json.loads((trained["model_dir"] / "model_info.json").read_text())
-    if layout == "separate_code_archive":
-        running = local_server.serve(trained["model"], trained["code"])
-    else:
-        running = local_server.serve(trained["model_with_code"])
-    with running:
+    with local_server.serve(trained["model_with_code"]) as running:
         assert request(running.url, "GET", "/ping")[0] == 200
         answers = [
             invoke(running.url, json.dumps({"instances": rows}), "application/json"),
