@@ -44,8 +44,12 @@ $(SERVING_VENV)/.installed: serving/requirements-container.txt $(VENV)/.installe
 	$(SERVING_VENV)/bin/python serving/patch_container.py
 	touch $@
 
+# One worker per core; a test file runs whole on one worker, so its module fixtures (servers, trained models,
+# the rehearsal) start once. Bytecode is cached as in any Python run: this workplace's PYTHONDONTWRITEBYTECODE
+# would make every worker and every toolkit or server subprocess compile the project again.
+TEST_WORKERS ?= auto
 test: setup  ## the whole offline suite: infra under mocks, runtime units, toolkit/moto integration
-	$(PYTHON) -m pytest
+	env -u PYTHONDONTWRITEBYTECODE $(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(VENV)/bin/ruff check .

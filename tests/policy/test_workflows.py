@@ -363,6 +363,14 @@ def test_make_setup_says_what_it_is_doing(tmp_path: Path) -> None:
     assert any("tools/actionlint.sh --install" in line for line in lines)
 
 
+def test_make_test_runs_a_worker_per_core_with_bytecode_cached(tmp_path: Path) -> None:
+    (command,) = [line for line in _make_dry_run(tmp_path, "test") if "-m pytest" in line]
+    # pytest-xdist docs: `-n auto` starts one worker per CPU; `--dist loadfile` sends a file's tests to one worker.
+    assert "-n auto --dist loadfile" in command
+    # python docs, PYTHONDONTWRITEBYTECODE: "If this is set to a non-empty string, Python won't try to write .pyc"
+    assert command.startswith("env -u PYTHONDONTWRITEBYTECODE ")
+
+
 def test_every_stack_output_a_workflow_reads_is_exported() -> None:
     from infra.stack import StackOutputs
 
