@@ -55,7 +55,7 @@ LOG_RETENTION_DAYS = (
     3653,
 )
 _S3_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!_.*'()/-]*[A-Za-z0-9]$")
-_FRAMEWORK_VERSION = re.compile(r"^\d+\.\d+-\d+$")
+_FRAMEWORK_VERSION = re.compile(r"[0-9]+\.[0-9]+-[0-9]+")  # ASCII: "\d" also takes other scripts' digits
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
 _BUCKET_NAME = re.compile(r"^(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
