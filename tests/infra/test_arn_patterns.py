@@ -6,9 +6,11 @@ so "123456789012\\n" in aws:allowedAccountIds reached IAM policies. In-process o
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ from infra.arn_patterns import (
 from infra.config_schema import load_stack_config
 from infra.settings import SettingsError, settings_from_values
 
+ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "111122223333"
 OTHER = "444455556666"
 PACKAGE = f"arn:aws:sagemaker:us-east-1:{OTHER}:model-package/sagestack-prod-models/7"
@@ -419,3 +422,29 @@ BOUNDARY_EXPECTED = 'an IAM policy ARN or ""'
 )
 def test_a_malformed_arn_is_refused_naming_its_key_and_shape(key: str, value: str, expected: str) -> None:
     assert problems(**{key: value}) == [f"sagestack:{key} = {value!r}: expected {expected}"]
+
+
+# --- no prefix matches left in the program -------------------------------------------------------------
+
+
+def prefix_matches(source: str) -> list[int]:
+    """The lines calling `.match` (a compiled pattern's or re's): it stops where the pattern does, so "$" or a
+    missing anchor lets a tail through."""
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "match"
+    ]
+
+
+def test_a_prefix_match_is_found_and_a_whole_one_is_not() -> None:
+    assert prefix_matches('P.match(x)\nre.match("a", y)\nP.fullmatch(x)\nre.fullmatch("a", y)\n') == [1, 2]
+
+
+def test_no_module_of_the_program_matches_a_pattern_by_prefix() -> None:
+    found = {
+        path.name: lines
+        for path in sorted((ROOT / "infra").glob("*.py"))
+        if (lines := prefix_matches(path.read_text(encoding="utf-8")))
+    }
+    assert found == {}
