@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import pytest
 
 from infra.config_reader import ConfigReader
@@ -9,8 +11,13 @@ from infra.config_schema import load_stack_config
 from infra.settings_rules import training_settings
 
 
+@cache
+def _dev_values() -> dict[str, str]:
+    return dict(load_stack_config("dev").values)
+
+
 def framework_problems(version: str) -> list[str]:
-    r = ConfigReader({**load_stack_config("dev").values, "frameworkVersion": version})
+    r = ConfigReader({**_dev_values(), "frameworkVersion": version})
     training_settings(r)
     return r.problems
 
