@@ -13,24 +13,24 @@ model came from.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from infra import lineage as keys
+from infra.arn_patterns import (
+    KMS_KEY_ARN,
+    MODEL_PACKAGE_ARN,
+    MODEL_PACKAGE_GROUP_ARN,
+    MODEL_PACKAGE_GROUP_NAME,
+)
 
 PIN_KEY = "sagestack:approvedModelPackageArn"
 BUCKET_KEY = "sagestack:modelArtifactsBucket"
 KEY_ARN_KEY = "sagestack:modelArtifactsKeyArn"
 MODELS_PREFIX = "models/"  # the only prefix a producer stack shares (infra/iam.py, MODELS_PREFIX)
-KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(?:mrk-)?[0-9a-zA-Z-]+$")
 LINEAGE_MARK = "# promoted model:"
-PACKAGE_ARN = re.compile(
-    r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):model-package/[\w-]+/\d+$"
-)
-GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package-group/[\w-]+$")
 
 
 class PromotionError(ValueError):
@@ -39,7 +39,7 @@ class PromotionError(ValueError):
 
 def latest_approved(sagemaker: Any, group: str) -> str:
     """The newest Approved version in a model package group (a name, or an ARN for another account's)."""
-    if not (GROUP_ARN.match(group) or re.fullmatch(r"[\w-]{1,63}", group)):
+    if not (MODEL_PACKAGE_GROUP_ARN.fullmatch(group) or MODEL_PACKAGE_GROUP_NAME.fullmatch(group)):
         raise PromotionError(f"--latest-approved-in {group!r}: expected a model package group name or ARN")
     pages = sagemaker.get_paginator("list_model_packages").paginate(
         ModelPackageGroupName=group,
@@ -54,12 +54,19 @@ def latest_approved(sagemaker: Any, group: str) -> str:
     raise PromotionError(f"model package group {group} has no Approved version")
 
 
-def approved_package(sagemaker: Any, package_arn: str) -> dict[str, Any]:
-    if not PACKAGE_ARN.match(package_arn):
+def package_region(package_arn: str) -> str:
+    """The region of a versioned model package ARN; anything else is refused before a client is made."""
+    parts = MODEL_PACKAGE_ARN.fullmatch(package_arn)
+    if parts is None:
         raise PromotionError(
             f"--package-arn {package_arn!r}: expected a versioned model package ARN "
             "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)"
         )
+    return parts["region"]
+
+
+def approved_package(sagemaker: Any, package_arn: str) -> dict[str, Any]:
+    package_region(package_arn)
     package = dict(sagemaker.describe_model_package(ModelPackageName=package_arn))
     status = package.get("ModelApprovalStatus")
     if status != "Approved":
@@ -83,7 +90,7 @@ def model_artifacts(s3: Any, package: Mapping[str, Any]) -> tuple[str, str]:
     # HeadObject reports the object's SSE-KMS key as its ARN (S3 API reference, HeadObject SSEKMSKeyId).
     head = s3.head_object(Bucket=bucket, Key=key)
     key_arn = head.get("SSEKMSKeyId", "")
-    if head.get("ServerSideEncryption") != "aws:kms" or not KEY_ARN.match(key_arn):
+    if head.get("ServerSideEncryption") != "aws:kms" or not KMS_KEY_ARN.fullmatch(key_arn):
         raise PromotionError(
             f"{urls[0]} is encrypted with {head.get('ServerSideEncryption')!r} key {key_arn!r}: expected SSE-KMS "
             "with a key ARN (the producer stack's key)"
@@ -151,9 +158,7 @@ def pin(stack_file: str, package_arn: str, facts: list[tuple[str, str]], artifac
     return "\n".join(kept[:end] + block + kept[end:]) + "\n"
 
 
-def main(
-    argv: list[str] | None = None, sagemaker: Any = None, root: Path | None = None, s3: Any = None
-) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m infra.promote", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True, help="the stack to promote to (Pulumi.<stack>.yaml)")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -162,23 +167,35 @@ def main(
         "--latest-approved-in", metavar="GROUP", help="the newest Approved version of a group"
     )
     parser.add_argument("--region", help="the registry's region (default: the package ARN's)")
+    return parser
+
+
+def main(
+    argv: list[str] | None = None, sagemaker: Any = None, root: Path | None = None, s3: Any = None
+) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     stack_path = (root or Path(__file__).resolve().parents[1]) / f"Pulumi.{args.stack}.yaml"
     if not stack_path.is_file():
         parser.error(f"--stack {args.stack!r}: there is no {stack_path.name}")
-    region = args.region or (PACKAGE_ARN.match(args.package_arn or "") or {"region": None})["region"]
-    if sagemaker is None:
-        if not region:
-            parser.error("--region is required with --latest-approved-in")
-        import boto3
-
-        sagemaker = boto3.client("sagemaker", region_name=region)
-    if s3 is None:
-        import boto3
-
-        s3 = boto3.client("s3", region_name=region)
     try:
-        arn = args.package_arn or latest_approved(sagemaker, args.latest_approved_in)
+        from_arn = None if args.package_arn is None else package_region(args.package_arn)
+        region = args.region or from_arn
+        if sagemaker is None:
+            if not region:
+                parser.error("--region is required with --latest-approved-in")
+            import boto3
+
+            sagemaker = boto3.client("sagemaker", region_name=region)
+        if s3 is None:
+            import boto3
+
+            s3 = boto3.client("s3", region_name=region)
+        arn = (
+            args.package_arn
+            if args.package_arn is not None
+            else latest_approved(sagemaker, args.latest_approved_in)
+        )
         package = approved_package(sagemaker, arn)
         facts, artifacts = lineage(package), model_artifacts(s3, package)
     except PromotionError as error:

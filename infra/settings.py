@@ -11,13 +11,13 @@ from dataclasses import replace
 from functools import cache
 
 from infra import images
+from infra.arn_patterns import POLICY_ARN
 from infra.config_keys import REMOVED_KEYS, unknown_key_problems
 from infra.config_reader import ConfigReader
 from infra.config_schema import PROJECT_NAME, project_config_schema, to_config_string
 from infra.settings_rules import (
     ALLOWED_ACCOUNT_IDS_KEY,
     LOG_RETENTION_DAYS,
-    POLICY_ARN,
     allowed_accounts_of,
     consumer_accounts,
     monitoring_settings,

@@ -11,6 +11,7 @@ import re
 from functools import cache
 from typing import Any
 
+from infra.arn_patterns import ACCOUNT_ID, KMS_KEY_ARN, MODEL_PACKAGE_ARN
 from infra.config_reader import ConfigReader
 from infra.config_schema import PROJECT_NAME
 from infra.settings_types import (
@@ -54,18 +55,10 @@ LOG_RETENTION_DAYS = (
     3653,
 )
 _S3_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!_.*'()/-]*[A-Za-z0-9]$")
-_FRAMEWORK_VERSION = re.compile(r"^\d+\.\d+-\d+$")
-POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]+$")
-_MODEL_PACKAGE_ARN = re.compile(
-    r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):model-package/(?P<group>[\w-]+)/\d+$"
-)
+_FRAMEWORK_VERSION = re.compile(r"[0-9]+\.[0-9]+-[0-9]+")  # ASCII: "\d" also takes other scripts' digits
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
 _BUCKET_NAME = re.compile(r"^(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_KMS_KEY_ARN = re.compile(
-    r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?:mrk-)?[0-9a-zA-Z-]+$"
-)
 ALLOWED_ACCOUNT_IDS_KEY = "aws:allowedAccountIds"
 
 
@@ -140,7 +133,7 @@ def serving_settings(r: ConfigReader) -> ServingSettings:
     isolation = r.boolean("servingNetworkIsolation")
     package = r.string(
         "approvedModelPackageArn",
-        _MODEL_PACKAGE_ARN,
+        MODEL_PACKAGE_ARN,
         "a versioned model package ARN (arn:aws:sagemaker:<region>:<account>:model-package/<group>/<n>) "
         'or ""',
         optional=True,
@@ -255,11 +248,11 @@ def package_artifacts(
     )
     key_arn = r.string(
         "modelArtifactsKeyArn",
-        _KMS_KEY_ARN,
+        KMS_KEY_ARN,
         'a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>) or ""',
         optional=True,
     )
-    pin = _MODEL_PACKAGE_ARN.match(package or "")
+    pin = MODEL_PACKAGE_ARN.fullmatch(package or "")
     if package is None:
         for key, value in (("modelArtifactsBucket", bucket), ("modelArtifactsKeyArn", key_arn)):
             if value:
@@ -291,7 +284,7 @@ def package_artifacts(
             f"set together with {other}: the model is read from the bucket and decrypted with the key",
         )
         return None
-    key_parts = _KMS_KEY_ARN.match(key_arn)
+    key_parts = KMS_KEY_ARN.fullmatch(key_arn)
     if key_parts is not None and (key_parts["region"], key_parts["account"]) != (region, pin["account"]):
         r.fail(
             "modelArtifactsKeyArn",
@@ -309,7 +302,7 @@ def allowed_accounts_of(r: ConfigReader, raw: str | None) -> tuple[str, ...]:
         items = json.loads(raw)
     except json.JSONDecodeError:
         items = None
-    if not isinstance(items, list) or not all(isinstance(i, str) and _ACCOUNT_ID.match(i) for i in items):
+    if not isinstance(items, list) or not all(isinstance(i, str) and ACCOUNT_ID.fullmatch(i) for i in items):
         r.problems.append(
             f"{ALLOWED_ACCOUNT_IDS_KEY} = {raw!r}: expected a list of quoted 12-digit account IDs"
         )
@@ -320,7 +313,7 @@ def allowed_accounts_of(r: ConfigReader, raw: str | None) -> tuple[str, ...]:
 def consumer_accounts(r: ConfigReader, allowed_accounts: tuple[str, ...]) -> tuple[str, ...]:
     """The accounts granted read on this stack's models; never the stack's own, so it must be known."""
     key = "modelConsumerAccounts"
-    accounts = r.string_list(key, _ACCOUNT_ID, "12-digit AWS account IDs (quoted)")
+    accounts = r.string_list(key, ACCOUNT_ID, "12-digit AWS account IDs (quoted)")
     repeated = sorted({a for a in accounts if accounts.count(a) > 1})
     if repeated:
         r.fail(key, repeated, "each account once")

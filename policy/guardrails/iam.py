@@ -118,14 +118,15 @@ def statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 _SERVICE_WIDE = re.compile(r"^[A-Za-z0-9-]+:\*$")
-_ACCOUNT_ROOT = re.compile(r"^(arn:aws[a-z-]*:iam::\d{12}:root|\d{12})$")
+# Matched whole (fullmatch): "$" would also accept a trailing newline, and "\d" other scripts' digits.
+_ACCOUNT_ROOT = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:root|[0-9]{12}")
 
 
 def _is_account_root_only(principal: Any) -> bool:
     if not isinstance(principal, dict) or set(principal) != {"AWS"}:
         return False
     values = as_list(principal["AWS"])
-    return bool(values) and all(isinstance(v, str) and _ACCOUNT_ROOT.match(v) for v in values)
+    return bool(values) and all(isinstance(v, str) and _ACCOUNT_ROOT.fullmatch(v) for v in values)
 
 
 def wildcard_grants(resource_type: str, document: Mapping[str, Any]) -> list[str]:
