@@ -11,6 +11,7 @@ import pytest
 
 from infra import packaging
 from infra.serving import IN_ARTIFACT_SUBMIT_DIRECTORY
+from tests.infra.conftest import recording_of
 from tests.infra.harness import run_program
 
 PIPELINE = "aws:sagemaker/pipeline:Pipeline"
@@ -19,7 +20,7 @@ TRAINING_STACKS = ("dev", "staging", "prod")  # dev serves without network isola
 
 
 def _registered_container(stack: str) -> dict[str, Any]:
-    definition = json.loads(run_program(stack).one(PIPELINE).inputs["pipelineDefinition"])
+    definition = json.loads(recording_of(stack).one(PIPELINE).inputs["pipelineDefinition"])
     steps = [*definition["Steps"]]
     for step in steps:  # the register step sits in the condition's IfSteps
         steps += step.get("Arguments", {}).get("IfSteps", [])
@@ -43,7 +44,7 @@ def test_every_registered_package_reads_its_code_from_inside_the_model_artifact(
 def test_a_stack_serving_without_isolation_still_trains_the_code_into_the_model(tmp_path: Path) -> None:
     # dev's endpoint reads its code from its own code/ prefix, but the packages its pipeline registers must
     # not: the training archive (the job's and the pipeline's) carries the serving code for train.py to copy.
-    recording = run_program("dev")
+    recording = recording_of("dev")
     keys = [
         o.inputs["key"]
         for o in recording.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
@@ -75,4 +76,4 @@ def test_a_pinned_model_sets_no_environment_of_its_own(stack: str) -> None:
     assert container["modelPackageName"] == package
     assert not container.get("environment")
     # ... while the stack's own model does set one (the twin: the check can see an environment).
-    assert run_program(stack).one(MODEL).inputs["primaryContainer"]["environment"]
+    assert recording_of(stack).one(MODEL).inputs["primaryContainer"]["environment"]

@@ -14,6 +14,7 @@ from infra import rollout as rollout_module
 from infra.config_schema import load_stack_config
 from infra.settings import settings_from_values
 from tests.infra.aws_models import assert_valid_request, parliament_definition
+from tests.infra.conftest import recording_of
 from tests.infra.harness import ACCOUNT_ID, ROLLOUT_TYPE, Recording, run_program
 
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
@@ -285,7 +286,7 @@ def test_the_execution_role_may_read_every_rollback_alarm(recording: Recording) 
 def test_staging_and_prod_serve_network_isolated(stack: str) -> None:
     # Isolation starts since the code installs with no index (tests/serving, no-index start test).
     assert settings_of(stack).serving.network_isolation
-    model = run_program(stack).one(MODEL).inputs
+    model = recording_of(stack).one(MODEL).inputs
     assert model["enableNetworkIsolation"] is True
     assert model["primaryContainer"]["environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
 

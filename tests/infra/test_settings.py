@@ -20,6 +20,7 @@ from infra.config_schema import (
 from infra.settings import SettingsError, keys_read_by_settings, settings_from_values
 from infra.stack_names import longest_region, max_base_name, name_budget_reason
 from infra.storage import BUCKET_PURPOSES, bucket_name
+from tests.infra.conftest import recording_of
 from tests.infra.harness import RecordingMocks, run_program
 from training import contract
 
@@ -352,7 +353,7 @@ def test_registry_accounts_match_the_provider_table() -> None:
 
 
 def test_the_harness_answers_the_image_data_source_as_the_provider_does() -> None:
-    recording = run_program("staging")
+    recording = recording_of("staging")
     paths = {c[1]["repositoryName"]: c for c in recording.calls if c[0].endswith("getPrebuiltEcrImage")}
     assert "sagemaker-scikit-learn" in paths
     training = recording.one("aws:sagemaker/trainingJob:TrainingJob")

@@ -16,7 +16,8 @@ from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE, unkn
 
 from monitoring import metrics
 from policy.guardrails import alarms, iam, instance_storage, resource_types, rules, storage, values
-from tests.infra.harness import Recording, run_program, stack_names
+from tests.infra.conftest import recording_of
+from tests.infra.harness import Recording, stack_names
 from tests.policy.pack_runner import (
     PACK_CONFIG_DIR,
     Fixture,
@@ -168,7 +169,7 @@ def test_a_broken_real_stack_is_flagged(
 
 def test_the_default_drift_namespaces_are_where_the_drift_engine_publishes() -> None:
     """The pack runs on its own (policy/ only), so it keeps its own list: pinned to the engine's drift alarms."""
-    recording = run_program("dev")
+    recording = recording_of("dev")
     drift = [
         a
         for a in recording.of_type(resource_types.METRIC_ALARM)

@@ -18,6 +18,7 @@ from infra.config_schema import PROJECT_ROOT
 from monitoring import metrics
 from rehearsal import RehearsalError, capture, run_rehearsal
 from rehearsal import run as rehearsal_run
+from tests.infra.conftest import recording_of
 from tests.infra.harness import run_program
 
 # The artifact validated in staging is the one served in prod: staging trains, prod is pinned and serves.
@@ -68,7 +69,7 @@ def test_drift_is_measured_against_the_promoted_package_the_endpoint_serves(rehe
 def test_alarms_it_says_would_fire_are_alarms_the_stack_declares(rehearsal: Rehearsal) -> None:
     summary, lines = rehearsal
     declared = {
-        a.inputs["name"] for a in run_program(TARGET).of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        a.inputs["name"] for a in recording_of(TARGET).of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     }
     named = summary["drift"]["windows"]["drifted"]["alarm_names"]
     assert named and set(named) <= declared
@@ -123,7 +124,7 @@ def _published(summary: dict[str, Any], namespace: str, name: str, dimensions: d
 def test_every_drift_alarm_of_the_stack_watches_a_metric_the_engine_published(rehearsal: Rehearsal) -> None:
     summary, _ = rehearsal
     watched = []  # (alarm, namespace, metric, dimensions), metric-math alarms' metrics included
-    for alarm in run_program(TARGET).of_type(ALARM_TYPE):
+    for alarm in recording_of(TARGET).of_type(ALARM_TYPE):
         inputs = alarm.inputs
         if "metricName" in inputs:
             watched.append((inputs["name"], inputs["namespace"], inputs["metricName"], inputs["dimensions"]))
@@ -252,7 +253,7 @@ def test_the_blind_cases_fire_their_alarms_and_nothing_else(rehearsal: Rehearsal
         "unknown_category/contract": refused
     }
     declared = {
-        a.inputs["name"] for a in run_program(TARGET).of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        a.inputs["name"] for a in recording_of(TARGET).of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     }
     for case in blind.values():
         assert set(case["alarms_firing"]) <= declared
@@ -262,7 +263,7 @@ def test_the_blind_cases_fire_their_alarms_and_nothing_else(rehearsal: Rehearsal
 def test_training_ran_the_job_the_stack_declares(rehearsal: Rehearsal) -> None:
     """Issue 10: the rehearsal trains from the stack's own hyperparameters, channel names and code key."""
     summary, _ = rehearsal
-    job = run_program(STACK).one("aws:sagemaker/trainingJob:TrainingJob").inputs
+    job = recording_of(STACK).one("aws:sagemaker/trainingJob:TrainingJob").inputs
     assert summary["training"]["hyperparameters"] == job["hyperParameters"]
     declared = {c["channelName"]: c["dataSource"]["s3DataSource"]["s3Uri"] for c in job["inputDataConfigs"]}
     staged = summary["training"]["channels"]
