@@ -208,10 +208,9 @@ def inference_time_key(value: object) -> str:
         valid = _known_hours.get(value[:13])
         if valid or (valid is None and _valid_hour(value[:13])):
             return value[:19]
+    # A Z time with a valid hour has returned above (_TIME with a Z is _UTC_TIME): what is left has an offset.
     match = _TIME(value) if isinstance(value, str) else None
     if match is not None and _valid_hour(match[1]):
-        if match[4] == "Z":
-            return f"{match[1]}:{match[2]}:{match[3]}"
         try:
             moment = datetime.fromisoformat(f"{match[1]}:{match[2]}:{match[3]}{match[4]}")
             # Near year 1 or 9999 an offset moves the time out of datetime's range: OverflowError.
