@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import logging
 import math
@@ -665,7 +666,10 @@ def _rows_from_csv(model: LoadedModel, text: str) -> list[list[Any]]:
     width = len(model.features)
     rows: list[list[Any]] = []
     try:
-        for tokens in csv.reader(text.splitlines()):
+        # Read as the drift engine reads the captured body (monitoring/capture.py): newline="" keeps a quoted line
+        # break inside its value (RFC 4180 2.6) and ends rows at \r and \n only (str.splitlines also split at
+        # \x1c or \u2028); strict refuses an unclosed quote or text after a closing one instead of guessing.
+        for tokens in csv.reader(io.StringIO(text, newline=""), strict=True):
             if not tokens or (len(tokens) == 1 and not tokens[0].strip()):
                 continue
             row = len(rows)
