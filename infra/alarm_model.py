@@ -118,7 +118,7 @@ def spec_row(spec: AlarmSpec) -> str:
         [
             spec.name,
             watched,
-            f"{COMPARISONS[spec.comparison]} {spec.threshold.value:g} {spec.threshold.unit}",
+            f"{COMPARISONS[spec.comparison]} {spec.threshold.value:.15g} {spec.threshold.unit}",
             f"period {spec.period}s, {spec.datapoints_to_alarm} of {spec.evaluation_periods}",
             f"missing={spec.treat_missing_data}",
             f"actions={','.join(spec.actions)}" + (" rollback" if spec.rollback else ""),

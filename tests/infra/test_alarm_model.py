@@ -176,6 +176,22 @@ def test_a_metric_row_reads_as_the_alarm_does(comparison: str, symbol: str) -> N
     )
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (1_000_000.0, "1000000"),
+        (2_500_000.0, "2500000"),
+        (500_000.0, "500000"),
+        (0.2, "0.2"),
+        (1e-4, "0.0001"),
+    ],
+)
+def test_a_threshold_reads_as_a_plain_number(value: float, shown: str) -> None:
+    # A 1 s p99 latency threshold is 1,000,000 microseconds (ModelLatency's unit); "1e+06" hid it in reviews.
+    row = spec_row(spec(threshold=Threshold(value, "us")))
+    assert f" {shown} us | " in row
+
+
 def test_a_math_row_names_every_query_with_its_own_statistic() -> None:
     built = spec(
         metric=None,
