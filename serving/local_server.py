@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.client
 import os
 import shutil
@@ -92,21 +93,29 @@ def _check_code_archive(archive: Path) -> None:
         raise ServingSetupError(f"no {PROGRAM} in {archive}")
 
 
+@functools.cache
+def _stack_problem(python: Path) -> str | None:
+    """Why `python` cannot import the serving stack, or None; asked once per interpreter and process (~1 s)."""
+    if not python.is_file():
+        return "missing"
+    probe = subprocess.run(
+        [str(python), "-c", "import sagemaker_containers, gunicorn, gevent, flask"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode == 0:
+        return None
+    return (probe.stderr.strip().splitlines() or [f"exit code {probe.returncode}"])[-1]
+
+
 def _stack_python() -> Path:
     python = SERVING_VENV / "bin" / "python"
-    probe = (
-        subprocess.run(
-            [str(python), "-c", "import sagemaker_containers, gunicorn, gevent, flask"],
-            capture_output=True,
-            text=True,
-            check=False,
+    problem = _stack_problem(python)
+    if problem is not None:
+        raise ServingSetupError(
+            f"serving stack {SERVING_VENV} is not installed ({problem}); run `make setup`"
         )
-        if python.is_file()
-        else None
-    )
-    if probe is None or probe.returncode != 0:
-        detail = probe.stderr.strip().splitlines()[-1:] if probe else ["missing"]
-        raise ServingSetupError(f"serving stack {SERVING_VENV} is not installed ({detail}); run `make setup`")
     return python
 
 

@@ -353,6 +353,20 @@ def test_command_line_serves_the_packed_code_until_terminated(tmp_path, archives
             process.wait()
 
 
+def test_a_serving_stack_that_cannot_import_is_named_with_the_import_error(monkeypatch, tmp_path, archives):
+    python = tmp_path / "broken" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\necho \"ModuleNotFoundError: No module named 'gevent'\" >&2\nexit 1\n")
+    python.chmod(0o755)
+    monkeypatch.setattr(local_server, "SERVING_VENV", tmp_path / "broken")
+    with pytest.raises(local_server.ServingSetupError) as error:
+        local_server.serve(archives["model_with_code"])
+    assert str(error.value) == (
+        f"serving stack {tmp_path / 'broken'} is not installed "
+        "(ModuleNotFoundError: No module named 'gevent'); run `make setup`"
+    )
+
+
 def test_command_line_reports_setup_errors(tmp_path):
     code = local_server.main(["--model", str(tmp_path / "absent.tar.gz"), "--port", "0"])
     assert code == 1
