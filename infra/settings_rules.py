@@ -54,7 +54,7 @@ LOG_RETENTION_DAYS = (
     3288,
     3653,
 )
-_S3_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!_.*'()/-]*[A-Za-z0-9]$")
+_S3_PREFIX = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9!_.*'()/-]*[A-Za-z0-9])?$")
 _FRAMEWORK_VERSION = re.compile(r"[0-9]+\.[0-9]+-[0-9]+")  # ASCII: "\d" also takes other scripts' digits
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
@@ -189,7 +189,7 @@ def serving_settings(r: ConfigReader) -> ServingSettings:
             r.fail(
                 "trafficWaitSeconds",
                 deployment.traffic_wait_seconds,
-                f"a baking time that fits a deployment in SageMaker's {MAX_DEPLOYMENT_SECONDS} s: this "
+                f"a baking time that fits a deployment in the stack's {MAX_DEPLOYMENT_SECONDS} s: this "
                 f"{strategy} deployment would need {needed} s (provisioning, each step's wait, termination wait)",
             )
         if not min_instances <= instance_count <= max_instances:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-# SageMaker's bounds on a blue/green deployment's MaximumExecutionTimeoutInSeconds.
+# A blue/green deployment's MaximumExecutionTimeoutInSeconds: SageMaker's minimum, and the stack's own cap (SageMaker
+# takes up to 28,800 s, but a rollout of that length and its rollback do not fit the 6-hour deploy job; decisions.md).
 MIN_DEPLOYMENT_SECONDS, MAX_DEPLOYMENT_SECONDS = 600, 14_400
 PROVISIONING_SECONDS = 900  # a new fleet's instances take minutes to come up before traffic moves
 

@@ -260,6 +260,7 @@ def test_a_spot_wait_shorter_than_the_runtime_is_refused_only_for_spot_training(
     [
         ("frameworkVersion", "1.2-1", "1.2", "an image version such as 1.9-0"),
         ("dataPrefix", "a/b", "a/", "an S3 key prefix without leading or trailing '/'"),
+        ("dataPrefix", "a", "/", "an S3 key prefix without leading or trailing '/'"),  # one character is a prefix
         ("dataVersion", "v" * 63, "v" * 64, "letters, digits, '.', '_' or '-' (up to 63)"),
         ("dataVersion", "1", "-v1", "letters, digits, '.', '_' or '-' (up to 63)"),
         ("dataVersion", "Release.2024_A-b", "v1/2", "letters, digits, '.', '_' or '-' (up to 63)"),
@@ -419,7 +420,7 @@ def test_a_deployment_fits_sagemakers_execution_timeout_exactly() -> None:
     fleet = {"deploymentStrategy": "linear", "endpointInstanceCount": "10", "linearStepInstances": "1"}
     assert problems(trafficWaitSeconds="1300", terminationWaitSeconds="500", **fleet) == []
     assert problems(trafficWaitSeconds="1300", terminationWaitSeconds="501", **fleet) == [
-        "sagestack:trafficWaitSeconds = 1300: expected a baking time that fits a deployment in SageMaker's 14400 s: "
+        "sagestack:trafficWaitSeconds = 1300: expected a baking time that fits a deployment in the stack's 14400 s: "
         "this linear deployment would need 14401 s (provisioning, each step's wait, termination wait)"
     ]
 

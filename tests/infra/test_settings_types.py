@@ -34,9 +34,9 @@ def dev() -> Settings:
 
 
 def test_sagemaker_bounds_on_a_blue_green_deployment() -> None:
-    # BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds: minimum 600 (botocore's sagemaker service-2.json,
-    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html); the project keeps
-    # the 14,400 s (4 h) ceiling that page gave when it was written.
+    # BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds: 600 to 28,800 (botocore 1.x sagemaker service-2.json,
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html); the stack caps it at
+    # 14,400 s so a rollout, its rollback wait and training fit GitHub's 6-hour deploy job (test_workflows checks each stack).
     assert (MIN_DEPLOYMENT_SECONDS, MAX_DEPLOYMENT_SECONDS) == (600, 14_400)
     assert PROVISIONING_SECONDS == 900
 
