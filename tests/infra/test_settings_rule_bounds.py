@@ -260,7 +260,12 @@ def test_a_spot_wait_shorter_than_the_runtime_is_refused_only_for_spot_training(
     [
         ("frameworkVersion", "1.2-1", "1.2", "an image version such as 1.9-0"),
         ("dataPrefix", "a/b", "a/", "an S3 key prefix without leading or trailing '/'"),
-        ("dataPrefix", "a", "/", "an S3 key prefix without leading or trailing '/'"),  # one character is a prefix
+        (
+            "dataPrefix",
+            "a",
+            "/",
+            "an S3 key prefix without leading or trailing '/'",
+        ),  # one character is a prefix
         ("dataVersion", "v" * 63, "v" * 64, "letters, digits, '.', '_' or '-' (up to 63)"),
         ("dataVersion", "1", "-v1", "letters, digits, '.', '_' or '-' (up to 63)"),
         ("dataVersion", "Release.2024_A-b", "v1/2", "letters, digits, '.', '_' or '-' (up to 63)"),
