@@ -406,10 +406,13 @@ def _column_layout(transformer: Any, features: Sequence[Feature]) -> _Layout:
     kinds = {feature.name: feature.is_numeric for feature in features}
     layout = _Layout()
     for name, step, columns in transformer.transformers_:
-        if step == "drop" or (name == "remainder" and len(columns) == 0):
+        if step == "drop":
             continue
         if not isinstance(columns, list | tuple) or not all(c in position for c in columns):
             raise CompileError(f"transformer {name!r}: columns {columns!r} are not schema feature names")
+        if not columns:
+            # scikit-learn keeps a transformer that selects no column unfitted and skips it in transform.
+            continue
         steps = _one_step(name, step)
         if all(kinds[c] for c in columns):
             layout.add_numeric(name, steps, [position[c] for c in columns])
