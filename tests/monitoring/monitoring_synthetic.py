@@ -109,6 +109,19 @@ def build_baseline(rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
     }
 
 
+def hand_sized_baseline() -> dict[str, Any]:
+    """A baseline small enough to bin by hand: x cuts at 1 and 2, c is "a" or "b", the prediction cuts at 0.5."""
+    return {
+        "format_version": 1,
+        "record_count": 8,
+        "features": [
+            {"name": "x", "type": "numeric", "edges": [1.0, 2.0], "frequencies": [0.25, 0.5, 0.25]},
+            {"name": "c", "type": "categorical", "categories": ["a", "b"], "frequencies": [0.5, 0.5]},
+        ],
+        "prediction": {"edges": [0.5], "frequencies": [0.5, 0.5]},
+    }
+
+
 def training_baseline(seed: int = 7, count: int = 20_000) -> dict[str, Any]:
     return build_baseline(draw_rows(random.Random(seed), count))
 

@@ -17,19 +17,7 @@ from monitoring.drift import (
     CategoricalBaseline,
     parse_baseline,
 )
-
-
-# Two features (numeric x cut at 1 and 2, categorical c of "a" and "b") and a prediction cut at 0.5.
-def _document() -> dict[str, Any]:
-    return {
-        "format_version": 1,
-        "record_count": 8,
-        "features": [
-            {"name": "x", "type": "numeric", "edges": [1.0, 2.0], "frequencies": [0.25, 0.5, 0.25]},
-            {"name": "c", "type": "categorical", "categories": ["a", "b"], "frequencies": [0.5, 0.5]},
-        ],
-        "prediction": {"edges": [0.5], "frequencies": [0.5, 0.5]},
-    }
+from tests.monitoring.monitoring_synthetic import hand_sized_baseline
 
 
 def _refusal(document: dict[str, Any]) -> str:
@@ -39,14 +27,14 @@ def _refusal(document: dict[str, Any]) -> str:
 
 
 def test_a_missing_record_count_is_named_under_baseline() -> None:
-    document = _document()
+    document = hand_sized_baseline()
     del document["record_count"]
     assert _refusal(document) == "baseline.record_count: required field is missing"
 
 
 def test_a_record_count_of_zero_is_refused_and_one_is_accepted() -> None:
     # docs/formats.md: record_count counts the training rows the shares were taken from; none is no baseline.
-    document = _document()
+    document = hand_sized_baseline()
     document["record_count"] = 0
     assert _refusal(document) == "baseline.record_count: expected a positive integer, got 0"
     document["record_count"] = 1
@@ -54,7 +42,7 @@ def test_a_record_count_of_zero_is_refused_and_one_is_accepted() -> None:
 
 
 def test_a_missing_prediction_is_named_under_baseline() -> None:
-    document = _document()
+    document = hand_sized_baseline()
     del document["prediction"]
     assert _refusal(document) == "baseline.prediction: required field is missing"
 
@@ -69,7 +57,7 @@ def test_a_missing_prediction_is_named_under_baseline() -> None:
     ],
 )
 def test_malformed_prediction_edges_name_the_prediction_field(edges: object, message: str) -> None:
-    document = _document()
+    document = hand_sized_baseline()
     document["prediction"]["edges"] = edges
     assert _refusal(document) == message
 
@@ -77,27 +65,27 @@ def test_malformed_prediction_edges_name_the_prediction_field(edges: object, mes
 @pytest.mark.parametrize("edges", [[0.0, 0.5], [0.5, 1.0], [0.0], [1.0]])
 def test_prediction_cut_points_at_zero_or_one_are_refused(edges: list[float]) -> None:
     # docs/formats.md: the prediction bins cut a probability; a cut at 0 or 1 makes a bin no probability reaches.
-    document = _document()
+    document = hand_sized_baseline()
     document["prediction"]["edges"] = edges
     document["prediction"]["frequencies"] = [1.0] + [0.0] * len(edges)
     assert _refusal(document) == f"baseline.prediction.edges: expected cut points inside (0, 1), got {edges}"
 
 
 def test_prediction_cut_points_just_inside_zero_and_one_are_accepted() -> None:
-    document = _document()
+    document = hand_sized_baseline()
     edges = [math.nextafter(0.0, 1.0), math.nextafter(1.0, 0.0)]
     document["prediction"] = {"edges": edges, "frequencies": [0.0, 1.0, 0.0]}
     assert parse_baseline(document).prediction.edges == tuple(edges)
 
 
 def test_missing_categorical_frequencies_are_named_under_the_feature() -> None:
-    document = _document()
+    document = hand_sized_baseline()
     del document["features"][1]["frequencies"]
     assert _refusal(document) == "baseline.features[1].frequencies: required field is missing"
 
 
 def test_categorical_frequencies_are_checked_like_numeric_ones() -> None:
-    document = _document()
+    document = hand_sized_baseline()
     document["features"][1]["frequencies"] = [0.5, 0.6]
     message = _refusal(document)
     assert message.startswith("baseline.features[1].frequencies: expected shares summing to 1, got a sum of ")

@@ -28,6 +28,7 @@ from monitoring.drift import (
     parse_schema_feature_names,
     psi,
 )
+from tests.monitoring.monitoring_synthetic import hand_sized_baseline
 
 
 def test_the_documented_constants() -> None:
@@ -64,21 +65,8 @@ def test_psi_of_no_rows_is_none_and_mismatched_bins_are_named() -> None:
         psi([1, 1], [0.2, 0.3, 0.5])
 
 
-# A baseline small enough to bin by hand: x cuts at 1 and 2, c is "a" or "b", the prediction cuts at 0.5.
-def _document() -> dict[str, Any]:
-    return {
-        "format_version": 1,
-        "record_count": 8,
-        "features": [
-            {"name": "x", "type": "numeric", "edges": [1.0, 2.0], "frequencies": [0.25, 0.5, 0.25]},
-            {"name": "c", "type": "categorical", "categories": ["a", "b"], "frequencies": [0.5, 0.5]},
-        ],
-        "prediction": {"edges": [0.5], "frequencies": [0.5, 0.5]},
-    }
-
-
 def _with(path: list[Any], value: Any) -> dict[str, Any]:
-    document = _document()
+    document = hand_sized_baseline()
     target: Any = document
     for step in path[:-1]:
         target = target[step]
@@ -90,11 +78,11 @@ def _with(path: list[Any], value: Any) -> dict[str, Any]:
 
 
 def _accumulator(columns: tuple[str, ...] = ("x", "c")) -> DriftAccumulator:
-    return DriftAccumulator(parse_baseline(_document()), columns)
+    return DriftAccumulator(parse_baseline(hand_sized_baseline()), columns)
 
 
 def test_a_small_baseline_parses_to_its_values() -> None:
-    baseline = load_baseline(json.dumps(_document()).encode())
+    baseline = load_baseline(json.dumps(hand_sized_baseline()).encode())
     assert baseline.record_count == 8
     assert baseline.feature_names == ("x", "c")
     x, c = baseline.features
