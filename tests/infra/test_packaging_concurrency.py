@@ -12,6 +12,8 @@ import threading
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from infra import packaging
 
 
@@ -80,3 +82,56 @@ def test_a_half_unpacked_wheel_from_an_interrupted_build_is_replaced(tmp_path: P
         "demo/b.py": "B = 2\n",
     }
     assert sorted(os.listdir(tmp_path)) == ["demo-1.0-py3-none-any", wheel.name]
+
+
+# rename(2) replaces its target atomically only within one file system, so every temporary name sits beside
+# its final one (a temporary folder elsewhere, such as /tmp, is often another file system: EXDEV).
+def test_an_interrupted_build_keeps_the_old_archive_and_leaves_only_a_hidden_partial_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    members = {"a.txt": tmp_path / "a.txt"}
+    (tmp_path / "a.txt").write_text("old\n")
+    destination = tmp_path / "build" / "code.tar.gz"
+    old = packaging.deterministic_tar_gz(members, destination)
+    (tmp_path / "a.txt").write_text("new\n")
+    renames: list[tuple[str, str]] = []
+
+    def interrupted(source: str, target: str) -> None:
+        renames.append((source, target))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(packaging.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        packaging.deterministic_tar_gz(members, destination)
+    ((source, target),) = renames
+    assert Path(target) == destination and Path(source).parent == destination.parent
+    assert hashlib.sha256(destination.read_bytes()).hexdigest() == old.sha256
+    leftovers = [p.name for p in destination.parent.iterdir() if p != destination]
+    assert leftovers == [Path(source).name] and leftovers[0].startswith(".partial-")
+
+
+def test_a_wheel_is_unpacked_beside_its_folder_and_a_broken_folder_is_moved_aside_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("demo/a.py", "A = 1\n")
+    (tmp_path / "demo-1.0-py3-none-any" / "demo").mkdir(parents=True)  # a broken folder: a.py is missing
+    renames: list[tuple[Path, Path]] = []
+    rename = Path.rename
+
+    def recorded(self: Path, target: Path) -> Path:
+        renames.append((self, Path(target)))
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", recorded)
+    packaging.unpacked_wheel(wheel)
+    target = tmp_path / "demo-1.0-py3-none-any"
+    first, aside, into_place = renames
+    assert first[1] == target and first[0].parent == tmp_path and first[0].name.startswith(".partial-")
+    assert (
+        aside[0] == target
+        and aside[1].parent.parent == tmp_path
+        and aside[1].parent.name.startswith(".stale-")
+    )
+    assert into_place == first
