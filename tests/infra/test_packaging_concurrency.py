@@ -86,6 +86,7 @@ def test_a_half_unpacked_wheel_from_an_interrupted_build_is_replaced(tmp_path: P
 
 # rename(2) replaces its target atomically only within one file system, so every temporary name sits beside
 # its final one (a temporary folder elsewhere, such as /tmp, is often another file system: EXDEV).
+# https://man7.org/linux/man-pages/man2/rename.2.html (DESCRIPTION: atomic replace; ERRORS: EXDEV)
 def test_an_interrupted_build_keeps_the_old_archive_and_leaves_only_a_hidden_partial_beside_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

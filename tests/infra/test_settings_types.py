@@ -16,6 +16,7 @@ from infra.settings_types import (
     Settings,
     deployment_seconds_needed,
 )
+from tests.infra.aws_models import service_model
 from tests.infra.test_settings import dev_values
 
 
@@ -38,6 +39,8 @@ def test_sagemaker_bounds_on_a_blue_green_deployment() -> None:
     # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html); the stack caps it at
     # 14,400 s so a rollout, its rollback wait and training fit GitHub's 6-hour deploy job (test_workflows checks each stack).
     assert (MIN_DEPLOYMENT_SECONDS, MAX_DEPLOYMENT_SECONDS) == (600, 14_400)
+    bounds = service_model("sagemaker").shape_for("MaximumExecutionTimeoutInSeconds").metadata
+    assert bounds["min"] == MIN_DEPLOYMENT_SECONDS and bounds["max"] == 28_800 >= MAX_DEPLOYMENT_SECONDS
     assert PROVISIONING_SECONDS == 900
 
 
